@@ -1,0 +1,80 @@
+"""functional_opt: optimizers as pure ``(init, update)`` pairs over pytrees.
+
+Import everything from here::
+
+    import functional_opt as fo
+    opt = fo.adam(1e-3)
+
+The public API is the explicit list below (``__all__``); each section is
+owned by one area of the library.
+"""
+
+__version__ = "0.1.0"
+
+# --- core (base, transforms, tutorial optimizers) ---
+from functional_opt.base import (
+    EmptyState,
+    GradientTransformation,
+    apply_updates,
+    chain,
+    identity,
+    stateless,
+)
+from functional_opt.transforms.adam import ScaleByAdamState, scale_by_adam
+from functional_opt.transforms.momentum import (
+    EmaState,
+    TraceState,
+    TraceWithCountState,
+    ema,
+    trace,
+)
+from functional_opt.transforms.rms import ScaleByRmsState, scale_by_rms
+from functional_opt.transforms.scaling import (
+    ScaleByScheduleState,
+    scale,
+    scale_by_learning_rate,
+    scale_by_schedule,
+)
+from functional_opt.transforms.weight_decay import AddDecayedWeightsState, add_decayed_weights
+from functional_opt.optimizers.core import (
+    adam,
+    adamw,
+    gradient_descent,
+    momentum,
+    rmsprop,
+    sgd,
+)
+from functional_opt._tree import global_norm
+
+_CORE = [
+    "EmptyState", "GradientTransformation", "apply_updates", "chain", "identity", "stateless",
+    "ScaleByAdamState", "scale_by_adam", "EmaState", "TraceState", "TraceWithCountState", "ema",
+    "trace", "ScaleByRmsState", "scale_by_rms", "ScaleByScheduleState", "scale",
+    "scale_by_learning_rate", "scale_by_schedule", "AddDecayedWeightsState", "add_decayed_weights",
+    "adam", "adamw", "gradient_descent", "momentum", "rmsprop", "sgd", "global_norm",
+]
+
+# --- issue 3: losses, regularizers, dropout, batch norm ---
+_LOSSES = []
+
+# --- issue 4: schedules ---
+_SCHEDULES = []
+
+# --- issue 5: combinators, wrappers, clipping ---
+_WRAPPERS = []
+
+# --- issue 6: optimizer catalogue part 1 ---
+_CATALOGUE_1 = []
+
+# --- issue 7: optimizer catalogue part 2 ---
+_CATALOGUE_2 = []
+
+# --- issue 8: reliability (checkpoint) ---
+_RELIABILITY = []
+
+# --- issue 9: performance (flat buckets, train step) ---
+_PERFORMANCE = []
+
+__all__ = sorted(
+    set(_CORE + _LOSSES + _SCHEDULES + _WRAPPERS + _CATALOGUE_1 + _CATALOGUE_2 + _RELIABILITY + _PERFORMANCE)
+)

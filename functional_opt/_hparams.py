@@ -1,0 +1,189 @@
+"""Private helpers for numeric hyperparameters: validation, schedules, dtypes.
+
+Every numeric hyperparameter of the library may be
+
+* a Python number (validated eagerly, at construction, with a ``ValueError``
+  that names the argument and its valid range),
+* a jax/numpy array or a tracer (never inspected in Python, so it can be
+  ``jax.vmap``-ed or changed between steps without recompiling), or
+* where the argument says so, a schedule: a callable ``count -> value``.
+
+Hyperparameters are computed in at least float32 (``compute_dtype``), so a
+bfloat16 model can never round ``b2 = 0.999`` to 1.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Schedule = Callable[[jax.Array], jax.Array]
+ScalarOrSchedule = Any  # float | jax.Array | Schedule
+
+INT32_MAX = np.iinfo(np.int32).max
+
+
+def _is_python_number(x: Any) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def _concrete_scalar(x: Any):
+    """Return ``x`` as a Python float when it is concrete, else ``None``.
+
+    Python numbers and numpy scalars/0-d arrays are concrete; jax arrays and
+    tracers are deliberately not inspected (see the module docstring).
+    """
+    if isinstance(x, bool):
+        return None
+    if _is_python_number(x):
+        return float(x)
+    if isinstance(x, (np.ndarray, np.generic)) and np.ndim(x) == 0:
+        if not np.issubdtype(np.asarray(x).dtype, np.number):
+            return None
+        return float(x)
+    return None
+
+
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+    allow_schedule: bool = False,
+    allow_none: bool = False,
+) -> None:
+    """Validate a hyperparameter eagerly when it is a concrete number.
+
+    Raises ``TypeError`` for values that are neither numbers, arrays nor
+    (when ``allow_schedule``) callables, and ``ValueError`` naming ``name``
+    and the valid range for concrete numbers outside it (NaN included).
+    Arrays and tracers pass through unchecked.
+    """
+    if value is None:
+        if allow_none:
+            return
+        raise TypeError(f"{name} must be a number, got None")
+    if callable(value) and not isinstance(value, (jax.Array, np.ndarray)):
+        if allow_schedule:
+            return
+        raise TypeError(
+            f"{name} must be a number or an array, got the callable {value!r}"
+            " (this argument does not accept a schedule)"
+        )
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a number, got the bool {value!r}")
+    if isinstance(value, str) or not (
+        _is_python_number(value) or isinstance(value, (jax.Array, np.ndarray, np.generic))
+        or hasattr(value, "dtype")
+    ):
+        expected = "a number, an array or a schedule" if allow_schedule else "a number or an array"
+        raise TypeError(f"{name} must be {expected}, got {type(value).__name__} {value!r}")
+    x = _concrete_scalar(value)
+    if x is None:
+        return
+    if math.isnan(x):
+        raise ValueError(f"{name} must not be NaN")
+    lo_ok = True if low is None else (x >= low if low_inclusive else x > low)
+    hi_ok = True if high is None else (x <= high if high_inclusive else x < high)
+    if not (lo_ok and hi_ok):
+        lo = "-inf" if low is None else repr(low)
+        hi = "inf" if high is None else repr(high)
+        lb = "[" if (low_inclusive and low is not None) else "("
+        hb = "]" if (high_inclusive and high is not None) else ")"
+        raise ValueError(f"{name} must be in {lb}{lo}, {hi}{hb}, got {value!r}")
+
+
+def check_int(name: str, value: Any, *, low: int | None = None) -> None:
+    """Validate a structural integer argument (a count, a period)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if low is not None and value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+
+
+def check_dtype(name: str, value: Any) -> Any:
+    """Validate an optional ``*_dtype`` argument and canonicalise it."""
+    if value is None:
+        return None
+    try:
+        dt = jnp.dtype(value)
+    except TypeError as e:
+        raise TypeError(f"{name} must be a floating dtype or None, got {value!r}") from e
+    if not jnp.issubdtype(dt, jnp.inexact):
+        raise TypeError(f"{name} must be a floating dtype or None, got {dt}")
+    return dt
+
+
+def compute_dtype(*dtypes: Any) -> Any:
+    """The dtype hyperparameter math is done in: at least float32."""
+    dt = jnp.float32
+    for d in dtypes:
+        if d is not None and jnp.issubdtype(d, jnp.inexact):
+            dt = jnp.promote_types(dt, d)
+    return dt
+
+
+def value_at(hparam: ScalarOrSchedule, count: jax.Array | None, dtype: Any = None) -> jax.Array:
+    """Evaluate a hyperparameter (number, array or schedule) at ``count``.
+
+    Returns an array of at least float32 precision (or ``dtype`` if given).
+    A schedule must return a scalar; anything else is a ``ValueError`` raised
+    at trace time.
+    """
+    if callable(hparam) and not isinstance(hparam, (jax.Array, np.ndarray)):
+        if count is None:
+            raise ValueError("a schedule needs a step count, but none is kept in this state")
+        value = hparam(count)
+        if jnp.ndim(value) != 0:
+            raise ValueError(
+                f"a schedule must return a scalar, got shape {jnp.shape(value)} from {hparam!r}"
+            )
+    else:
+        value = hparam
+        if dtype is None and _is_python_number(value):
+            # weakly typed: float32 math for float32 leaves, float64 under x64
+            return jnp.asarray(float(value))
+    value = jnp.asarray(value)
+    dt = dtype if dtype is not None else compute_dtype(value.dtype)
+    return value.astype(dt)
+
+
+def is_schedule(x: Any) -> bool:
+    return callable(x) and not isinstance(x, (jax.Array, np.ndarray))
+
+
+def safe_increment(count: jax.Array) -> jax.Array:
+    """``count + 1`` for an int32 counter, saturating at ``2**31 - 1``."""
+    return jnp.where(count < INT32_MAX, count + 1, jnp.asarray(INT32_MAX, count.dtype)).astype(count.dtype)
+
+
+def zero_count() -> jax.Array:
+    return jnp.zeros([], jnp.int32)
+
+
+def one_minus(hparam: ScalarOrSchedule, count: jax.Array | None) -> jax.Array:
+    """``1 - hparam`` at ``count``; exact in float64 for a Python number.
+
+    ``1 - 0.999`` formed in float32 is off by 1.3e-5 relative; forming it in
+    Python before the cast keeps the moving-average weights accurate.
+    """
+    x = _concrete_scalar(hparam)
+    if x is not None:
+        return jnp.asarray(1.0 - x)
+    return 1 - value_at(hparam, count)
+
+
+def log_of(hparam: ScalarOrSchedule, count: jax.Array | None) -> jax.Array:
+    """``log(hparam)`` at ``count`` (``-inf`` at 0); in float64 for a Python number."""
+    x = _concrete_scalar(hparam)
+    if x is not None:
+        return jnp.asarray(math.log(x) if x > 0 else -math.inf)
+    return jnp.log(value_at(hparam, count))

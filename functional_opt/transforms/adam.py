@@ -1,0 +1,127 @@
+"""Adam's scaling: bias-corrected first moment over the root of the second."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from functional_opt import _tree
+from functional_opt._hparams import (
+    check_dtype,
+    check_number,
+    compute_dtype,
+    log_of,
+    one_minus,
+    safe_increment,
+    value_at,
+    zero_count,
+)
+from functional_opt.base import GradientTransformation
+
+
+class ScaleByAdamState(NamedTuple):
+    """State of :func:`scale_by_adam`: the int32 count and the two moments."""
+
+    count: Any
+    mu: Any
+    nu: Any
+
+
+def scale_by_adam(
+    b1=0.9,
+    b2=0.999,
+    eps=1e-8,
+    eps_root=0.0,
+    mu_dtype: Any = None,
+    *,
+    nesterov: bool = False,
+    nu_dtype: Any = None,
+) -> GradientTransformation:
+    """Rescale updates with Adam's bias-corrected moment estimates.
+
+    Update rule (the tutorial's, Kingma & Ba's Algorithm 1), ``t = count + 1``::
+
+        mu <- b1 * mu + (1 - b1) * g
+        nu <- b2 * nu + (1 - b2) * g**2
+        mu_hat = mu / (1 - b1**t)
+        nu_hat = nu / (1 - b2**t)
+        u <- mu_hat / (sqrt(nu_hat + eps_root) + eps)
+
+    With ``nesterov=True`` (Dozat's NAdam form, as optax):
+    ``mu_hat = b1 * mu / (1 - b1**(t+1)) + (1 - b1) * g / (1 - b1**t)``.
+
+    Conventions: ``eps`` is outside the square root (the paper, optax and
+    torch agree); ``eps_root`` inside it (0 by default; set it > 0 when
+    differentiating through the optimizer). Bias-correction powers are
+    computed in at least float32 whatever the moment dtype.
+
+    Args:
+        b1: first-moment decay in ``[0, 1)`` (number, array or schedule).
+        b2: second-moment decay in ``[0, 1)`` (number, array or schedule).
+        eps: ``>= 0``, added to the denominator outside the root.
+        eps_root: ``>= 0``, added inside the root.
+        mu_dtype: dtype of ``mu`` (e.g. ``jnp.bfloat16`` to save memory);
+            default the param dtype.
+        nesterov: use the Nesterov (NAdam) first-moment estimate.
+        nu_dtype: dtype of ``nu``; default the param dtype.
+
+    State: :class:`ScaleByAdamState` ``(count, mu, nu)``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> t = fo.scale_by_adam()
+        >>> u, s = t.update(jnp.array([0.5, -2.0]), t.init(jnp.zeros(2)))
+        >>> u  # the first Adam step is sign(g) (up to eps)
+        Array([ 1., -1.], dtype=float32)
+
+    References:
+        Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015.
+        Dozat, "Incorporating Nesterov Momentum into Adam", ICLR workshop 2016.
+    """
+    check_number("b1", b1, low=0.0, high=1.0, high_inclusive=False, allow_schedule=True)
+    check_number("b2", b2, low=0.0, high=1.0, high_inclusive=False, allow_schedule=True)
+    check_number("eps", eps, low=0.0)
+    check_number("eps_root", eps_root, low=0.0)
+    mu_dtype = check_dtype("mu_dtype", mu_dtype)
+    nu_dtype = check_dtype("nu_dtype", nu_dtype)
+
+    def init(params):
+        mu = _tree.zeros_like(params, mu_dtype)
+        nu = jax.tree.map(
+            lambda p: jnp.zeros(jnp.shape(p), nu_dtype or jnp.finfo(jnp.result_type(p)).dtype), params
+        )
+        return ScaleByAdamState(count=zero_count(), mu=mu, nu=nu)
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        beta1 = value_at(b1, state.count)
+        omb1, omb2 = one_minus(b1, state.count), one_minus(b2, state.count)
+        eps_, eps_root_ = value_at(eps, None), value_at(eps_root, None)
+        count = safe_increment(state.count)
+        log_b1 = log_of(b1, state.count)
+        c1 = _tree.bias_correction_factor(log_b1, count)
+        c2 = _tree.bias_correction_factor(log_of(b2, state.count), count)
+        if nesterov:
+            c1_next = _tree.bias_correction_factor(log_b1, safe_increment(count))
+
+        def leaf(g, mu, nu):
+            dt = compute_dtype(g.dtype, mu.dtype, nu.dtype)
+            g_ = g.astype(dt)
+            mu_f, nu_f = mu.astype(dt), nu.astype(dt)
+            mu_new = mu_f + omb1 * (g_ - mu_f)
+            nu_new = nu_f + omb2 * (_tree.abs_sq(g_) - nu_f)
+            if nesterov:
+                mu_hat = beta1 * mu_new * c1_next + omb1 * g_ * c1
+            else:
+                mu_hat = mu_new * c1
+            u = mu_hat / (jnp.sqrt(nu_new * c2 + eps_root_) + eps_)
+            return u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
+
+        out = jax.tree.map(leaf, updates, state.mu, state.nu)
+        u, mu, nu = _tree.unzip(out, jax.tree.structure(updates), 3)
+        return u, ScaleByAdamState(count=count, mu=mu, nu=nu)
+
+    return GradientTransformation(init, update)

@@ -1,0 +1,142 @@
+"""Scaling: by a constant, by a schedule, and by the (negated) learning rate."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from functional_opt._hparams import (
+    ScalarOrSchedule,
+    check_number,
+    compute_dtype,
+    safe_increment,
+    value_at,
+    zero_count,
+)
+from functional_opt.base import EmptyState, GradientTransformation
+
+
+def _scale_tree(updates, factor):
+    def leaf(u):
+        dt = compute_dtype(u.dtype, factor.dtype)
+        return (u.astype(dt) * factor.astype(dt)).astype(u.dtype)
+
+    return jax.tree.map(leaf, updates)
+
+
+def scale(step_size) -> GradientTransformation:
+    """Multiply the updates by a constant.
+
+    Update rule: ``u <- step_size * u``. The product is formed in at least
+    float32 and returned in the update's dtype. ``step_size`` may be a Python
+    number or an array (or tracer), so it can be vmapped. For a step size that
+    changes with the step, use :func:`scale_by_schedule`.
+
+    Args:
+        step_size: the factor (any real number, NaN excluded).
+
+    State: :class:`~functional_opt.EmptyState`.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> fo.scale(-0.5).update(jnp.ones(2), fo.EmptyState())[0]
+        Array([-0.5, -0.5], dtype=float32)
+
+    References:
+        optax.scale.
+    """
+    check_number("step_size", step_size)
+
+    def init(params):
+        del params
+        return EmptyState()
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        return _scale_tree(updates, value_at(step_size, None)), state
+
+    return GradientTransformation(init, update)
+
+
+class ScaleByScheduleState(NamedTuple):
+    """State of :func:`scale_by_schedule`: the int32 step count."""
+
+    count: jax.Array
+
+
+def scale_by_schedule(step_size_fn) -> GradientTransformation:
+    """Multiply the updates by ``step_size_fn(count)``.
+
+    Update rule: ``u <- step_size_fn(count) * u`` then ``count <- count + 1``.
+    The schedule sees the pre-increment count, so the first update uses
+    ``step_size_fn(0)``. The count is int32 and saturates at ``2**31 - 1``.
+
+    Args:
+        step_size_fn: a callable ``count -> scalar``.
+
+    State: :class:`ScaleByScheduleState` ``(count,)``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> t = fo.scale_by_schedule(lambda count: 1.0 / (count + 1))
+        >>> s = t.init(jnp.zeros(2))
+        >>> u, s = t.update(jnp.ones(2), s)
+        >>> u, _ = t.update(jnp.ones(2), s)
+        >>> u
+        Array([0.5, 0.5], dtype=float32)
+
+    References:
+        optax.scale_by_schedule.
+    """
+    if not callable(step_size_fn):
+        raise TypeError(f"step_size_fn must be a callable count -> value, got {step_size_fn!r}")
+
+    def init(params):
+        del params
+        return ScaleByScheduleState(count=zero_count())
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        factor = value_at(step_size_fn, state.count)
+        return _scale_tree(updates, factor), ScaleByScheduleState(safe_increment(state.count))
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_learning_rate(learning_rate: ScalarOrSchedule, *, flip_sign: bool = True) -> GradientTransformation:
+    """Scale the updates by the learning rate, negated for descent.
+
+    Update rule: ``u <- -learning_rate * u`` (``+`` when ``flip_sign=False``).
+    With a schedule, ``learning_rate(count)`` is used and a count is kept.
+    This is where every optimizer's sign flip lives: updates are *added* to
+    the parameters.
+
+    Args:
+        learning_rate: a number ``>= 0``, an array/tracer, or a schedule
+            ``count -> value``.
+        flip_sign: negate the scaled updates (default ``True``).
+
+    State: :class:`~functional_opt.EmptyState` for a constant, otherwise
+    :class:`ScaleByScheduleState`.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> t = fo.scale_by_learning_rate(0.1)
+        >>> t.update(jnp.ones(2), t.init(None))[0]
+        Array([-0.1, -0.1], dtype=float32)
+
+    References:
+        optax.scale_by_learning_rate.
+    """
+    check_number("learning_rate", learning_rate, low=0.0, allow_schedule=True)
+    sign = -1 if flip_sign else 1
+    if callable(learning_rate) and not isinstance(learning_rate, jax.Array):
+        return scale_by_schedule(lambda count: sign * value_at(learning_rate, count))
+    if isinstance(learning_rate, (int, float)):
+        return scale(sign * learning_rate)
+    return scale(sign * jnp.asarray(learning_rate))
