@@ -55,7 +55,34 @@ _CORE = [
 ]
 
 # --- issue 3: losses, regularizers, dropout, batch norm ---
-_LOSSES = []
+from functional_opt.losses import (
+    cosine_distance,
+    cosine_similarity,
+    huber_loss,
+    l2_loss,
+    log_cosh,
+    squared_error,
+)
+from functional_opt.losses_classification import (
+    hinge_loss,
+    kl_divergence,
+    sigmoid_binary_cross_entropy,
+    sigmoid_focal_loss,
+    smooth_labels,
+    softmax_cross_entropy,
+    softmax_cross_entropy_with_integer_labels,
+)
+from functional_opt.regularizers import dropout, elastic_net_penalty, l1_penalty, l2_penalty
+from functional_opt.batch_norm import BatchNormStats, batch_norm, batch_norm_init
+from functional_opt.transforms.proximal import ProxL1State, prox_l1
+
+_LOSSES = [
+    "cosine_distance", "cosine_similarity", "huber_loss", "l2_loss", "log_cosh", "squared_error",
+    "hinge_loss", "kl_divergence", "sigmoid_binary_cross_entropy", "sigmoid_focal_loss",
+    "smooth_labels", "softmax_cross_entropy", "softmax_cross_entropy_with_integer_labels",
+    "dropout", "elastic_net_penalty", "l1_penalty", "l2_penalty",
+    "BatchNormStats", "batch_norm", "batch_norm_init", "ProxL1State", "prox_l1",
+]
 
 # --- issue 4: schedules ---
 _SCHEDULES = []
@@ -68,6 +95,13 @@ _CATALOGUE_1 = []
 
 # --- issue 7: optimizer catalogue part 2 ---
 _CATALOGUE_2 = []
+# issue 7, first half: large-batch, memory-light, schedule-free, learning-rate-free
+from functional_opt.transforms.trust_ratio import scale_by_trust_ratio
+from functional_opt.transforms.lion import ScaleByLionState, scale_by_lion
+from functional_opt.optimizers.large_batch import lamb, lars, lion
+_CATALOGUE_2 += [
+    "scale_by_trust_ratio", "ScaleByLionState", "scale_by_lion", "lamb", "lars", "lion",
+]
 
 # --- issue 8: reliability (checkpoint) ---
 _RELIABILITY = []

@@ -56,3 +56,7 @@ register("adamw", lambda lr: fo.adamw(lr, weight_decay=1e-2))
 # --- issue 6: optimizer catalogue part 1 ---
 
 # --- issue 7: optimizer catalogue part 2 ---
+# issue 7, first half (large-batch, memory-light, schedule-free, learning-rate-free)
+register("lars", lambda lr: fo.lars(lr, weight_decay=1e-4))
+register("lamb", lambda lr: fo.lamb(lr, weight_decay=1e-2))
+register("lion", lambda lr: fo.lion(lr))

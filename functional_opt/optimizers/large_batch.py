@@ -1,0 +1,192 @@
+"""Large-batch optimizers: LARS, LAMB (layer-wise trust ratios) and Lion.
+
+The equations live on the transforms (:func:`scale_by_trust_ratio`,
+:func:`scale_by_adam`, :func:`scale_by_lion`); each optimizer here is a
+documented ``chain`` of them, with the same names and defaults as optax.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from functional_opt._hparams import check_number
+from functional_opt.base import GradientTransformation, chain
+from functional_opt.transforms.adam import scale_by_adam
+from functional_opt.transforms.lion import scale_by_lion
+from functional_opt.transforms.momentum import trace
+from functional_opt.transforms.scaling import scale_by_learning_rate
+from functional_opt.transforms.trust_ratio import scale_by_trust_ratio
+from functional_opt.transforms.weight_decay import add_decayed_weights
+
+
+def _mask_or_none(mask):
+    # optax spells "every leaf" as ``True``; our transforms take ``None``.
+    return None if mask is True else mask
+
+
+def lars(
+    learning_rate,
+    weight_decay=0.0,
+    weight_decay_mask: Any = True,
+    trust_coefficient=0.001,
+    eps=0.0,
+    trust_ratio_mask: Any = True,
+    momentum=0.9,
+    nesterov: bool = False,
+) -> GradientTransformation:
+    """LARS: SGD with momentum and a per-layer trust ratio, as ``optax.lars``.
+
+    Update rule, per leaf ``w`` (a "layer"), ``beta = weight_decay``,
+    ``eta = trust_coefficient``, ``gamma = learning_rate``, ``m = momentum``::
+
+        d   = g + beta * w
+        lam = eta * ||w|| / (||d|| + eps)        (1 if ||w|| or ||d|| is 0)
+        v  <- m * v + gamma * lam * d
+        w  <- w - v                  (nesterov: w <- w - (m * v + gamma * lam * d))
+
+    Conventions:
+
+    ====================  =========================  =======================
+    choice                this library, optax        LARS paper (Alg. 1)
+    ====================  =========================  =======================
+    trust-ratio denom.    ``||g + beta w|| + eps``   ``||g|| + beta ||w||``
+    learning rate         inside the momentum        inside the momentum
+    trust coefficient     0.001                      0.001
+    ====================  =========================  =======================
+
+    The two denominators agree without weight decay; with it the paper's is
+    the triangle-inequality bound of ours, so its ratio is slightly smaller.
+    A leaf is a layer: kernel and bias get separate ratios.
+
+    Args:
+        learning_rate: ``gamma >= 0``: number, array or schedule.
+        weight_decay: ``beta >= 0`` (coupled: added to the gradient before
+            the trust ratio, as in the paper).
+        weight_decay_mask: ``True`` (all leaves), a tree of bools or a function.
+        trust_coefficient: ``eta > 0``.
+        eps: ``>= 0``, added to the denominator of the ratio.
+        trust_ratio_mask: ``True``, a tree of bools or a function; ``False``
+            leaves (e.g. biases, norms) skip the ratio.
+        momentum: ``m`` in ``[0, 1]``.
+        nesterov: Nesterov momentum.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> opt = fo.lars(1.0, trust_coefficient=0.1, momentum=0.0)
+        >>> p = jnp.array([3.0, 4.0])
+        >>> u, _ = opt.update(jnp.array([0.0, 2.0]), opt.init(p), p)
+        >>> u  # -(0.1 * 5 / 2) * g
+        Array([ 0. , -0.5], dtype=float32)
+
+    References:
+        You, Gitman & Ginsburg, "Large Batch Training of Convolutional
+        Networks", 2017 (arXiv:1708.03888).
+    """
+    check_number("momentum", momentum, low=0.0, high=1.0, allow_schedule=True)
+    return chain(
+        add_decayed_weights(weight_decay, _mask_or_none(weight_decay_mask)),
+        scale_by_trust_ratio(trust_coefficient=trust_coefficient, eps=eps, mask=_mask_or_none(trust_ratio_mask)),
+        scale_by_learning_rate(learning_rate),
+        trace(decay=momentum, nesterov=nesterov),
+    )
+
+
+def lamb(
+    learning_rate,
+    b1=0.9,
+    b2=0.999,
+    eps=1e-6,
+    eps_root=0.0,
+    weight_decay=0.0,
+    mask: Any = None,
+) -> GradientTransformation:
+    """LAMB: Adam's direction plus decoupled decay, rescaled per layer, as ``optax.lamb``.
+
+    Update rule, per leaf ``w`` (a "layer"), ``t`` the 1-based step::
+
+        r   = mu_hat / (sqrt(nu_hat + eps_root) + eps)       (Adam, see scale_by_adam)
+        d   = r + weight_decay * w
+        lam = ||w|| / ||d||                                  (1 if either norm is 0)
+        w  <- w - learning_rate * lam * d
+
+    Conventions: the paper's scaling function ``phi`` is the identity (as in
+    optax and NVIDIA's reference); ``eps = 1e-6`` outside the root (paper,
+    optax); Adam's bias correction on (the paper's Algorithm 2; the first
+    LAMB preprint omitted it). A leaf is a layer: kernel and bias have
+    separate ratios; mask the decay off biases and norms with ``mask``.
+
+    Args:
+        learning_rate: ``>= 0``: number, array or schedule.
+        b1, b2: Adam decays in ``[0, 1)``.
+        eps, eps_root: ``>= 0`` (outside / inside the root).
+        weight_decay: ``>= 0`` (decoupled: added to Adam's direction).
+        mask: tree of bools or function; ``False`` leaves are not decayed.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> opt = fo.lamb(0.1)
+        >>> p = jnp.array([3.0, 4.0])
+        >>> u, _ = opt.update(jnp.array([1.0, 1.0]), opt.init(p), p)
+        >>> u.round(4)  # Adam gives (1, 1); ratio 5 / sqrt(2)
+        Array([-0.3536, -0.3536], dtype=float32)
+
+    References:
+        You et al., "Large Batch Optimization for Deep Learning: Training BERT
+        in 76 minutes", ICLR 2020.
+    """
+    return chain(
+        scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root),
+        add_decayed_weights(weight_decay, mask),
+        scale_by_trust_ratio(),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def lion(
+    learning_rate,
+    b1=0.9,
+    b2=0.99,
+    mu_dtype: Any = None,
+    weight_decay=1e-3,
+    mask: Any = None,
+) -> GradientTransformation:
+    """Lion (EvoLved Sign Momentum), as ``optax.lion``.
+
+    Update rule (see :func:`scale_by_lion`)::
+
+        c   = b1 * mu + (1 - b1) * g
+        w  <- w - learning_rate * (sign(c) + weight_decay * w)
+        mu <- b2 * mu + (1 - b2) * g
+
+    Conventions: decoupled weight decay multiplied by the learning rate (the
+    paper's Algorithm 2, optax). Defaults ``b1 = 0.9, b2 = 0.99`` (paper,
+    optax); ``weight_decay = 1e-3`` is optax's (the paper tunes it, typically
+    3-10x AdamW's, with a learning rate 3-10x smaller).
+
+    Args:
+        learning_rate: ``>= 0``: number, array or schedule.
+        b1: interpolation coefficient in ``[0, 1]``.
+        b2: momentum decay in ``[0, 1]``.
+        mu_dtype: dtype of the momentum buffer.
+        weight_decay: ``>= 0``.
+        mask: tree of bools or function; ``False`` leaves are not decayed.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> opt = fo.lion(0.1, weight_decay=0.0)
+        >>> p = jnp.zeros(2)
+        >>> u, _ = opt.update(jnp.array([0.5, -3.0]), opt.init(p), p)
+        >>> u
+        Array([-0.1,  0.1], dtype=float32)
+
+    References:
+        Chen et al., "Symbolic Discovery of Optimization Algorithms", NeurIPS 2023.
+    """
+    return chain(
+        scale_by_lion(b1=b1, b2=b2, mu_dtype=mu_dtype),
+        add_decayed_weights(weight_decay, mask),
+        scale_by_learning_rate(learning_rate),
+    )

@@ -1,0 +1,86 @@
+"""Lion's scaling: the sign of an interpolation between momentum and gradient."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from functional_opt import _tree
+from functional_opt._hparams import (
+    check_dtype,
+    check_number,
+    compute_dtype,
+    one_minus,
+    safe_increment,
+    zero_count,
+)
+from functional_opt.base import GradientTransformation
+
+
+class ScaleByLionState(NamedTuple):
+    """State of :func:`scale_by_lion`: the int32 count and the momentum ``mu``."""
+
+    count: Any
+    mu: Any
+
+
+def scale_by_lion(b1=0.9, b2=0.99, mu_dtype: Any = None) -> GradientTransformation:
+    """Rescale updates with Lion's sign of interpolated momentum.
+
+    Update rule (Chen et al., Algorithm 2), ``g`` the gradient::
+
+        c   = b1 * mu + (1 - b1) * g       (interpolation used for the step)
+        u  <- sign(c)
+        mu <- b2 * mu + (1 - b2) * g       (the momentum that is kept)
+
+    Every coordinate of the update is ``-1``, ``0`` or ``+1``; the step size is
+    therefore the learning rate itself, and Lion's learning rate is typically
+    3-10x smaller than AdamW's (with a correspondingly larger weight decay).
+
+    Conventions: ``b1`` only mixes the step, ``b2`` tracks the momentum (the
+    paper's, optax's and the reference's names and defaults ``0.9 / 0.99``).
+    ``sign(0) = 0``. Only one buffer is kept, half the memory of Adam.
+
+    Args:
+        b1: interpolation coefficient in ``[0, 1]`` (number, array or schedule).
+        b2: momentum decay in ``[0, 1]`` (number, array or schedule).
+        mu_dtype: dtype of ``mu`` (e.g. ``jnp.bfloat16``); default the param dtype.
+
+    State: :class:`ScaleByLionState` ``(count, mu)``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> t = fo.scale_by_lion()
+        >>> u, s = t.update(jnp.array([0.3, -2.0, 0.0]), t.init(jnp.zeros(3)))
+        >>> u
+        Array([ 1., -1.,  0.], dtype=float32)
+
+    References:
+        Chen et al., "Symbolic Discovery of Optimization Algorithms", NeurIPS 2023.
+    """
+    check_number("b1", b1, low=0.0, high=1.0, allow_schedule=True)
+    check_number("b2", b2, low=0.0, high=1.0, allow_schedule=True)
+    mu_dtype = check_dtype("mu_dtype", mu_dtype)
+
+    def init(params):
+        return ScaleByLionState(count=zero_count(), mu=_tree.zeros_like(params, mu_dtype))
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        omb1, omb2 = one_minus(b1, state.count), one_minus(b2, state.count)
+
+        def leaf(g, mu):
+            dt = compute_dtype(g.dtype, mu.dtype)
+            g_, mu_f = g.astype(dt), mu.astype(dt)
+            c = mu_f + omb1.astype(dt) * (g_ - mu_f)
+            mu_new = mu_f + omb2.astype(dt) * (g_ - mu_f)
+            return jnp.sign(c).astype(g.dtype), mu_new.astype(mu.dtype)
+
+        out = jax.tree.map(leaf, updates, state.mu)
+        u, mu = _tree.unzip(out, jax.tree.structure(updates), 2)
+        return u, ScaleByLionState(count=safe_increment(state.count), mu=mu)
+
+    return GradientTransformation(init, update)
