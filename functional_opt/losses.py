@@ -1,0 +1,209 @@
+"""Per-example regression and similarity losses (no reduction inside).
+
+Every function returns one value per example (or per element); reducing over
+the batch (``jnp.mean``, ``jnp.sum``, a weighted sum) is the caller's choice,
+so ``mean_squared_error`` is ``jnp.mean(squared_error(p, t))``. Names and
+argument orders follow ``optax.losses``.
+
+Dtypes: the math is done in at least float32 (so bfloat16/float16 inputs
+neither overflow in intermediate squares nor lose the small terms of a
+log-sum-exp) and the result is returned in the inputs' floating dtype.
+Gradients flow back through the casts, so they arrive in the input dtype too.
+
+The classification losses live in :mod:`functional_opt.losses_classification`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax.numpy as jnp
+
+from functional_opt._hparams import check_number, compute_dtype
+
+
+def _float_dtype(name: str, x) -> jnp.dtype:
+    dt = jnp.result_type(x)
+    if not jnp.issubdtype(dt, jnp.floating):
+        raise TypeError(f"{name} must be a floating-point array, got dtype {dt}")
+    return dt
+
+
+def _error(predictions, targets):
+    """``(predictions - targets)`` in the compute dtype, and the output dtype."""
+    out = _float_dtype("predictions", predictions)
+    if targets is not None:
+        out = jnp.promote_types(out, _float_dtype("targets", targets))
+    dt = compute_dtype(out)
+    e = jnp.asarray(predictions).astype(dt)
+    if targets is not None:
+        e = e - jnp.asarray(targets).astype(dt)
+    return e, out
+
+
+def squared_error(predictions, targets=None):
+    """Element-wise squared error ``(predictions - targets)**2``.
+
+    Update rule (the loss): ``l = (p - t)**2`` with ``p = predictions``,
+    ``t = targets`` (``t = 0`` when omitted). No ``1/2`` factor: see
+    :func:`l2_loss`.
+
+    Args:
+        predictions: floating array.
+        targets: floating array broadcastable with ``predictions``, or ``None``.
+
+    Returns:
+        The squared error, broadcast shape, in the inputs' floating dtype.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> fo.squared_error(jnp.array([1.0, 3.0]), jnp.array([0.0, 1.0]))
+        Array([1., 4.], dtype=float32)
+
+    References:
+        optax.losses.squared_error.
+    """
+    e, out = _error(predictions, targets)
+    return (e * e).astype(out)
+
+
+def l2_loss(predictions, targets=None):
+    """Half the squared error: ``0.5 * (predictions - targets)**2``.
+
+    Conventions: the ``1/2`` makes the gradient ``p - t`` (optax's
+    ``l2_loss``; torch's ``MSELoss`` and Keras' ``mean_squared_error`` have no
+    ``1/2``, i.e. they are ``mean(squared_error)``).
+
+    Args:
+        predictions: floating array.
+        targets: floating array broadcastable with ``predictions``, or ``None``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> fo.l2_loss(jnp.array([1.0, 3.0]), jnp.array([0.0, 1.0]))
+        Array([0.5, 2. ], dtype=float32)
+
+    References:
+        optax.losses.l2_loss.
+    """
+    e, out = _error(predictions, targets)
+    return (0.5 * e * e).astype(out)
+
+
+def huber_loss(predictions, targets=None, *, delta=1.0):
+    """Huber loss: quadratic for small errors, linear for large ones.
+
+    With ``e = predictions - targets`` and ``d = delta``::
+
+        l = 0.5 * e**2                  if |e| <= d
+        l = d * (|e| - 0.5 * d)         otherwise
+
+    Its gradient is ``clip(e, -d, d)``. Conventions: this is optax's and
+    torch's ``HuberLoss(delta)``; torch's ``SmoothL1Loss(beta)`` equals
+    ``huber_loss / beta``.
+
+    Args:
+        predictions: floating array.
+        targets: floating array broadcastable with ``predictions``, or ``None``.
+        delta: ``d > 0`` (number or array).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> fo.huber_loss(jnp.array([0.5, 3.0]), delta=1.0)
+        Array([0.125, 2.5  ], dtype=float32)
+
+    References:
+        Huber, "Robust Estimation of a Location Parameter", Ann. Math. Stat. 1964.
+    """
+    check_number("delta", delta, low=0.0, low_inclusive=False)
+    e, out = _error(predictions, targets)
+    d = jnp.asarray(delta).astype(e.dtype)
+    abs_e = jnp.abs(e)
+    quadratic = jnp.minimum(abs_e, d)  # the clipped part
+    linear = abs_e - quadratic
+    return (0.5 * quadratic * quadratic + d * linear).astype(out)
+
+
+def log_cosh(predictions, targets=None):
+    """Log-cosh loss ``log(cosh(predictions - targets))``.
+
+    Evaluated as ``logaddexp(e, -e) - log(2)``, which neither overflows for
+    large ``|e|`` (where it tends to ``|e| - log 2``) nor loses precision near
+    0 (where it tends to ``e**2 / 2``). Its gradient is ``tanh(e)``.
+
+    Args:
+        predictions: floating array.
+        targets: floating array broadcastable with ``predictions``, or ``None``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> [round(v, 3) for v in fo.log_cosh(jnp.array([0.0, 1e3])).tolist()]
+        [0.0, 999.307]
+
+    References:
+        Chen et al., "Log Hyperbolic Cosine Loss Improves Variational
+        Auto-Encoder", 2019; optax.losses.log_cosh.
+    """
+    e, out = _error(predictions, targets)
+    return (jnp.logaddexp(e, -e) - math.log(2.0)).astype(out)
+
+
+def cosine_similarity(predictions, targets, *, epsilon=0.0, axis=-1, where=None):
+    """Cosine similarity ``<p, t> / (|p| |t|)`` along ``axis``.
+
+    Conventions (as optax): each *squared* norm is clipped below at
+    ``epsilon`` before the square root, so ``epsilon > 0`` keeps a zero vector
+    finite (its similarity is then 0). With the default ``epsilon = 0`` a
+    zero vector gives NaN.
+
+    Args:
+        predictions: floating array ``[..., d]``.
+        targets: floating array of the same shape.
+        epsilon: ``>= 0``, the floor of the squared norms.
+        axis: the axis (or axes) holding the vectors.
+        where: optional bool mask of the elements to include.
+
+    Returns:
+        An array with ``axis`` reduced, in the inputs' floating dtype.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> fo.cosine_similarity(jnp.array([1.0, 0.0]), jnp.array([1.0, 1.0])).round(4)
+        Array(0.7071, dtype=float32)
+
+    References:
+        optax.losses.cosine_similarity.
+    """
+    check_number("epsilon", epsilon, low=0.0)
+    out = jnp.promote_types(_float_dtype("predictions", predictions), _float_dtype("targets", targets))
+    dt = compute_dtype(out)
+    p = jnp.asarray(predictions).astype(dt)
+    t = jnp.asarray(targets).astype(dt)
+    eps = jnp.asarray(epsilon).astype(dt)
+    p_norm = jnp.sqrt(jnp.maximum(jnp.sum(p * p, axis=axis, where=where, keepdims=True), eps))
+    t_norm = jnp.sqrt(jnp.maximum(jnp.sum(t * t, axis=axis, where=where, keepdims=True), eps))
+    return jnp.sum((p / p_norm) * (t / t_norm), axis=axis, where=where).astype(out)
+
+
+def cosine_distance(predictions, targets, *, epsilon=0.0, axis=-1, where=None):
+    """Cosine distance ``1 - cosine_similarity(predictions, targets)``, in ``[0, 2]``.
+
+    See :func:`cosine_similarity` for ``epsilon`` (a floor on the squared
+    norms), ``axis`` and ``where``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> fo.cosine_distance(jnp.array([1.0, 0.0]), jnp.array([-1.0, 0.0]))
+        Array(2., dtype=float32)
+
+    References:
+        optax.losses.cosine_distance.
+    """
+    sim = cosine_similarity(predictions, targets, epsilon=epsilon, axis=axis, where=where)
+    return (1 - sim.astype(compute_dtype(sim.dtype))).astype(sim.dtype)
