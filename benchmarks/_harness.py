@@ -1,0 +1,172 @@
+"""Shared measuring code for the benchmarks (see ../../shared/BENCHMARKING.md for the method).
+
+Rules kept here: compile time is measured apart (``lower().compile()`` after
+``jax.clear_caches()``); the first call is never timed; the state is threaded
+through the timed loop as training does and every output is blocked on;
+competitors are run in alternating rounds (A B A B) in one process, so their
+ratio is stable even when the machine is shared and absolute times drift.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import statistics
+import sys
+import time
+from typing import Any, Callable
+
+
+def set_fusion_flag(on: bool) -> None:
+    """Turn XLA:CPU multi-output fusion on or off; must run before ``import jax``."""
+    flag = "--xla_backend_extra_options=xla_cpu_use_multi_output_fusion"
+    flags = os.environ.get("XLA_FLAGS", "").replace(flag, "").strip()
+    os.environ["XLA_FLAGS"] = (flags + " " + flag).strip() if on else flags
+
+
+def fusion_flag_on() -> bool:
+    return "xla_cpu_use_multi_output_fusion" in os.environ.get("XLA_FLAGS", "")
+
+
+def machine() -> str:
+    import jax
+
+    dev = jax.devices()[0]
+    kind = getattr(dev, "device_kind", dev.platform)
+    cpu = platform.processor() or platform.machine()
+    return (
+        f"{dev.platform}:{kind} x{jax.device_count()}, host {cpu} {os.cpu_count()} cpus, "
+        f"python {platform.python_version()}, jax {jax.__version__}"
+    )
+
+
+class Compiled:
+    """A jitted function compiled once, with its compile time and XLA's statistics."""
+
+    def __init__(self, fn: Callable, args: tuple, donate: tuple = ()):
+        import jax
+
+        jax.clear_caches()
+        t0 = time.perf_counter()
+        lowered = jax.jit(fn, donate_argnums=donate).lower(*args)
+        self.compiled = lowered.compile()
+        self.compile_s = time.perf_counter() - t0
+        self.fn = self.compiled
+        self.bytes = _cost_bytes(self.compiled)
+        self.fusions = _count_fusions(self.compiled)
+        self.memory = _memory_bytes(self.compiled)
+
+
+def _cost_bytes(compiled) -> float:
+    try:
+        ca = compiled.cost_analysis()
+        if isinstance(ca, (list, tuple)):
+            ca = ca[0] if ca else {}
+        return float(ca.get("bytes accessed", float("nan")))
+    except Exception:  # noqa: BLE001  (statistics are best effort, per backend)
+        return float("nan")
+
+
+def _count_fusions(compiled) -> int:
+    """Number of fusion (and custom-call) kernels launched by the entry computation."""
+    try:
+        text = compiled.as_text()
+    except Exception:  # noqa: BLE001
+        return -1
+    entry = text[text.rfind("ENTRY"):]
+    return len(re.findall(r" (?:fusion|custom-call)\(", entry))
+
+
+def _memory_bytes(compiled) -> float:
+    """Arguments + outputs + temporaries - aliased bytes, per XLA's memory analysis."""
+    try:
+        m = compiled.memory_analysis()
+        total = m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
+        return float(total - m.alias_size_in_bytes)
+    except Exception:  # noqa: BLE001
+        return float("nan")
+
+
+def block(tree: Any) -> Any:
+    import jax
+
+    return jax.block_until_ready(tree)
+
+
+def run_interleaved(runners: dict, warmup: int, steps: int, rounds: int) -> dict:
+    """Time several step runners in alternating rounds.
+
+    ``runners`` maps a name to a callable ``advance() -> None`` that performs
+    one step (threading its own state) and blocks on the result. Returns the
+    list of per-step seconds for each name.
+    """
+    for adv in runners.values():
+        for _ in range(warmup):
+            adv()
+    times = {k: [] for k in runners}
+    per_round = max(1, steps // rounds)
+    for r in range(rounds):
+        names = list(runners) if r % 2 == 0 else list(reversed(runners))
+        for k in names:
+            adv = runners[k]
+            for _ in range(per_round):
+                t0 = time.perf_counter()
+                adv()
+                times[k].append(time.perf_counter() - t0)
+    return times
+
+
+def summary(ts: list) -> dict:
+    ts = sorted(ts)
+    q = statistics.quantiles(ts, n=10) if len(ts) >= 2 else [ts[0]] * 9
+    return {"median": statistics.median(ts), "p10": q[0], "p90": q[-1]}
+
+
+def stream_bandwidth(n: int, repeats: int = 15) -> float:
+    """Best-of-repeats streaming bandwidth (GB/s, read + write) of this device.
+
+    A jitted, donated triad ``a <- b + 0.5 * c`` over ``n`` float32 (12 B per
+    element), the same kind of loop an optimizer step is.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    f = jax.jit(lambda a, b, c: b + 0.5 * c, donate_argnums=0)
+    a, b, c = (jnp.full((n,), v, jnp.float32) for v in (0.0, 1.0, 2.0))
+    a = block(f(a, b, c))
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a = block(f(a, b, c))
+        best = min(best, time.perf_counter() - t0)
+    return 12 * n / best / 1e9
+
+
+def fmt_table(headers: list, rows: list) -> str:
+    cells = [[str(h) for h in headers]] + [[_fmt(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    line = lambda r: "| " + " | ".join(c.rjust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
+    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(cells[0]), sep] + [line(r) for r in cells[1:]])
+
+
+def _fmt(c: Any) -> str:
+    if isinstance(c, float):
+        if c != c:
+            return "-"
+        if abs(c) >= 100:
+            return f"{c:.0f}"
+        if abs(c) >= 10:
+            return f"{c:.1f}"
+        return f"{c:.3g}" if abs(c) < 1 else f"{c:.2f}"
+    return str(c)
+
+
+def write_json(path: str | None, payload: dict) -> None:
+    if not path:
+        return
+    with open(path, "w") as f:
+        json.dump(payload, f, indent=1, default=float)
+    print(f"wrote {path}", file=sys.stderr)
