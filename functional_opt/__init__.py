@@ -88,7 +88,55 @@ _LOSSES = [
 _SCHEDULES = []
 
 # --- issue 5: combinators, wrappers, clipping ---
-_WRAPPERS = []
+from functional_opt.transforms.clipping import (
+    adaptive_grad_clip,
+    clip,
+    clip_by_block_rms,
+    clip_by_global_norm,
+    per_example_global_norm_clip,
+)
+from functional_opt.wrappers.accumulation import MultiStepsState, multi_steps
+from functional_opt.wrappers.averaging import (
+    EmaParamsState,
+    LookaheadState,
+    ema_params,
+    get_ema_params,
+    lookahead,
+    lookahead_slow_params,
+)
+from functional_opt.wrappers.guards import (
+    ApplyIfFiniteState,
+    SkipLossSpikesState,
+    apply_if_finite,
+    skip_loss_spikes,
+)
+from functional_opt.wrappers.hyperparams import (
+    InjectHyperparamsState,
+    get_hyperparam,
+    inject_hyperparams,
+    set_hyperparam,
+)
+from functional_opt.wrappers.masking import (
+    MaskedNode,
+    MaskedState,
+    PartitionState,
+    freeze,
+    labels_by_regex,
+    masked,
+    partition,
+    set_to_zero,
+)
+from functional_opt.wrappers.naming import find_states, get_substate, named_chain
+
+_WRAPPERS = [
+    "adaptive_grad_clip", "clip", "clip_by_block_rms", "clip_by_global_norm",
+    "per_example_global_norm_clip", "MultiStepsState", "multi_steps", "EmaParamsState",
+    "LookaheadState", "ema_params", "get_ema_params", "lookahead", "lookahead_slow_params",
+    "ApplyIfFiniteState", "SkipLossSpikesState", "apply_if_finite", "skip_loss_spikes",
+    "InjectHyperparamsState", "get_hyperparam", "inject_hyperparams", "set_hyperparam",
+    "MaskedNode", "MaskedState", "PartitionState", "freeze", "labels_by_regex", "masked",
+    "partition", "set_to_zero", "find_states", "get_substate", "named_chain",
+]
 
 # --- issue 6: optimizer catalogue part 1 ---
 _CATALOGUE_1 = []
@@ -99,8 +147,11 @@ _CATALOGUE_2 = []
 from functional_opt.transforms.trust_ratio import scale_by_trust_ratio
 from functional_opt.transforms.lion import ScaleByLionState, scale_by_lion
 from functional_opt.optimizers.large_batch import lamb, lars, lion
+from functional_opt.transforms.adafactor import FactoredState, scale_by_factored_rms
+from functional_opt.optimizers.memory_light import adafactor
 _CATALOGUE_2 += [
     "scale_by_trust_ratio", "ScaleByLionState", "scale_by_lion", "lamb", "lars", "lion",
+    "FactoredState", "scale_by_factored_rms", "adafactor",
 ]
 
 # --- issue 8: reliability (checkpoint) ---
