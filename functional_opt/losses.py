@@ -122,17 +122,15 @@ def huber_loss(predictions, targets=None, *, delta=1.0):
     e, out = _error(predictions, targets)
     d = jnp.asarray(delta).astype(e.dtype)
     abs_e = jnp.abs(e)
-    quadratic = jnp.minimum(abs_e, d)  # the clipped part
-    linear = abs_e - quadratic
-    return (0.5 * quadratic * quadratic + d * linear).astype(out)
+    return jnp.where(abs_e <= d, 0.5 * e * e, d * (abs_e - 0.5 * d)).astype(out)
 
 
 def log_cosh(predictions, targets=None):
     """Log-cosh loss ``log(cosh(predictions - targets))``.
 
-    Evaluated as ``logaddexp(e, -e) - log(2)``, which neither overflows for
-    large ``|e|`` (where it tends to ``|e| - log 2``) nor loses precision near
-    0 (where it tends to ``e**2 / 2``). Its gradient is ``tanh(e)``.
+    Evaluated as ``log1p(2 * sinh(e / 2)**2)`` for ``|e| < 1`` (accurate near
+    0, where it is ``e**2 / 2``) and as ``|e| + log1p(exp(-2|e|)) - log 2``
+    otherwise (no overflow for large ``|e|``). Its gradient is ``tanh(e)``.
 
     Args:
         predictions: floating array.
@@ -149,7 +147,13 @@ def log_cosh(predictions, targets=None):
         Auto-Encoder", 2019; optax.losses.log_cosh.
     """
     e, out = _error(predictions, targets)
-    return (jnp.logaddexp(e, -e) - math.log(2.0)).astype(out)
+    a = jnp.abs(e)
+    small = a < 1
+    s = jnp.sinh(jnp.where(small, e, 0.0) / 2)  # both branches stay finite, so do their gradients
+    near_zero = jnp.log1p(2 * s * s)
+    a_big = jnp.where(small, 1.0, a)
+    far = a_big + jnp.log1p(jnp.exp(-2 * a_big)) - math.log(2.0)
+    return jnp.where(small, near_zero, far).astype(out)
 
 
 def cosine_similarity(predictions, targets, *, epsilon=0.0, axis=-1, where=None):
