@@ -153,6 +153,28 @@ _CATALOGUE_2 += [
     "scale_by_trust_ratio", "ScaleByLionState", "scale_by_lion", "lamb", "lars", "lion",
     "FactoredState", "scale_by_factored_rms", "adafactor",
 ]
+# issue 7, second half: orthogonalized, second-order and other modern optimizers
+from functional_opt.transforms.muon import MUON_NS_COEFFS, ScaleByMuonState, newton_schulz, scale_by_muon
+from functional_opt.transforms.shampoo import ScaleByShampooState, scale_by_shampoo
+from functional_opt.transforms.adan import ScaleByAdanState, scale_by_adan
+from functional_opt.transforms.ademamix import (
+    ScaleByAdemamixState,
+    ademamix_alpha_schedule,
+    ademamix_b3_schedule,
+    scale_by_ademamix,
+)
+from functional_opt.transforms.adopt import ScaleByAdoptState, scale_by_adopt
+from functional_opt.transforms.sophia import ScaleBySophiaState, hutchinson_diag_hessian, scale_by_sophia
+from functional_opt.optimizers.modern import adan, ademamix, adopt, muon, shampoo, sophia
+from functional_opt.sam import SamState, sam, sam_perturbation, sam_train_step
+_CATALOGUE_2 += [
+    "MUON_NS_COEFFS", "ScaleByMuonState", "newton_schulz", "scale_by_muon", "ScaleByShampooState",
+    "scale_by_shampoo", "ScaleByAdanState", "scale_by_adan", "ScaleByAdemamixState",
+    "ademamix_alpha_schedule", "ademamix_b3_schedule", "scale_by_ademamix", "ScaleByAdoptState",
+    "scale_by_adopt", "ScaleBySophiaState", "hutchinson_diag_hessian", "scale_by_sophia", "adan",
+    "ademamix", "adopt", "muon", "shampoo", "sophia", "SamState", "sam", "sam_perturbation",
+    "sam_train_step",
+]
 
 # --- issue 8: reliability (checkpoint) ---
 _RELIABILITY = []

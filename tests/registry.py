@@ -52,6 +52,41 @@ register("sgd_nesterov", lambda lr: fo.sgd(lr, momentum=0.9, nesterov=True))
 register("adamw", lambda lr: fo.adamw(lr, weight_decay=1e-2))
 
 # --- issue 5: wrappers (register wrapped optimizers here) ---
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+
+
+def _not_scalar(params):
+    return jax.tree.map(lambda p: jnp.ndim(p) > 0, params)
+
+
+register("masked_adam", lambda lr: fo.chain(fo.masked(fo.scale_by_adam(), _not_scalar), fo.scale_by_learning_rate(lr)))
+register(
+    "partition_adam_sgd",
+    lambda lr: fo.partition(
+        {"adam": fo.adam(lr), "sgd": fo.sgd(lr, momentum=0.9)},
+        fo.labels_by_regex([(r"m|w", "adam")], default="sgd"),
+    ),
+)
+register("freeze_adam", lambda lr: fo.freeze(fo.labels_by_regex([("s|b", True)], default=False), fo.adam(lr)))
+register("multi_steps_adam", lambda lr: fo.multi_steps(fo.adam(lr), every_k=2))
+register("apply_if_finite_adam", lambda lr: fo.apply_if_finite(fo.adam(lr), max_consecutive_errors=2))
+register(
+    "skip_loss_spikes_adam",
+    lambda lr: fo.skip_loss_spikes(fo.adam(lr), window=4, min_history=2),
+    plain_update=False,
+    extra={"value": 1.0},
+)
+register("inject_hyperparams_adam", lambda lr: fo.inject_hyperparams(fo.adam)(learning_rate=lr, b2=0.99))
+register("inject_hyperparams_adamw", lambda lr: fo.inject_hyperparams(fo.adamw)(lr, weight_decay=1e-2))
+register("lookahead_adam", lambda lr: fo.lookahead(fo.adam(lr), sync_period=2, slow_step_size=0.5))
+register("ema_params_sgd", lambda lr: fo.chain(fo.sgd(lr, momentum=0.9), fo.ema_params(0.9)))
+register(
+    "named_clip_adamw",
+    lambda lr: fo.named_chain(("clip", fo.clip_by_global_norm(1.0)), ("adamw", fo.adamw(lr, weight_decay=1e-2))),
+)
+register("agc_sgd", lambda lr: fo.chain(fo.adaptive_grad_clip(0.1), fo.sgd(lr)))
+register("clip_block_rms_sgd", lambda lr: fo.chain(fo.clip(0.5), fo.clip_by_block_rms(0.3), fo.sgd(lr)))
 
 # --- issue 6: optimizer catalogue part 1 ---
 
@@ -60,3 +95,25 @@ register("adamw", lambda lr: fo.adamw(lr, weight_decay=1e-2))
 register("lars", lambda lr: fo.lars(lr, weight_decay=1e-4))
 register("lamb", lambda lr: fo.lamb(lr, weight_decay=1e-2))
 register("lion", lambda lr: fo.lion(lr))
+register("adafactor", lambda lr: fo.adafactor(lr, min_dim_size_to_factor=2, momentum=0.9))
+register("adafactor_paper", lambda lr: fo.adafactor(lr, min_dim_size_to_factor=1, relative_step=True))
+# issue 7, second half (orthogonalized, second-order and other modern optimizers)
+def _sq_loss(p):  # a loss for any params tree, for the optimizers that need one in `update`
+    import jax
+    import jax.numpy as jnp
+
+    return sum(jnp.sum(jnp.square(x.astype(jnp.float32) - 0.1)) for x in jax.tree.leaves(p))
+
+
+register("muon", lambda lr: fo.muon(lr, weight_decay=1e-2))
+register("shampoo", lambda lr: fo.shampoo(lr, momentum=0.9, precondition_frequency=2))
+register("adan", lambda lr: fo.adan(lr, weight_decay=1e-2))
+register("ademamix", lambda lr: fo.ademamix(lr, b3=0.999, weight_decay=1e-2))
+register("adopt", lambda lr: fo.adopt(lr))
+register("sophia", lambda lr: fo.sophia(lr, update_interval=2), plain_update=False, extra={"obj_fn": _sq_loss})
+register(
+    "sam_sgd",
+    lambda lr: fo.sam(fo.sgd(lr, momentum=0.9), rho=0.05),
+    plain_update=False,
+    extra={"grad_fn": __import__("jax").grad(_sq_loss)},
+)
