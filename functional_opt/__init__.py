@@ -85,7 +85,49 @@ _LOSSES = [
 ]
 
 # --- issue 4: schedules ---
-_SCHEDULES = []
+from functional_opt.schedules.basic import (
+    constant_schedule,
+    exponential_decay,
+    inverse_time_decay,
+    linear_schedule,
+    polynomial_schedule,
+    step_decay_schedule,
+    warmup_constant_schedule,
+    warmup_exponential_decay_schedule,
+)
+from functional_opt.schedules.combine import join_schedules, multiply_schedules
+from functional_opt.schedules.cosine import (
+    cosine_decay_schedule,
+    cosine_restarts_schedule,
+    sgdr_schedule,
+    warmup_cosine_decay_schedule,
+)
+from functional_opt.schedules.modern import (
+    cyclic_schedule,
+    inverse_sqrt_schedule,
+    warmup_stable_decay_schedule,
+)
+from functional_opt.schedules.onecycle import (
+    cosine_onecycle_schedule,
+    linear_onecycle_schedule,
+    onecycle_schedules,
+)
+from functional_opt.schedules.piecewise import (
+    piecewise_constant_schedule,
+    piecewise_interpolate_schedule,
+)
+from functional_opt.transforms.plateau import ReduceLROnPlateauState, reduce_on_plateau
+
+_SCHEDULES = [
+    "constant_schedule", "exponential_decay", "inverse_time_decay", "linear_schedule",
+    "polynomial_schedule", "step_decay_schedule", "warmup_constant_schedule",
+    "warmup_exponential_decay_schedule", "join_schedules", "multiply_schedules",
+    "cosine_decay_schedule", "cosine_restarts_schedule", "sgdr_schedule",
+    "warmup_cosine_decay_schedule", "cyclic_schedule", "inverse_sqrt_schedule",
+    "warmup_stable_decay_schedule", "cosine_onecycle_schedule", "linear_onecycle_schedule",
+    "onecycle_schedules", "piecewise_constant_schedule", "piecewise_interpolate_schedule",
+    "ReduceLROnPlateauState", "reduce_on_plateau",
+]
 
 # --- issue 5: combinators, wrappers, clipping ---
 from functional_opt.transforms.clipping import (
