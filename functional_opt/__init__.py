@@ -181,7 +181,54 @@ _WRAPPERS = [
 ]
 
 # --- issue 6: optimizer catalogue part 1 ---
-_CATALOGUE_1 = []
+from functional_opt.transforms.adadelta import ScaleByAdaDeltaState, scale_by_adadelta
+from functional_opt.transforms.adagrad import ScaleByRssState, scale_by_rss
+from functional_opt.transforms.adamax import scale_by_adamax
+from functional_opt.transforms.amsgrad import ScaleByAmsgradState, scale_by_amsgrad
+from functional_opt.transforms.belief import ScaleByBeliefState, scale_by_belief
+from functional_opt.transforms.fromage import ScaleByFromageState, scale_by_fromage
+from functional_opt.transforms.nadam import ScaleByNadamState, scale_by_nadam
+from functional_opt.transforms.noise import AddNoiseState, add_noise
+from functional_opt.transforms.novograd import ScaleByNovogradState, scale_by_novograd
+from functional_opt.transforms.polyak import scale_by_polyak
+from functional_opt.transforms.radam import scale_by_radam
+from functional_opt.transforms.rprop import ScaleByRpropState, scale_by_rprop
+from functional_opt.transforms.sign import scale_by_sign
+from functional_opt.transforms.sm3 import ScaleBySM3State, scale_by_sm3
+from functional_opt.transforms.yogi import scale_by_yogi
+from functional_opt.optimizers.adaptive import (
+    adabelief,
+    adamax,
+    adamaxw,
+    amsgrad,
+    nadam,
+    nadamw,
+    radam,
+    yogi,
+)
+from functional_opt.optimizers.adaptive_more import (
+    adadelta,
+    adagrad,
+    fromage,
+    noisy_sgd,
+    novograd,
+    polyak_sgd,
+    rprop,
+    sign_sgd,
+    signum,
+    sm3,
+)
+
+_CATALOGUE_1 = [
+    "ScaleByAdaDeltaState", "scale_by_adadelta", "ScaleByRssState", "scale_by_rss", "scale_by_adamax",
+    "ScaleByAmsgradState", "scale_by_amsgrad", "ScaleByBeliefState", "scale_by_belief",
+    "ScaleByFromageState", "scale_by_fromage", "ScaleByNadamState", "scale_by_nadam", "AddNoiseState",
+    "add_noise", "ScaleByNovogradState", "scale_by_novograd", "scale_by_polyak", "scale_by_radam",
+    "ScaleByRpropState", "scale_by_rprop", "scale_by_sign", "ScaleBySM3State", "scale_by_sm3",
+    "scale_by_yogi", "adabelief", "adamax", "adamaxw", "amsgrad", "nadam", "nadamw", "radam", "yogi",
+    "adadelta", "adagrad", "fromage", "noisy_sgd", "novograd", "polyak_sgd", "rprop", "sign_sgd",
+    "signum", "sm3",
+]
 
 # --- issue 7: optimizer catalogue part 2 ---
 _CATALOGUE_2 = []
@@ -194,6 +241,16 @@ from functional_opt.optimizers.memory_light import adafactor
 _CATALOGUE_2 += [
     "scale_by_trust_ratio", "ScaleByLionState", "scale_by_lion", "lamb", "lars", "lion",
     "FactoredState", "scale_by_factored_rms", "adafactor",
+]
+from functional_opt.transforms.schedule_free import (
+    ScheduleFreeState,
+    schedule_free,
+    schedule_free_eval_params,
+)
+from functional_opt.optimizers.schedule_free import schedule_free_adamw, schedule_free_sgd
+_CATALOGUE_2 += [
+    "ScheduleFreeState", "schedule_free", "schedule_free_eval_params", "schedule_free_adamw",
+    "schedule_free_sgd",
 ]
 # issue 7, second half: orthogonalized, second-order and other modern optimizers
 from functional_opt.transforms.muon import MUON_NS_COEFFS, ScaleByMuonState, newton_schulz, scale_by_muon
