@@ -1,0 +1,163 @@
+"""masked, partition, labels_by_regex, freeze, set_to_zero."""
+
+from __future__ import annotations
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import functional_opt as fo
+
+RNG = np.random.default_rng(1)
+
+
+def params():
+    return {
+        "s": jnp.asarray(0.3),
+        "v": jnp.asarray(RNG.normal(size=3), jnp.float32),
+        "m": jnp.asarray(RNG.normal(size=(2, 3)), jnp.float32),
+    }
+
+
+def grads_seq(p, n=10):
+    return [jax.tree.map(lambda x: jnp.asarray(RNG.normal(size=jnp.shape(x)), jnp.float32), p) for _ in range(n)]
+
+
+def run(opt, p, gs):
+    s = opt.init(p)
+    step = jax.jit(opt.update)
+    out = []
+    for g in gs:
+        u, s = step(g, s, p)
+        p = fo.apply_updates(p, u)
+        out.append(u)
+    return p, s, out
+
+
+def test_masked_all_true_equals_inner_and_all_false_is_identity():
+    p = params()
+    gs = grads_seq(p)
+    ref, _, _ = run(fo.adam(0.1), p, gs)
+    got, _, _ = run(fo.masked(fo.adam(0.1), lambda t: jax.tree.map(lambda _: True, t)), p, gs)
+    chex.assert_trees_all_close(got, ref, rtol=1e-6)
+    _, s, us = run(fo.masked(fo.adam(0.1), False), p, gs)
+    chex.assert_trees_all_equal(us[-1], gs[-1])  # unmasked leaves pass through unchanged
+    assert jax.tree.leaves(s.inner_state[0].mu) == []  # no moments kept at all
+
+
+def test_masked_sgd_momentum_against_numpy():
+    p = params()
+    mask = {"s": False, "v": True, "m": True}
+    gs = grads_seq(p)
+    _, s, us = run(fo.masked(fo.sgd(0.1, momentum=0.9), mask), p, gs)
+    trace = {k: np.zeros(np.shape(p[k])) for k in ("v", "m")}
+    for g, u in zip(gs, us):
+        for k in trace:
+            trace[k] = 0.9 * trace[k] + np.asarray(g[k], np.float64)
+            np.testing.assert_allclose(u[k], -0.1 * trace[k], rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(u["s"], g["s"])
+    # the masked-out leaf has no state: a MaskedNode stands in its place
+    assert isinstance(s.inner_state[0].trace["s"], fo.MaskedNode)
+
+
+def test_masked_prefix_mask_and_none_leaves():
+    p = {"enc": {"w": jnp.ones(2), "b": jnp.ones(1)}, "head": {"w": jnp.ones(2)}, "frozen": None}
+    opt = fo.masked(fo.set_to_zero(), {"enc": True, "head": False, "frozen": None})
+    u, _ = opt.update(p, opt.init(p), p)
+    assert u["frozen"] is None
+    chex.assert_trees_all_equal(u["enc"], {"w": jnp.zeros(2), "b": jnp.zeros(1)})
+    chex.assert_trees_all_equal(u["head"], p["head"])
+    with pytest.raises(ValueError, match="mask"):
+        fo.masked(fo.identity(), {"nope": True}).init(p)
+    with pytest.raises(TypeError, match="bools"):
+        fo.masked(fo.identity(), lambda t: jax.tree.map(lambda x: jnp.asarray(True), t)).init(p)
+
+
+def test_partition_one_label_equals_optimizer_and_groups_against_separate_runs():
+    p = params()
+    gs = grads_seq(p)
+    ref, _, _ = run(fo.adamw(0.05, weight_decay=0.1), p, gs)
+    got, _, _ = run(fo.partition({"all": fo.adamw(0.05, weight_decay=0.1)}, "all"), p, gs)
+    chex.assert_trees_all_close(got, ref, rtol=1e-6)
+    labels = {"s": "sgd", "v": "adam", "m": "adam"}
+    opt = fo.partition({"adam": fo.adam(0.05), "sgd": fo.sgd(0.5, momentum=0.5)}, labels)
+    got, s, _ = run(opt, p, gs)
+    ref_adam, _, _ = run(fo.adam(0.05), {"v": p["v"], "m": p["m"]}, [{"v": g["v"], "m": g["m"]} for g in gs])
+    ref_sgd, _, _ = run(fo.sgd(0.5, momentum=0.5), p["s"], [g["s"] for g in gs])
+    chex.assert_trees_all_close(got, {**ref_adam, "s": ref_sgd}, rtol=1e-6)
+    assert set(s.inner_states) == {"adam", "sgd"}
+    with pytest.raises(ValueError, match="no transformation"):
+        fo.partition({"adam": fo.adam(0.1)}, {"s": "adam", "v": "adam", "m": "other"}).init(p)
+
+
+def test_partition_against_optax_multi_transform():
+    optax = pytest.importorskip("optax")
+    p = params()
+    gs = grads_seq(p, 5)
+    labels = {"s": "a", "v": "b", "m": "a"}
+    ours, _, _ = run(fo.partition({"a": fo.sgd(0.1, momentum=0.9), "b": fo.sgd(0.3)}, labels), p, gs)
+    ref = optax.multi_transform({"a": optax.sgd(0.1, momentum=0.9), "b": optax.sgd(0.3)}, labels)
+    theirs, _, _ = run(ref, p, gs)
+    chex.assert_trees_all_close(ours, theirs, rtol=1e-6)
+    mask = {"s": False, "v": True, "m": True}
+    ours, _, _ = run(fo.masked(fo.sgd(0.2, momentum=0.5), mask), p, gs)
+    theirs, _, _ = run(optax.masked(optax.sgd(0.2, momentum=0.5), mask), p, gs)
+    chex.assert_trees_all_close(ours, theirs, rtol=1e-6)
+
+
+def test_labels_by_regex():
+    p = {"dense": {"kernel": jnp.ones((2, 2)), "bias": jnp.ones(2)}, "layer_norm": {"scale": jnp.ones(2)},
+         "blocks": [{"w": jnp.ones(1)}], "skip": None}
+    labels = fo.labels_by_regex({r".*bias|.*norm.*": "no_decay", r"blocks\.0\..*": "block"}, default="decay")(p)
+    assert labels == {"dense": {"kernel": "decay", "bias": "no_decay"}, "layer_norm": {"scale": "no_decay"},
+                      "blocks": [{"w": "block"}], "skip": None}
+    # full match: "bias" alone does not match "dense.bias"
+    assert fo.labels_by_regex([("bias", 1)], default=0)(p)["dense"]["bias"] == 0
+    with pytest.raises(ValueError, match="no rule matches"):
+        fo.labels_by_regex([("x", 1)])(p)
+    with pytest.raises(ValueError, match="invalid regular expression"):
+        fo.labels_by_regex([("(", 1)])
+    with pytest.raises(TypeError, match="pair"):
+        fo.labels_by_regex(["abc"])
+
+
+def test_no_decay_on_biases_via_adamw_mask():
+    p = {"w": jnp.full(2, 2.0), "bias": jnp.full(2, 2.0)}
+    opt = fo.adamw(0.1, weight_decay=0.5, mask=fo.labels_by_regex([(".*bias", False)], default=True))
+    zeros = jax.tree.map(jnp.zeros_like, p)
+    u, _ = opt.update(zeros, opt.init(p), p)
+    np.testing.assert_allclose(u["w"], -0.1 * 0.5 * 2.0, rtol=1e-6)
+    np.testing.assert_allclose(u["bias"], 0.0)
+
+
+def test_freeze_and_set_to_zero():
+    p = params()
+    gs = grads_seq(p, 4)
+    mask = {"s": True, "v": False, "m": True}
+    opt = fo.freeze(mask, fo.adam(0.1))
+    got, s, us = run(opt, p, gs)
+    for u in us:
+        np.testing.assert_array_equal(u["s"], 0.0)
+        np.testing.assert_array_equal(u["m"], np.zeros((2, 3)))
+    ref, _, _ = run(fo.adam(0.1), p["v"], [g["v"] for g in gs])
+    chex.assert_trees_all_close(got["v"], ref, rtol=1e-6)
+    adam_state = fo.find_states(s, fo.ScaleByAdamState)[0]
+    assert [x.shape for x in jax.tree.leaves(adam_state.mu)] == [(3,)]  # memory saved
+    # freeze(mask) alone: zeros on frozen leaves, others unchanged
+    u, _ = fo.freeze(mask).update(gs[0], fo.freeze(mask).init(p))
+    chex.assert_trees_all_equal(u["v"], gs[0]["v"])
+    np.testing.assert_array_equal(u["m"], np.zeros((2, 3)))
+    u, _ = fo.set_to_zero().update({"a": jnp.ones(2, jnp.bfloat16)}, fo.EmptyState())
+    assert u["a"].dtype == jnp.bfloat16 and not u["a"].any()
+
+
+def test_freeze_against_optax_selective_transform():
+    optax = pytest.importorskip("optax")
+    p = params()
+    gs = grads_seq(p, 4)
+    mask = {"s": True, "v": False, "m": False}
+    ours, _, _ = run(fo.freeze(mask, fo.adam(0.1)), p, gs)
+    theirs, _, _ = run(optax.selective_transform(optax.adam(0.1), freeze_mask=mask), p, gs)
+    chex.assert_trees_all_close(ours, theirs, rtol=1e-5)
