@@ -1,0 +1,277 @@
+"""The adaptive family, part 1: Adam's relatives (NAdam, RAdam, AMSGrad,
+AdaMax, AdaBelief, Yogi). The rest of the family is in ``adaptive_more``.
+
+Each optimizer is a ``chain`` of transforms; the equations and the tables of
+conventions (this library / optax / torch / paper) live on the transforms.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from functional_opt.base import GradientTransformation, chain
+from functional_opt.transforms.adam import scale_by_adam
+from functional_opt.transforms.adamax import scale_by_adamax
+from functional_opt.transforms.amsgrad import scale_by_amsgrad
+from functional_opt.transforms.belief import scale_by_belief
+from functional_opt.transforms.nadam import scale_by_nadam
+from functional_opt.transforms.radam import scale_by_radam
+from functional_opt.transforms.scaling import scale_by_learning_rate
+from functional_opt.transforms.weight_decay import add_decayed_weights
+from functional_opt.transforms.yogi import scale_by_yogi
+
+
+def _nadam_direction(b1, b2, eps, eps_root, mu_dtype, momentum_decay):
+    if momentum_decay is None:
+        return scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=True)
+    return scale_by_nadam(b1=b1, b2=b2, eps=eps, eps_root=eps_root,
+                          momentum_decay=momentum_decay, mu_dtype=mu_dtype)
+
+
+def nadam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Any = None, *,
+          momentum_decay=None) -> GradientTransformation:
+    """NAdam: Adam with a Nesterov look-ahead first moment.
+
+    Update rule (default, ``momentum_decay=None``: optax's ``nadam``)::
+
+        mu_hat = b1 * mu / (1 - b1**(t+1)) + (1 - b1) * g / (1 - b1**t)
+        theta <- theta - eta * mu_hat / (sqrt(nu_hat + eps_root) + eps)
+
+    With ``momentum_decay=psi`` (e.g. ``0.004``): Dozat's schedule
+    ``mu_t = b1 (1 - 0.5 * 0.96**(t psi))`` as ``torch.optim.NAdam``, see
+    :func:`~functional_opt.scale_by_nadam`.
+
+    ======================  ================  ===============  ==================
+    choice                  this library      optax            torch
+    ======================  ================  ===============  ==================
+    momentum schedule       off (keyword)     off              on, psi = 0.004
+    default learning rate   none (required)   none             2e-3
+    ======================  ================  ===============  ==================
+
+    The default follows optax (the paper's constant-momentum form, Dozat's
+    section 3); ``momentum_decay=0.004`` reproduces torch.
+
+    Args:
+        learning_rate: ``eta >= 0``: number, array or schedule.
+        b1, b2: decays in ``[0, 1)``.
+        eps, eps_root: ``>= 0``.
+        mu_dtype: dtype of the first moment.
+        momentum_decay: ``None`` (optax) or ``psi >= 0`` (torch, paper schedule).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> opt = fo.nadam(0.1)
+        >>> u, _ = opt.update(jnp.array([3.0]), opt.init(jnp.zeros(1)))
+        >>> u.round(3)  # -0.1 * (0.9 * 0.3 / 0.19 + 3) / 3
+        Array([-0.147], dtype=float32)
+
+    References:
+        Dozat, "Incorporating Nesterov Momentum into Adam", ICLR workshop 2016.
+    """
+    return chain(_nadam_direction(b1, b2, eps, eps_root, mu_dtype, momentum_decay),
+                 scale_by_learning_rate(learning_rate))
+
+
+def nadamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Any = None,
+           weight_decay=1e-4, mask=None, *, momentum_decay=None) -> GradientTransformation:
+    """NAdam with decoupled weight decay (optax's ``nadamw``; torch's ``NAdam(decoupled_weight_decay=True)``).
+
+    Update rule: ``theta <- theta - eta * (nadam_direction + weight_decay * theta)``,
+    the direction as :func:`nadam` (``momentum_decay`` chooses optax's or
+    torch's form). Defaults: ``weight_decay=1e-4`` as optax (torch: 0).
+
+    Args:
+        learning_rate: ``eta >= 0``: number, array or schedule.
+        b1, b2, eps, eps_root, mu_dtype, momentum_decay: as :func:`nadam`.
+        weight_decay: ``>= 0``: number, array or schedule.
+        mask: tree of bools or function of the params; ``False`` leaves are not decayed.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> opt = fo.nadamw(0.1, weight_decay=0.0)
+        >>> p = jnp.zeros(1)
+        >>> u, _ = opt.update(jnp.array([3.0]), opt.init(p), p)
+        >>> u.round(3)  # -0.1 * (0.9 * 0.3 / 0.19 + 3) / 3
+        Array([-0.147], dtype=float32)
+
+    References:
+        Dozat 2016; Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019.
+    """
+    return chain(_nadam_direction(b1, b2, eps, eps_root, mu_dtype, momentum_decay),
+                 add_decayed_weights(weight_decay, mask), scale_by_learning_rate(learning_rate))
+
+
+def radam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, threshold=5.0, *,
+          nesterov: bool = False, convention: str = "optax") -> GradientTransformation:
+    """Rectified Adam: momentum SGD until the variance of Adam's step is tractable.
+
+    Update rule: ``theta <- theta - eta * u`` with ``u`` from
+    :func:`~functional_opt.scale_by_radam` (``r_t * mu_hat / (sqrt(nu_hat) + eps)``
+    once ``rho_t >= threshold``, ``mu_hat`` before). ``convention="torch"``
+    matches ``torch.optim.RAdam`` (strict ``rho_t > 5``, ``eps`` added to the
+    uncorrected root); the table of conventions is on the transform.
+
+    Args:
+        learning_rate: ``eta >= 0``: number, array or schedule.
+        b1, b2, eps, eps_root, threshold, nesterov, convention: see
+            :func:`~functional_opt.scale_by_radam`.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> opt = fo.radam(0.1)
+        >>> u, _ = opt.update(jnp.array([3.0]), opt.init(jnp.zeros(1)))
+        >>> u.round(4)  # -eta * mu_hat
+        Array([-0.3], dtype=float32)
+
+    References:
+        Liu et al., "On the Variance of the Adaptive Learning Rate and Beyond", ICLR 2020.
+    """
+    return chain(scale_by_radam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, threshold=threshold,
+                                nesterov=nesterov, convention=convention),
+                 scale_by_learning_rate(learning_rate))
+
+
+def amsgrad(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Any = None,
+            bias_correction_mu: bool = True, bias_correction_nu: bool = True, *,
+            max_of_corrected: bool = False) -> GradientTransformation:
+    """AMSGrad: Adam over the running maximum of the second moment.
+
+    Update rule (default, ``torch.optim.Adam(amsgrad=True)``)::
+
+        nu_max <- max(nu_max, nu)
+        theta <- theta - eta * mu_hat / (sqrt(nu_max / (1 - b2**t) + eps_root) + eps)
+
+    ``max_of_corrected=True`` takes the max over ``nu / (1 - b2**t)`` (optax);
+    both ``bias_correction_*=False`` is the paper. See
+    :func:`~functional_opt.scale_by_amsgrad` for the table.
+
+    Args:
+        learning_rate: ``eta >= 0``: number, array or schedule.
+        b1, b2, eps, eps_root, mu_dtype, bias_correction_mu, bias_correction_nu,
+            max_of_corrected: see :func:`~functional_opt.scale_by_amsgrad`.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> opt = fo.amsgrad(0.1)
+        >>> u, _ = opt.update(jnp.array([3.0]), opt.init(jnp.zeros(1)))
+        >>> u.round(4)
+        Array([-0.1], dtype=float32)
+
+    References:
+        Reddi, Kale & Kumar, "On the Convergence of Adam and Beyond", ICLR 2018.
+    """
+    return chain(scale_by_amsgrad(b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype,
+                                  bias_correction_mu=bias_correction_mu,
+                                  bias_correction_nu=bias_correction_nu,
+                                  max_of_corrected=max_of_corrected),
+                 scale_by_learning_rate(learning_rate))
+
+
+def adamax(learning_rate, b1=0.9, b2=0.999, eps=1e-8) -> GradientTransformation:
+    """AdaMax: ``theta <- theta - eta * mu / ((1 - b1**t) * max(b2 * nu, |g| + eps))``.
+
+    See :func:`~functional_opt.scale_by_adamax`. optax's ``adamax`` and
+    ``torch.optim.Adamax`` (``weight_decay=0``) compute the same; torch's
+    default learning rate is 2e-3.
+
+    Args:
+        learning_rate: ``eta >= 0``: number, array or schedule.
+        b1, b2, eps: see :func:`~functional_opt.scale_by_adamax`.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> opt = fo.adamax(0.1)
+        >>> u, _ = opt.update(jnp.array([3.0]), opt.init(jnp.zeros(1)))
+        >>> u.round(4)
+        Array([-0.1], dtype=float32)
+
+    References:
+        Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015, section 7.1.
+    """
+    return chain(scale_by_adamax(b1=b1, b2=b2, eps=eps), scale_by_learning_rate(learning_rate))
+
+
+def adamaxw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4, mask=None) -> GradientTransformation:
+    """AdaMax with decoupled weight decay, as optax's ``adamaxw``.
+
+    Update rule: ``theta <- theta - eta * (adamax_direction + weight_decay * theta)``.
+    (``torch.optim.Adamax``'s ``weight_decay`` is an L2 term added to the
+    gradient, which is different.)
+
+    Args:
+        learning_rate: ``eta >= 0``: number, array or schedule.
+        b1, b2, eps: as :func:`adamax`.
+        weight_decay: ``>= 0``: number, array or schedule (default 1e-4 as optax).
+        mask: tree of bools or function of the params; ``False`` leaves are not decayed.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> opt = fo.adamaxw(0.1, weight_decay=0.5)
+        >>> p = jnp.array([2.0])
+        >>> u, _ = opt.update(jnp.array([3.0]), opt.init(p), p)
+        >>> u.round(4)  # -0.1 * (1 + 0.5 * 2)
+        Array([-0.2], dtype=float32)
+
+    References:
+        Kingma & Ba 2015; Loshchilov & Hutter, ICLR 2019.
+    """
+    return chain(scale_by_adamax(b1=b1, b2=b2, eps=eps), add_decayed_weights(weight_decay, mask),
+                 scale_by_learning_rate(learning_rate))
+
+
+def adabelief(learning_rate, b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, *,
+              nesterov: bool = False) -> GradientTransformation:
+    """AdaBelief: ``theta <- theta - eta * mu_hat / (sqrt(s_hat) + eps)``, ``s`` the EMA of ``(g - mu)**2``.
+
+    See :func:`~functional_opt.scale_by_belief` (the authors' and optax's
+    placement of ``eps_root`` in the state). Same as ``optax.adabelief``.
+
+    Args:
+        learning_rate: ``eta >= 0``: number, array or schedule.
+        b1, b2, eps, eps_root, nesterov: see :func:`~functional_opt.scale_by_belief`.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> opt = fo.adabelief(0.1)
+        >>> u, _ = opt.update(jnp.array([2.0]), opt.init(jnp.zeros(1)))
+        >>> u.round(4)
+        Array([-0.1111], dtype=float32)
+
+    References:
+        Zhuang et al., "AdaBelief Optimizer", NeurIPS 2020.
+    """
+    return chain(scale_by_belief(b1=b1, b2=b2, eps=eps, eps_root=eps_root, nesterov=nesterov),
+                 scale_by_learning_rate(learning_rate))
+
+
+def yogi(learning_rate, b1=0.9, b2=0.999, eps=1e-3, *, bias_correction: bool = True) -> GradientTransformation:
+    """Yogi: Adam with ``nu <- nu - (1 - b2) sign(nu - g**2) g**2``.
+
+    See :func:`~functional_opt.scale_by_yogi`. Same as ``optax.yogi`` (moments
+    start at 1e-6, bias-corrected); ``bias_correction=False`` is the paper's
+    Algorithm 2.
+
+    Args:
+        learning_rate: ``eta >= 0``: number, array or schedule.
+        b1, b2, eps, bias_correction: see :func:`~functional_opt.scale_by_yogi`.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> opt = fo.yogi(0.1)
+        >>> u, _ = opt.update(jnp.array([3.0]), opt.init(jnp.zeros(1)))
+        >>> u.round(3)
+        Array([-0.1], dtype=float32)
+
+    References:
+        Zaheer et al., "Adaptive Methods for Nonconvex Optimization", NeurIPS 2018.
+    """
+    return chain(scale_by_yogi(b1=b1, b2=b2, eps=eps, bias_correction=bias_correction),
+                 scale_by_learning_rate(learning_rate))

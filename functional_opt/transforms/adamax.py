@@ -1,0 +1,86 @@
+"""AdaMax: Adam with the infinity norm in place of the second moment."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from functional_opt import _tree
+from functional_opt._hparams import (
+    check_number,
+    compute_dtype,
+    log_of,
+    one_minus,
+    safe_increment,
+    value_at,
+    zero_count,
+)
+from functional_opt.base import GradientTransformation
+from functional_opt.transforms.adam import ScaleByAdamState
+
+
+def scale_by_adamax(b1=0.9, b2=0.999, eps=1e-8) -> GradientTransformation:
+    """Rescale updates with AdaMax (Adam's infinity-norm variant).
+
+    Update rule, ``t = count + 1``::
+
+        mu <- b1 * mu + (1 - b1) * g
+        nu <- max(b2 * nu, |g| + eps)
+        u = mu / ((1 - b1**t) * nu)
+
+    ``nu`` is an exponentially weighted infinity norm and needs no bias
+    correction.
+
+    Conventions: ``eps`` sits inside the max (optax and torch agree; the
+    paper has no ``eps``, i.e. ``eps=0``, which divides 0 by 0 on a leaf whose
+    gradients have all been zero).
+
+    Args:
+        b1: first-moment decay in ``[0, 1)`` (number, array or schedule).
+        b2: infinity-norm decay in ``[0, 1]`` (number, array or schedule).
+        eps: ``>= 0``, added to ``|g|`` inside the max.
+
+    State: :class:`~functional_opt.ScaleByAdamState` ``(count, mu, nu)``, with
+    ``nu`` the weighted infinity norm.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> t = fo.scale_by_adamax()
+        >>> u, s = t.update(jnp.array([2.0, -0.5]), t.init(jnp.zeros(2)))
+        >>> u.round(4)  # (0.1 g / 0.1) / |g|
+        Array([ 1., -1.], dtype=float32)
+
+    References:
+        Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015, section 7.1.
+    """
+    check_number("b1", b1, low=0.0, high=1.0, high_inclusive=False, allow_schedule=True)
+    check_number("b2", b2, low=0.0, high=1.0, allow_schedule=True)
+    check_number("eps", eps, low=0.0)
+
+    def init(params):
+        return ScaleByAdamState(
+            count=zero_count(), mu=_tree.zeros_like(params), nu=_tree.real_dtype_zeros(params)
+        )
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        omb1 = one_minus(b1, state.count)
+        beta2 = value_at(b2, state.count)
+        eps_ = value_at(eps, None)
+        count = safe_increment(state.count)
+        c1 = _tree.bias_correction_factor(log_of(b1, state.count), count)
+
+        def leaf(g, mu, nu):
+            dt = compute_dtype(g.dtype, mu.dtype, nu.dtype)
+            g_, mu_f = g.astype(dt), mu.astype(dt)
+            mu_new = mu_f + omb1 * (g_ - mu_f)
+            nu_new = jnp.maximum(beta2 * nu.astype(dt), jnp.abs(g_) + eps_)
+            u = c1 * mu_new / nu_new
+            return u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
+
+        out = jax.tree.map(leaf, updates, state.mu, state.nu)
+        u, mu, nu = _tree.unzip(out, jax.tree.structure(updates), 3)
+        return u, ScaleByAdamState(count=count, mu=mu, nu=nu)
+
+    return GradientTransformation(init, update)

@@ -1,0 +1,136 @@
+"""AMSGrad: Adam whose denominator never decreases (a running max of ``nu``)."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from functional_opt import _tree
+from functional_opt._hparams import (
+    check_dtype,
+    check_number,
+    compute_dtype,
+    log_of,
+    one_minus,
+    safe_increment,
+    value_at,
+    zero_count,
+)
+from functional_opt.base import GradientTransformation
+
+
+class ScaleByAmsgradState(NamedTuple):
+    """State of :func:`scale_by_amsgrad`: count, the two moments and the running max."""
+
+    count: Any
+    mu: Any
+    nu: Any
+    nu_max: Any
+
+
+def scale_by_amsgrad(
+    b1=0.9,
+    b2=0.999,
+    eps=1e-8,
+    eps_root=0.0,
+    mu_dtype: Any = None,
+    bias_correction_mu: bool = True,
+    bias_correction_nu: bool = True,
+    *,
+    max_of_corrected: bool = False,
+) -> GradientTransformation:
+    """Rescale updates with AMSGrad: Adam over the running maximum of ``nu``.
+
+    Update rule, ``t = count + 1``, ``c1 = 1 / (1 - b1**t)``, ``c2 = 1 / (1 - b2**t)``
+    (each 1 when its ``bias_correction_*`` is off)::
+
+        mu <- b1 * mu + (1 - b1) * g
+        nu <- b2 * nu + (1 - b2) * g**2
+        nu_max <- max(nu_max, nu)                 (max_of_corrected=False, default: torch)
+        u = c1 * mu / (sqrt(c2 * nu_max + eps_root) + eps)
+
+        nu_max <- max(nu_max, c2 * nu)            (max_of_corrected=True: optax)
+        u = c1 * mu / (sqrt(nu_max + eps_root) + eps)
+
+    Conventions:
+
+    ====================  ===============  ===============  ============  ============
+    choice                this library     optax            torch         paper
+    ====================  ===============  ===============  ============  ============
+    max taken over        raw ``nu``       corrected ``nu``  raw ``nu``   raw ``nu``
+    bias correction       on (both)        on (both)        on (both)     none
+    ====================  ===============  ===============  ============  ============
+
+    The default is ``torch.optim.Adam(amsgrad=True)``: the max runs over the
+    raw average and the current ``1 / (1 - b2**t)`` multiplies it. optax
+    takes the max of already-corrected values (``max_of_corrected=True``);
+    since ``1 - b2**t`` grows, old corrected values weigh more there. The
+    paper (Reddi et al., Algorithm 2) has no bias correction:
+    ``bias_correction_mu=False, bias_correction_nu=False`` (both options then agree).
+
+    Args:
+        b1: first-moment decay in ``[0, 1)`` (number, array or schedule).
+        b2: second-moment decay in ``[0, 1)`` (number, array or schedule).
+        eps: ``>= 0``, added outside the square root.
+        eps_root: ``>= 0``, added inside the square root.
+        mu_dtype: dtype of ``mu``; default the param dtype.
+        bias_correction_mu: divide ``mu`` by ``1 - b1**t``.
+        bias_correction_nu: divide ``nu`` by ``1 - b2**t``.
+        max_of_corrected: take the max over the corrected ``nu`` (optax).
+
+    State: :class:`ScaleByAmsgradState` ``(count, mu, nu, nu_max)``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> t = fo.scale_by_amsgrad()
+        >>> u, s = t.update(jnp.array([2.0, -0.5]), t.init(jnp.zeros(2)))
+        >>> u.round(4)
+        Array([ 1., -1.], dtype=float32)
+
+    References:
+        Reddi, Kale & Kumar, "On the Convergence of Adam and Beyond", ICLR 2018.
+    """
+    check_number("b1", b1, low=0.0, high=1.0, high_inclusive=False, allow_schedule=True)
+    check_number("b2", b2, low=0.0, high=1.0, high_inclusive=False, allow_schedule=True)
+    check_number("eps", eps, low=0.0)
+    check_number("eps_root", eps_root, low=0.0)
+    mu_dtype = check_dtype("mu_dtype", mu_dtype)
+
+    def init(params):
+        nu = _tree.real_dtype_zeros(params)
+        return ScaleByAmsgradState(
+            count=zero_count(), mu=_tree.zeros_like(params, mu_dtype), nu=nu, nu_max=nu
+        )
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        omb1, omb2 = one_minus(b1, state.count), one_minus(b2, state.count)
+        eps_, eps_root_ = value_at(eps, None), value_at(eps_root, None)
+        count = safe_increment(state.count)
+        one = jnp.ones([], jnp.float32)
+        c1 = _tree.bias_correction_factor(log_of(b1, state.count), count) if bias_correction_mu else one
+        c2 = _tree.bias_correction_factor(log_of(b2, state.count), count) if bias_correction_nu else one
+
+        def leaf(g, mu, nu, nu_max):
+            dt = compute_dtype(g.dtype, mu.dtype, nu.dtype)
+            g_, mu_f, nu_f = g.astype(dt), mu.astype(dt), nu.astype(dt)
+            mu_new = mu_f + omb1 * (g_ - mu_f)
+            nu_new = nu_f + omb2 * (_tree.abs_sq(g_) - nu_f)
+            if max_of_corrected:
+                nu_max_new = jnp.maximum(nu_max.astype(dt), c2 * nu_new)
+                denom = jnp.sqrt(nu_max_new + eps_root_) + eps_
+            else:
+                nu_max_new = jnp.maximum(nu_max.astype(dt), nu_new)
+                denom = jnp.sqrt(c2 * nu_max_new + eps_root_) + eps_
+            u = c1 * mu_new / denom
+            return (u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype),
+                    nu_max_new.astype(nu_max.dtype))
+
+        out = jax.tree.map(leaf, updates, state.mu, state.nu, state.nu_max)
+        u, mu, nu, nu_max = _tree.unzip(out, jax.tree.structure(updates), 4)
+        return u, ScaleByAmsgradState(count=count, mu=mu, nu=nu, nu_max=nu_max)
+
+    return GradientTransformation(init, update)

@@ -1,0 +1,113 @@
+"""AdaBelief: Adam whose denominator tracks the belief in the gradient, ``(g - mu)**2``."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from functional_opt import _tree
+from functional_opt._hparams import (
+    check_number,
+    compute_dtype,
+    log_of,
+    one_minus,
+    safe_increment,
+    value_at,
+    zero_count,
+)
+from functional_opt.base import GradientTransformation
+
+
+class ScaleByBeliefState(NamedTuple):
+    """State of :func:`scale_by_belief`: count, ``mu`` and ``nu`` (the ``s_t`` of the paper)."""
+
+    count: Any
+    mu: Any
+    nu: Any
+
+
+def scale_by_belief(
+    b1=0.9,
+    b2=0.999,
+    eps=1e-16,
+    eps_root=1e-16,
+    *,
+    nesterov: bool = False,
+) -> GradientTransformation:
+    """Rescale updates with AdaBelief.
+
+    Update rule, ``t = count + 1`` (the paper's Algorithm 2)::
+
+        mu <- b1 * mu + (1 - b1) * g
+        nu <- b2 * nu + (1 - b2) * (g - mu)**2 + eps_root      (s_t, kept in the state)
+        mu_hat = mu / (1 - b1**t),   nu_hat = nu / (1 - b2**t)
+        u = mu_hat / (sqrt(nu_hat) + eps)
+
+    Conventions: ``eps_root`` is added to the state itself at every step, as
+    the paper's ``s_t = ... + eps`` and the authors' code do; optax agrees
+    (torch has no AdaBelief). The paper uses one ``eps`` for both places;
+    here, as in optax, they are two arguments with the same default 1e-16.
+    ``nesterov=True`` uses the NAdam-style first moment of optax.
+
+    Args:
+        b1: first-moment decay in ``[0, 1)`` (number, array or schedule).
+        b2: decay of ``nu`` in ``[0, 1)`` (number, array or schedule).
+        eps: ``>= 0``, outside the square root.
+        eps_root: ``>= 0``, added to ``nu`` at every step.
+        nesterov: Nesterov first-moment estimate.
+
+    State: :class:`ScaleByBeliefState` ``(count, mu, nu)``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> t = fo.scale_by_belief()
+        >>> u, s = t.update(jnp.array([2.0]), t.init(jnp.zeros(1)))
+        >>> u.round(4)  # mu_hat = 2, nu_hat = (2 - 0.2)**2: 2 / 1.8
+        Array([1.1111], dtype=float32)
+
+    References:
+        Zhuang et al., "AdaBelief Optimizer: Adapting Stepsizes by the Belief
+        in Observed Gradients", NeurIPS 2020.
+    """
+    check_number("b1", b1, low=0.0, high=1.0, high_inclusive=False, allow_schedule=True)
+    check_number("b2", b2, low=0.0, high=1.0, high_inclusive=False, allow_schedule=True)
+    check_number("eps", eps, low=0.0)
+    check_number("eps_root", eps_root, low=0.0)
+
+    def init(params):
+        return ScaleByBeliefState(
+            count=zero_count(), mu=_tree.zeros_like(params), nu=_tree.real_dtype_zeros(params)
+        )
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        beta1 = value_at(b1, state.count)
+        omb1, omb2 = one_minus(b1, state.count), one_minus(b2, state.count)
+        eps_, eps_root_ = value_at(eps, None), value_at(eps_root, None)
+        count = safe_increment(state.count)
+        log_b1 = log_of(b1, state.count)
+        c1 = _tree.bias_correction_factor(log_b1, count)
+        c2 = _tree.bias_correction_factor(log_of(b2, state.count), count)
+        if nesterov:
+            c1_next = _tree.bias_correction_factor(log_b1, safe_increment(count))
+
+        def leaf(g, mu, nu):
+            dt = compute_dtype(g.dtype, mu.dtype, nu.dtype)
+            g_, mu_f, nu_f = g.astype(dt), mu.astype(dt), nu.astype(dt)
+            mu_new = mu_f + omb1 * (g_ - mu_f)
+            nu_new = nu_f + omb2 * (_tree.abs_sq(g_ - mu_new) - nu_f) + eps_root_
+            if nesterov:
+                mu_hat = beta1 * mu_new * c1_next + omb1 * g_ * c1
+            else:
+                mu_hat = mu_new * c1
+            u = mu_hat / (jnp.sqrt(nu_new * c2) + eps_)
+            return u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
+
+        out = jax.tree.map(leaf, updates, state.mu, state.nu)
+        u, mu, nu = _tree.unzip(out, jax.tree.structure(updates), 3)
+        return u, ScaleByBeliefState(count=count, mu=mu, nu=nu)
+
+    return GradientTransformation(init, update)

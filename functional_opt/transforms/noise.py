@@ -1,0 +1,99 @@
+"""Annealed Gaussian gradient noise."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from functional_opt._hparams import (
+    check_int,
+    check_number,
+    compute_dtype,
+    safe_increment,
+    value_at,
+    zero_count,
+)
+from functional_opt.base import GradientTransformation
+
+
+class AddNoiseState(NamedTuple):
+    """State of :func:`add_noise`: the int32 count and a raw ``uint32[2]`` PRNG key."""
+
+    count: Any
+    rng_key: Any
+
+
+def _raw_key(key):
+    if isinstance(key, int) and not isinstance(key, bool):
+        return jax.random.PRNGKey(key)
+    key = jnp.asarray(key) if not isinstance(key, jax.Array) else key
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return jax.random.key_data(key)
+    return key
+
+
+def add_noise(eta=0.01, gamma=0.55, key: Any = 0) -> GradientTransformation:
+    """Add Gaussian noise whose variance decays with the step.
+
+    Update rule, ``t = count + 1``::
+
+        sigma_t = sqrt(eta / t**gamma)
+        u = g + sigma_t * N(0, I)
+
+    One fresh key per step (``key, sample = split(key)``) and one subkey
+    per leaf (``split(sample, num_leaves)``), as optax, so the same ``key``
+    gives optax's noise exactly in float32. The paper writes
+    ``sigma_t**2 = eta / (1 + t)**gamma`` with ``t`` counted from 0, which is
+    this rule. Noise is drawn in float32 (at least) and added before casting
+    back to the gradient's dtype.
+
+    Args:
+        eta: the base variance ``>= 0`` (the paper tries 0.01, 0.3 and 1.0).
+        gamma: the decay exponent ``>= 0`` (the paper uses 0.55).
+        key: an ``int`` seed, a raw ``uint32[2]`` key or a typed
+            ``jax.random.key``; stored raw so the state is plain arrays.
+
+    State: :class:`AddNoiseState` ``(count, rng_key)``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> t = fo.add_noise(eta=0.0, key=0)  # no noise: the identity
+        >>> t.update(jnp.ones(2), t.init(jnp.zeros(2)))[0]
+        Array([1., 1.], dtype=float32)
+
+    References:
+        Neelakantan et al., "Adding Gradient Noise Improves Learning for Very
+        Deep Networks", arXiv:1511.06807, 2015.
+    """
+    check_number("eta", eta, low=0.0)
+    check_number("gamma", gamma, low=0.0)
+    if isinstance(key, int):
+        check_int("key", key)
+    raw = _raw_key(key)
+
+    def init(params):
+        del params
+        return AddNoiseState(count=zero_count(), rng_key=raw)
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        count = safe_increment(state.count)
+        t = count.astype(jnp.float32)
+        sigma = jnp.sqrt(value_at(eta, None, jnp.float32) / t ** value_at(gamma, None, jnp.float32))
+        rng_key, sample_key = jax.random.split(state.rng_key)
+        treedef = jax.tree.structure(updates)
+        leaves = treedef.flatten_up_to(updates)
+        keys = jax.random.split(sample_key, len(leaves)) if leaves else []
+
+        def leaf(g, k):
+            dt = compute_dtype(g.dtype)
+            noise = jax.random.normal(k, jnp.shape(g), dt)
+            return (g.astype(dt) + sigma.astype(dt) * noise).astype(g.dtype)
+
+        new = treedef.unflatten([leaf(g, k) for g, k in zip(leaves, keys)])
+        return new, AddNoiseState(count=count, rng_key=rng_key)
+
+    return GradientTransformation(init, update)

@@ -1,0 +1,119 @@
+"""Yogi: Adam with an additive, sign-controlled second-moment update."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from functional_opt import _tree
+from functional_opt._hparams import (
+    check_number,
+    compute_dtype,
+    log_of,
+    one_minus,
+    safe_increment,
+    value_at,
+    zero_count,
+)
+from functional_opt.base import GradientTransformation
+from functional_opt.transforms.adam import ScaleByAdamState
+
+
+def scale_by_yogi(
+    b1=0.9,
+    b2=0.999,
+    eps=1e-3,
+    eps_root=0.0,
+    initial_accumulator_value=1e-6,
+    *,
+    bias_correction: bool = True,
+) -> GradientTransformation:
+    """Rescale updates with Yogi.
+
+    Update rule, ``t = count + 1``::
+
+        mu <- b1 * mu + (1 - b1) * g
+        nu <- nu - (1 - b2) * sign(nu - g**2) * g**2
+        u = c1 * mu / (sqrt(c2 * nu + eps_root) + eps)
+
+    with ``c1 = 1 / (1 - b1**t)``, ``c2 = 1 / (1 - b2**t)`` when
+    ``bias_correction`` (default, as optax) and ``c1 = c2 = 1`` otherwise.
+    Unlike Adam's multiplicative average, ``nu`` moves by at most
+    ``(1 - b2) * g**2`` per step, in the direction of ``g**2``.
+
+    Conventions:
+
+    ====================  ==============  ==============  ==============
+    choice                this library    optax           paper
+    ====================  ==============  ==============  ==============
+    initial mu            1e-6            1e-6            0
+    bias correction       on              on              not written
+    eps (outside sqrt)    1e-3            1e-3            1e-3
+    ====================  ==============  ==============  ==============
+
+    ``initial_accumulator_value`` starts both moments (as optax; the paper
+    starts ``mu`` at 0, a negligible difference). The paper's
+    Algorithm 2 is written without bias correction: ``bias_correction=False``.
+    torch.optim has no Yogi.
+
+    Args:
+        b1: first-moment decay in ``[0, 1)`` (number, array or schedule).
+        b2: second-moment rate in ``[0, 1)`` (number, array or schedule).
+        eps: ``>= 0``, outside the square root.
+        eps_root: ``>= 0``, inside the square root.
+        initial_accumulator_value: the initial value of ``mu`` and ``nu``, ``>= 0``.
+        bias_correction: divide by ``1 - b**t`` as optax does.
+
+    State: :class:`~functional_opt.ScaleByAdamState` ``(count, mu, nu)``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> t = fo.scale_by_yogi(eps=0.0, initial_accumulator_value=0.0)
+        >>> u, s = t.update(jnp.array([2.0]), t.init(jnp.zeros(1)))
+        >>> u.round(4)  # the first step is sign(g), like Adam's
+        Array([1.], dtype=float32)
+
+    References:
+        Zaheer et al., "Adaptive Methods for Nonconvex Optimization", NeurIPS 2018.
+    """
+    check_number("b1", b1, low=0.0, high=1.0, high_inclusive=False, allow_schedule=True)
+    check_number("b2", b2, low=0.0, high=1.0, high_inclusive=False, allow_schedule=True)
+    check_number("eps", eps, low=0.0)
+    check_number("eps_root", eps_root, low=0.0)
+    check_number("initial_accumulator_value", initial_accumulator_value, low=0.0)
+
+    def init(params):
+        mu = _tree.full_like(params, initial_accumulator_value)
+        nu = jax.tree.map(
+            lambda p: jnp.full(jnp.shape(p), initial_accumulator_value,
+                               jnp.finfo(jnp.result_type(p)).dtype),
+            params,
+        )
+        return ScaleByAdamState(count=zero_count(), mu=mu, nu=nu)
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        omb1, omb2 = one_minus(b1, state.count), one_minus(b2, state.count)
+        eps_, eps_root_ = value_at(eps, None), value_at(eps_root, None)
+        count = safe_increment(state.count)
+        if bias_correction:
+            c1 = _tree.bias_correction_factor(log_of(b1, state.count), count)
+            c2 = _tree.bias_correction_factor(log_of(b2, state.count), count)
+        else:
+            c1 = c2 = jnp.ones([], jnp.float32)
+
+        def leaf(g, mu, nu):
+            dt = compute_dtype(g.dtype, mu.dtype, nu.dtype)
+            g_, mu_f, nu_f = g.astype(dt), mu.astype(dt), nu.astype(dt)
+            g2 = _tree.abs_sq(g_)
+            mu_new = mu_f + omb1 * (g_ - mu_f)
+            nu_new = nu_f - omb2 * jnp.sign(nu_f - g2) * g2
+            u = c1 * mu_new / (jnp.sqrt(c2 * nu_new + eps_root_) + eps_)
+            return u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
+
+        out = jax.tree.map(leaf, updates, state.mu, state.nu)
+        u, mu, nu = _tree.unzip(out, jax.tree.structure(updates), 3)
+        return u, ScaleByAdamState(count=count, mu=mu, nu=nu)
+
+    return GradientTransformation(init, update)
