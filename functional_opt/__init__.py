@@ -252,6 +252,12 @@ _CATALOGUE_2 += [
     "ScheduleFreeState", "schedule_free", "schedule_free_eval_params", "schedule_free_adamw",
     "schedule_free_sgd",
 ]
+from functional_opt.transforms.prodigy import ProdigyState, scale_by_prodigy
+from functional_opt.transforms.dadapt import DAdaptAdamWState, scale_by_dadapt_adamw
+from functional_opt.optimizers.lr_free import dadapt_adamw, prodigy
+_CATALOGUE_2 += [
+    "ProdigyState", "scale_by_prodigy", "DAdaptAdamWState", "scale_by_dadapt_adamw", "dadapt_adamw", "prodigy",
+]
 # issue 7, second half: orthogonalized, second-order and other modern optimizers
 from functional_opt.transforms.muon import MUON_NS_COEFFS, ScaleByMuonState, newton_schulz, scale_by_muon
 from functional_opt.transforms.shampoo import ScaleByShampooState, scale_by_shampoo

@@ -1,0 +1,137 @@
+"""Adan: adaptive Nesterov momentum from gradient differences."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from functional_opt import _tree
+from functional_opt._hparams import (
+    check_dtype,
+    check_number,
+    compute_dtype,
+    log_of,
+    one_minus,
+    safe_increment,
+    value_at,
+    zero_count,
+)
+from functional_opt.base import GradientTransformation
+
+
+class ScaleByAdanState(NamedTuple):
+    """State of :func:`scale_by_adan`: count, the three moments and the previous gradient."""
+
+    count: Any
+    m: Any
+    v: Any
+    n: Any
+    prev_g: Any
+
+
+def scale_by_adan(
+    b1=0.98,
+    b2=0.92,
+    b3=0.99,
+    eps=1e-8,
+    eps_root=0.0,
+    mu_dtype: Any = None,
+) -> GradientTransformation:
+    """Rescale updates with Adan's moments, as in the paper's Algorithm 1.
+
+    Update rule, ``t = count + 1``, ``d = g - g_prev`` (``d = 0`` at the first
+    step, where ``g_prev = g``)::
+
+        m <- b1 * m + (1 - b1) * g
+        v <- b2 * v + (1 - b2) * d
+        n <- b3 * n + (1 - b3) * (g + b2 * d)**2
+        u  = (m / (1 - b1**t) + b2 * v / (1 - b2**t)) / (sqrt(n / (1 - b3**t) + eps_root) + eps)
+
+    The ``b_i`` are decay rates (``b_i = 1 - beta_i`` of the paper, whose
+    ``beta = (0.02, 0.08, 0.01)``). The coefficient of the difference term
+    in ``n`` and ``u`` is the paper's ``1 - beta_2``, i.e. ``b2`` here.
+
+    ===============================  ==============  ==================  =====================
+    choice                           this library    official (sail-sg)  optax 0.2.x
+    ===============================  ==============  ==================  =====================
+    difference coefficient           ``b2`` (0.92)   ``beta2`` (0.92)    ``1 - b2`` (0.08, bug)
+    bias correction                  all three       all three           all three
+    eps                              outside root    outside root        outside root
+    ===============================  ==============  ==================  =====================
+
+    optax's ``scale_by_adan`` uses ``1 - b2`` for the difference term in both
+    ``n`` and ``u`` (google-deepmind/optax pull request #1715); this library
+    follows the paper and the official code, so the two agree only on the first
+    step (where ``d = 0``).
+
+    Args:
+        b1: decay of the gradient average, in ``[0, 1)`` (number, array or schedule).
+        b2: decay of the difference average, in ``[0, 1)``.
+        b3: decay of the squared-term average, in ``[0, 1)``.
+        eps: ``>= 0``, outside the root.
+        eps_root: ``>= 0``, inside the root.
+        mu_dtype: dtype of ``m``, ``v`` and ``prev_g``; default the param dtype
+            (``n`` is kept in the param dtype).
+
+    State: :class:`ScaleByAdanState` ``(count, m, v, n, prev_g)``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> t = fo.scale_by_adan()
+        >>> u, s = t.update(jnp.array([0.5, -2.0]), t.init(jnp.zeros(2)))
+        >>> u.round(4)  # the first step is sign(g)
+        Array([ 1., -1.], dtype=float32)
+
+    References:
+        Xie et al., "Adan: Adaptive Nesterov Momentum Algorithm for Faster
+        Optimizing Deep Models", IEEE TPAMI 2024 (arXiv:2208.06677).
+    """
+    for name, b in (("b1", b1), ("b2", b2), ("b3", b3)):
+        check_number(name, b, low=0.0, high=1.0, high_inclusive=False, allow_schedule=True)
+    check_number("eps", eps, low=0.0)
+    check_number("eps_root", eps_root, low=0.0)
+    mu_dtype = check_dtype("mu_dtype", mu_dtype)
+
+    def init(params):
+        z = _tree.zeros_like(params, mu_dtype)
+        return ScaleByAdanState(
+            count=zero_count(), m=z, v=z, n=_tree.zeros_like(params), prev_g=z
+        )
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        c = state.count
+        beta2 = value_at(b2, c)
+        omb1, omb2, omb3 = one_minus(b1, c), one_minus(b2, c), one_minus(b3, c)
+        t = safe_increment(c)
+        c1 = _tree.bias_correction_factor(log_of(b1, c), t)
+        c2 = _tree.bias_correction_factor(log_of(b2, c), t)
+        c3 = _tree.bias_correction_factor(log_of(b3, c), t)
+        eps_, eps_root_ = value_at(eps, None), value_at(eps_root, None)
+        first = c == 0
+
+        def leaf(g, m, v, n, prev):
+            dt = compute_dtype(g.dtype, m.dtype, n.dtype)
+            g_ = g.astype(dt)
+            m_f, v_f, n_f = m.astype(dt), v.astype(dt), n.astype(dt)
+            d = jnp.where(first, jnp.zeros_like(g_), g_ - prev.astype(dt))
+            m_new = m_f + omb1 * (g_ - m_f)
+            v_new = v_f + omb2 * (d - v_f)
+            n_new = n_f + omb3 * (jnp.square(g_ + beta2 * d) - n_f)
+            u = (m_new * c1 + beta2 * v_new * c2) / (jnp.sqrt(n_new * c3 + eps_root_) + eps_)
+            return (
+                u.astype(g.dtype),
+                m_new.astype(m.dtype),
+                v_new.astype(v.dtype),
+                n_new.astype(n.dtype),
+                g.astype(prev.dtype),
+            )
+
+        out = jax.tree.map(leaf, updates, state.m, state.v, state.n, state.prev_g)
+        u, m, v, n, prev = _tree.unzip(out, jax.tree.structure(updates), 5)
+        return u, ScaleByAdanState(count=t, m=m, v=v, n=n, prev_g=prev)
+
+    return GradientTransformation(init, update)

@@ -1,0 +1,125 @@
+"""ADOPT: Adam with the second moment taken before the current gradient."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from functional_opt import _tree
+from functional_opt._hparams import (
+    check_dtype,
+    check_number,
+    compute_dtype,
+    one_minus,
+    safe_increment,
+    value_at,
+    zero_count,
+)
+from functional_opt.base import GradientTransformation
+
+
+class ScaleByAdoptState(NamedTuple):
+    """State of :func:`scale_by_adopt`: the int32 count and the two moments."""
+
+    count: Any
+    mu: Any
+    nu: Any
+
+
+def _default_clip(count):
+    return jnp.asarray(count, jnp.float32) ** 0.25
+
+
+def scale_by_adopt(
+    b1=0.9,
+    b2=0.9999,
+    eps=1e-6,
+    mu_dtype: Any = None,
+    *,
+    nesterov: bool = False,
+    use_clipping: bool = True,
+    clip_value_fn=_default_clip,
+) -> GradientTransformation:
+    """Rescale updates with ADOPT: normalize by the *previous* second moment.
+
+    Update rule, ``c = count`` (0-based)::
+
+        c == 0:  nu <- g**2;  u = 0                       (initialization step)
+        c >= 1:  r   = clip(g / max(sqrt(nu), eps), -clip_value_fn(c), clip_value_fn(c))
+                 mu <- b1 * mu + (1 - b1) * r
+                 u   = mu        (nesterov: b1 * mu + (1 - b1) * r)
+                 nu <- b2 * nu + (1 - b2) * g**2          (after it was used)
+
+    Conventions: the same as the official implementation (iShohei220/adopt,
+    clipped version of Nov. 2024, ``clip = step**0.25`` with the 0-based step)
+    and ``optax.contrib.scale_by_adopt``; no bias correction; ``eps`` is a
+    floor on ``sqrt(nu)``, not an addend. The first call only records ``g**2``
+    and returns a zero update, exactly as the reference skips its first
+    parameter update.
+
+    Args:
+        b1: momentum decay in ``[0, 1)`` (number, array or schedule).
+        b2: second-moment decay in ``[0, 1)`` (number, array or schedule).
+        eps: ``>= 0``, floor on ``sqrt(nu)``.
+        mu_dtype: dtype of ``mu``; default the param dtype.
+        nesterov: Nesterov look-ahead (as optax).
+        use_clipping: clip the normalized gradient (the reference's default).
+        clip_value_fn: ``count -> clip value`` (default ``count**0.25``).
+
+    State: :class:`ScaleByAdoptState` ``(count, mu, nu)``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> t = fo.scale_by_adopt()
+        >>> s = t.init(jnp.zeros(2))
+        >>> u, s = t.update(jnp.array([2.0, -1.0]), s)   # records nu only
+        >>> u, s = t.update(jnp.array([2.0, -1.0]), s)
+        >>> u.round(4)  # 0.1 * clip(g / |g|, 1)
+        Array([ 0.1, -0.1], dtype=float32)
+
+    References:
+        Taniguchi et al., "ADOPT: Modified Adam Can Converge with Any beta_2
+        with the Optimal Rate", NeurIPS 2024 (arXiv:2411.02853).
+    """
+    check_number("b1", b1, low=0.0, high=1.0, high_inclusive=False, allow_schedule=True)
+    check_number("b2", b2, low=0.0, high=1.0, high_inclusive=False, allow_schedule=True)
+    check_number("eps", eps, low=0.0)
+    mu_dtype = check_dtype("mu_dtype", mu_dtype)
+    if use_clipping and not callable(clip_value_fn):
+        raise TypeError(f"clip_value_fn must be a callable count -> value, got {clip_value_fn!r}")
+
+    def init(params):
+        return ScaleByAdoptState(
+            count=zero_count(), mu=_tree.zeros_like(params, mu_dtype), nu=_tree.zeros_like(params)
+        )
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        c = state.count
+        started = c > 0
+        beta1 = value_at(b1, c)
+        omb1 = jnp.where(started, one_minus(b1, c), 0.0)
+        omb2 = jnp.where(started, one_minus(b2, c), 1.0)
+        eps_ = value_at(eps, None)
+        clip = value_at(clip_value_fn, c) if use_clipping else None
+
+        def leaf(g, mu, nu):
+            dt = compute_dtype(g.dtype, mu.dtype, nu.dtype)
+            g_, mu_f, nu_f = g.astype(dt), mu.astype(dt), nu.astype(dt)
+            r = g_ / jnp.maximum(jnp.sqrt(nu_f), eps_)
+            if clip is not None:
+                r = jnp.clip(r, -clip, clip)
+            r = jnp.where(started, r, 0.0)
+            mu_new = mu_f + omb1 * (r - mu_f)
+            u = beta1 * mu_new + omb1 * r if nesterov else mu_new
+            nu_new = nu_f + omb2 * (jnp.square(g_) - nu_f)
+            return u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
+
+        out = jax.tree.map(leaf, updates, state.mu, state.nu)
+        u, mu, nu = _tree.unzip(out, jax.tree.structure(updates), 3)
+        return u, ScaleByAdoptState(count=safe_increment(c), mu=mu, nu=nu)
+
+    return GradientTransformation(init, update)
