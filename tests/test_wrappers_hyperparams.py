@@ -1,0 +1,149 @@
+"""inject_hyperparams, get_hyperparam, set_hyperparam."""
+
+from __future__ import annotations
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import functional_opt as fo
+
+RNG = np.random.default_rng(4)
+
+
+def params(dtype=jnp.float32):
+    return {
+        "s": jnp.asarray(0.3, dtype),
+        "v": jnp.asarray(RNG.normal(size=3), dtype),
+        "m": jnp.asarray(RNG.normal(size=(2, 3)), dtype),
+    }
+
+
+def grads_seq(p, n):
+    return [jax.tree.map(lambda x: jnp.asarray(RNG.normal(size=jnp.shape(x)), x.dtype), p) for _ in range(n)]
+
+
+def run(opt, p, gs):
+    s = opt.init(p)
+    step = jax.jit(opt.update)
+    for g in gs:
+        u, s = step(g, s, p)
+        p = fo.apply_updates(p, u)
+    return p, s
+
+
+def test_inject_adam_equals_adam():
+    p = params()
+    gs = grads_seq(p, 12)
+    ref, _ = run(fo.adam(0.05, b1=0.8, b2=0.999, eps=1e-6), p, gs)
+    got, s = run(fo.inject_hyperparams(fo.adam)(0.05, b1=0.8, b2=0.999, eps=1e-6), p, gs)
+    chex.assert_trees_all_close(got, ref, rtol=1e-6, atol=1e-7)
+    assert set(s.hyperparams) == {"learning_rate", "b1", "b2", "eps", "eps_root"}
+    assert all(v.dtype == jnp.float32 for v in s.hyperparams.values())
+    assert int(s.count) == 12
+
+
+def test_schedules_are_evaluated_from_own_count():
+    def lr(count):
+        return 0.1 / (1.0 + count)
+
+    p = {"a": jnp.zeros(1)}
+    opt = fo.chain(fo.clip(10.0), fo.inject_hyperparams(fo.sgd)(learning_rate=lr))
+    s = opt.init(p)
+    np.testing.assert_allclose(fo.get_hyperparam(s, "learning_rate"), 0.1)
+    for t in range(4):
+        u, s = opt.update({"a": jnp.ones(1)}, s, p)
+        np.testing.assert_allclose(u["a"], [-0.1 / (1 + t)], rtol=1e-6)
+        np.testing.assert_allclose(fo.get_hyperparam(s, "learning_rate"), 0.1 / (1 + t), rtol=1e-6)
+
+
+def test_set_hyperparam_changes_the_step_without_recompiling():
+    opt = fo.inject_hyperparams(fo.adam)(learning_rate=0.1)
+    p = params()
+    s = opt.init(p)
+    traces = []
+
+    @jax.jit
+    def step(g, s, p):
+        traces.append(1)
+        return opt.update(g, s, p)
+
+    g = grads_seq(p, 1)[0]
+    u1, _ = step(g, s, p)
+    s2 = fo.set_hyperparam(s, "learning_rate", 0.01)
+    u2, s2b = step(g, s2, p)
+    assert len(traces) == 1
+    chex.assert_trees_all_close(u2, jax.tree.map(lambda x: 0.1 * x, u1), rtol=1e-5)
+    np.testing.assert_allclose(fo.get_hyperparam(s2b, "learning_rate"), 0.01, rtol=1e-6)
+    with pytest.raises(KeyError, match="nope"):
+        fo.set_hyperparam(s, "nope", 1.0)
+    with pytest.raises(KeyError, match="nope"):
+        fo.get_hyperparam(s, "nope")
+
+
+def test_get_set_inside_nested_state_and_ambiguity():
+    inner = fo.inject_hyperparams(fo.sgd)(learning_rate=0.1, momentum=0.9)
+    opt = fo.named_chain(
+        ("guard", fo.apply_if_finite(fo.partition({"a": inner, "b": fo.adam(0.1)}, {"x": "a", "y": "b"}), 3)),
+    )
+    s = opt.init({"x": jnp.zeros(2), "y": jnp.zeros(1)})
+    np.testing.assert_allclose(fo.get_hyperparam(s, "momentum"), 0.9, rtol=1e-6)
+    s = fo.set_hyperparam(s, "momentum", 0.5)
+    np.testing.assert_allclose(fo.get_hyperparam(s, "momentum"), 0.5)
+    two = fo.chain(inner, inner).init(jnp.zeros(1))
+    with pytest.raises(ValueError, match="2 injected"):
+        fo.get_hyperparam(two, "learning_rate")
+    both = fo.set_hyperparam(two, "learning_rate", 0.3)  # sets every match
+    assert [float(x.hyperparams["learning_rate"]) for x in fo.find_states(both, fo.InjectHyperparamsState)] == [
+        pytest.approx(0.3), pytest.approx(0.3)]
+
+
+def test_bf16_params_keep_float32_hyperparams():
+    p = params(jnp.bfloat16)
+    gs = grads_seq(p, 6)
+    opt = fo.inject_hyperparams(fo.adam)(learning_rate=1e-2, b2=0.999)
+    p16, s = run(opt, p, gs)
+    b2 = fo.get_hyperparam(s, "b2")
+    assert b2.dtype == jnp.float32 and float(b2) != 1.0
+    np.testing.assert_allclose(float(b2), 0.999, rtol=1e-7)
+    chex.assert_trees_all_equal_shapes_and_dtypes(p16, p)
+    # against a float64 numpy Adam on the same (bf16-rounded) gradients, to bf16 accuracy
+    ref = {k: np.asarray(v, np.float64) for k, v in p.items()}
+    mu = {k: np.zeros_like(v) for k, v in ref.items()}
+    nu = {k: np.zeros_like(v) for k, v in ref.items()}
+    for t, g in enumerate(gs, start=1):
+        for k in ref:
+            gk = np.asarray(g[k], np.float64)
+            mu[k] = 0.9 * mu[k] + 0.1 * gk
+            nu[k] = 0.999 * nu[k] + 0.001 * gk**2
+            ref[k] = ref[k] - 1e-2 * (mu[k] / (1 - 0.9**t)) / (np.sqrt(nu[k] / (1 - 0.999**t)) + 1e-8)
+    for k in ref:
+        np.testing.assert_allclose(np.asarray(p16[k], np.float64), ref[k], rtol=2e-2, atol=2e-2)
+
+
+def test_static_args_and_vmap_over_learning_rate():
+    opt_fn = fo.inject_hyperparams(fo.sgd, static_args="momentum")
+    s = opt_fn(0.1, momentum=0.9).init(jnp.zeros(1))
+    assert set(s.hyperparams) == {"learning_rate"}
+
+    def one_step(lr):
+        opt = fo.inject_hyperparams(fo.sgd)(learning_rate=lr)
+        return opt.update(jnp.ones(1), opt.init(jnp.zeros(1)))[0]
+
+    np.testing.assert_allclose(jax.vmap(one_step)(jnp.array([0.1, 0.2])), [[-0.1], [-0.2]], rtol=1e-6)
+    with pytest.raises(ValueError, match="b2"):
+        fo.inject_hyperparams(fo.adam)(0.1, b2=1.5)
+    with pytest.raises(TypeError, match="unexpected"):
+        fo.inject_hyperparams(fo.adam)(0.1, bogus=1.0)
+
+
+def test_against_optax_inject_hyperparams():
+    optax = pytest.importorskip("optax")
+    p = params()
+    gs = grads_seq(p, 6)
+    sched = lambda c: 0.1 * 0.9 ** c  # noqa: E731
+    ours, _ = run(fo.inject_hyperparams(fo.sgd)(learning_rate=sched, momentum=0.9), p, gs)
+    theirs, _ = run(optax.inject_hyperparams(optax.sgd)(learning_rate=sched, momentum=0.9), p, gs)
+    chex.assert_trees_all_close(ours, theirs, rtol=1e-5, atol=1e-7)
