@@ -99,6 +99,8 @@ register("adafactor", lambda lr: fo.adafactor(lr, min_dim_size_to_factor=2, mome
 register("adafactor_paper", lambda lr: fo.adafactor(lr, min_dim_size_to_factor=1, relative_step=True))
 register("schedule_free_sgd", lambda lr: fo.schedule_free_sgd(lr, warmup_steps=2, weight_decay=1e-3))
 register("schedule_free_adamw", lambda lr: fo.schedule_free_adamw(lr, warmup_steps=2, weight_decay=1e-2))
+register("prodigy", lambda lr: fo.prodigy(lr, weight_decay=1e-2))
+register("dadapt_adamw", lambda lr: fo.dadapt_adamw(lr, weight_decay=1e-2))
 # issue 7, second half (orthogonalized, second-order and other modern optimizers)
 def _sq_loss(p):  # a loss for any params tree, for the optimizers that need one in `update`
     import jax
