@@ -1,0 +1,57 @@
+"""Annealed gradient noise: variance schedule, determinism, optax's stream."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import functional_opt as fo
+from tests import _adaptive_util as U
+
+
+def test_noise_variance_follows_schedule():
+    eta, gamma, n = 0.3, 0.55, 20000
+    t = fo.add_noise(eta, gamma, key=3)
+    s = t.init(jnp.zeros(n))
+    step = jax.jit(t.update)
+    for count in range(1, 4):
+        u, s = step(jnp.zeros(n), s)
+        var = float(jnp.var(u))
+        expected = eta / count**gamma  # the paper's eta / (1 + t)**gamma, t from 0
+        assert abs(var - expected) < 0.05 * expected
+        assert abs(float(jnp.mean(u))) < 4 * np.sqrt(expected / n)
+
+
+def test_independent_leaves_and_steps():
+    t = fo.add_noise(1.0, 0.0, key=0)
+    g = {"a": jnp.zeros(4), "b": jnp.zeros(4)}
+    u1, s = t.update(g, t.init(g))
+    u2, _ = t.update(g, s)
+    assert not np.allclose(u1["a"], u1["b"]) and not np.allclose(u1["a"], u2["a"])
+
+
+def test_key_forms_and_zero_eta():
+    g = jnp.ones(3)
+    a = fo.add_noise(1.0, 0.5, key=7)
+    b = fo.add_noise(1.0, 0.5, key=jax.random.PRNGKey(7))
+    c = fo.add_noise(1.0, 0.5, key=jax.random.key(7))
+    outs = [t.update(g, t.init(g))[0] for t in (a, b, c)]
+    np.testing.assert_array_equal(outs[0], outs[1])
+    np.testing.assert_array_equal(outs[0], outs[2])
+    assert fo.add_noise(0.0, 0.5).init(g).rng_key.dtype == jnp.uint32
+    z = fo.add_noise(0.0, 0.5)
+    np.testing.assert_array_equal(z.update(g, z.init(g))[0], g)
+
+
+def test_noisy_sgd_matches_optax():
+    optax = pytest.importorskip("optax")
+    ours = U.run(fo.noisy_sgd(0.05, eta=0.1, key=42), 50)
+    theirs = U.run(optax.noisy_sgd(0.05, eta=0.1, key=42), 50)
+    U.assert_close(ours, theirs)
+
+
+def test_validation():
+    with pytest.raises(ValueError, match="eta"):
+        fo.add_noise(-1.0, 0.5)
+    with pytest.raises(ValueError, match="gamma"):
+        fo.noisy_sgd(0.1, gamma=-0.5)
