@@ -51,6 +51,9 @@ register("sgd", lambda lr: fo.sgd(lr))
 register("sgd_nesterov", lambda lr: fo.sgd(lr, momentum=0.9, nesterov=True))
 register("adamw", lambda lr: fo.adamw(lr, weight_decay=1e-2))
 
+# --- issue 3: proximal L1 after SGD (exercises prox_l1 through the contract tests) ---
+register("sgd_prox_l1", lambda lr: fo.chain(fo.sgd(lr), fo.prox_l1(1e-3, lr)))
+
 # --- issue 5: wrappers (register wrapped optimizers here) ---
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
