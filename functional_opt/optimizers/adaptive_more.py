@@ -105,7 +105,7 @@ def rprop(learning_rate, eta_minus=0.5, eta_plus=1.2, min_step_size=1e-6,
     :func:`~functional_opt.scale_by_rprop` for the rule and the table).
 
     Args:
-        learning_rate: initial step size ``> 0`` (number or array; no schedule).
+        learning_rate: initial step size ``>= 0`` (number or array; no schedule).
         eta_minus, eta_plus, min_step_size, max_step_size: see
             :func:`~functional_opt.scale_by_rprop`.
 

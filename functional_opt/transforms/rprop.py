@@ -58,7 +58,7 @@ def scale_by_rprop(
     every later one lags by a step; it is not followed here.
 
     Args:
-        learning_rate: the initial step size ``Delta_0 > 0`` (number or array).
+        learning_rate: the initial step size ``Delta_0 >= 0`` (number or array).
         eta_minus: shrink factor in ``(0, 1]`` after a sign change.
         eta_plus: growth factor ``>= 1`` while the sign holds.
         min_step_size: ``>= 0``, the smallest ``Delta``.
@@ -81,7 +81,7 @@ def scale_by_rprop(
         Backpropagation Learning: The RPROP Algorithm", ICNN 1993.
         Igel & Hüsken, "Improving the Rprop Learning Algorithm", 2000.
     """
-    check_number("learning_rate", learning_rate, low=0.0, low_inclusive=False)
+    check_number("learning_rate", learning_rate, low=0.0)
     check_number("eta_minus", eta_minus, low=0.0, high=1.0, low_inclusive=False)
     check_number("eta_plus", eta_plus, low=1.0)
     check_number("min_step_size", min_step_size, low=0.0)
