@@ -43,6 +43,9 @@ def batch_norm_init(num_features: int, *, dtype: Any = jnp.float32) -> tuple[dic
         >>> params, stats = fo.batch_norm_init(3)
         >>> params["scale"], stats.var
         (Array([1., 1., 1.], dtype=float32), Array([1., 1., 1.], dtype=float32))
+
+    References:
+        Ioffe & Szegedy, ICML 2015 (scale 1, offset 0, as torch's ``BatchNorm``).
     """
     check_int("num_features", num_features, low=1)
     dtype = check_dtype("dtype", dtype)
