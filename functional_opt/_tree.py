@@ -134,3 +134,33 @@ def abs_sq(x: jax.Array) -> jax.Array:
     if jnp.iscomplexobj(x):
         return jnp.real(x) ** 2 + jnp.imag(x) ** 2
     return x * x
+
+
+def check_same_shapes(where: str, a_name: str, a: Any, b_name: str, b: Any) -> None:
+    """Raise ``ValueError`` at the first key path where ``a`` and ``b`` differ.
+
+    Compares the key paths of the leaves (``None`` leaves are empty subtrees)
+    and the shape of each leaf, in Python at trace time (no runtime cost).
+    Catches the silent failure of ``jax.tree.map`` over mismatched trees:
+    broadcasting a ``(1,)`` gradient against a ``(3,)`` moment.
+    """
+    kl = jax.tree_util.keystr
+    la = jax.tree_util.tree_flatten_with_path(a)[0]
+    lb = jax.tree_util.tree_flatten_with_path(b)[0]
+    for i in range(max(len(la), len(lb))):
+        if i >= len(la) or i >= len(lb):
+            longer, name, other = (lb, b_name, a_name) if i >= len(la) else (la, a_name, b_name)
+            raise ValueError(
+                f"{where}: {name} has a leaf at key path {kl(longer[i][0])} that {other} lacks "
+                "(the trees differ in structure)"
+            )
+        (ka, xa), (kb, xb) = la[i], lb[i]
+        if kl(ka) != kl(kb):
+            raise ValueError(
+                f"{where}: {a_name} and {b_name} differ in structure at key path {kl(ka)} "
+                f"({b_name} has {kl(kb)} in its place)"
+            )
+        if jnp.shape(xa) != jnp.shape(xb):
+            raise ValueError(
+                f"{where}: shape mismatch at key path {kl(ka)}: {a_name} {jnp.shape(xa)}, {b_name} {jnp.shape(xb)}"
+            )

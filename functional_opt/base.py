@@ -23,6 +23,8 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from functional_opt import _tree
+
 Params = Any
 Updates = Any
 OptState = Any
@@ -144,8 +146,12 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
                 "optimizer's init?"
             )
         new_state = []
-        for fn, s in zip(updates_fns, state):
-            updates, s = fn(updates, s, params, **extra_args)
+        for i, (fn, s) in enumerate(zip(updates_fns, state)):
+            try:
+                updates, s = fn(updates, s, params, **extra_args)
+            except (AttributeError, TypeError, ValueError, IndexError, KeyError) as e:
+                _explain_state_mismatch(i, inits[i], s, params if params is not None else updates, e)
+                raise
             new_state.append(s)
         return updates, tuple(new_state)
 
@@ -167,6 +173,15 @@ def apply_updates(params: Params, updates: Updates) -> Params:
         Array([1.5, 1.5], dtype=bfloat16)
     """
 
+    _tree.check_same_shapes("apply_updates", "params", params, "updates", updates)
+    for path, p, u in _leaves_with_path(params, updates):
+        if not _is_inexact(p) and _is_inexact(u):
+            raise TypeError(
+                f"apply_updates: the parameter at key path {path} has dtype {jnp.result_type(p)}, so the "
+                f"{jnp.result_type(u)} update would be truncated; keep only float (or complex) leaves "
+                "trainable (make the others None or mask them)"
+            )
+
     def add(p, u):
         if p is None:
             return None
@@ -174,3 +189,31 @@ def apply_updates(params: Params, updates: Updates) -> Params:
         return jnp.asarray(p + u).astype(p.dtype)
 
     return jax.tree.map(add, params, updates, is_leaf=lambda x: x is None)
+
+
+def _is_inexact(x: Any) -> bool:
+    return jnp.issubdtype(jnp.result_type(x), jnp.inexact)
+
+
+def _leaves_with_path(params: Params, updates: Updates):
+    """``(keystr, param, update)`` for every leaf (trees already checked to match)."""
+    paths = jax.tree_util.tree_flatten_with_path(params)[0]
+    return [(jax.tree_util.keystr(k), p, u) for (k, p), u in zip(paths, jax.tree.leaves(updates))]
+
+
+def _explain_state_mismatch(i: int, init: Callable, state: Any, params: Any, error: Exception) -> None:
+    """After member ``i`` of a chain failed: raise a clear error if its state has the wrong structure.
+
+    Runs only on the error path, so a correct call pays nothing. The expected
+    structure is that of ``jax.eval_shape(init, params)``.
+    """
+    try:
+        expected = jax.tree.structure(jax.eval_shape(init, params))
+    except Exception:  # noqa: BLE001 - the original error is more informative
+        return
+    got = jax.tree.structure(state)
+    if expected != got:
+        raise ValueError(
+            f"chain member {i} got a state of the wrong structure; was it made by another optimizer's "
+            f"init?\n  expected {expected}\n  got      {got}"
+        ) from error

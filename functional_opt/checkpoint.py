@@ -277,6 +277,11 @@ def restore(path: str | os.PathLike, target: Any) -> Any:
             raise CheckpointError(
                 f"{path}: mismatch at key path {kt}: checkpoint {_describe(a)}, target {_describe(t)}"
             )
+        if jax.dtypes.canonicalize_dtype(a.dtype) != a.dtype:
+            raise CheckpointError(
+                f"{path}: the leaf at key path {kt} is {a.dtype.name}, which jax holds only with x64 "
+                "enabled (jax.config.update('jax_enable_x64', True)); load_arrays reads it as numpy"
+            )
     if header["treedef"] != str(treedef):
         raise CheckpointError(
             f"{path}: the key paths match but the container types differ:\n"

@@ -97,6 +97,7 @@ def scale_by_adam(
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
+        _tree.check_same_shapes("scale_by_adam", "updates", updates, "state.mu", state.mu)
         beta1 = value_at(b1, state.count)
         omb1, omb2 = one_minus(b1, state.count), one_minus(b2, state.count)
         eps_, eps_root_ = value_at(eps, None), value_at(eps_root, None)

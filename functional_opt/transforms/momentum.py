@@ -78,6 +78,7 @@ def trace(decay, nesterov: bool = False, accumulator_dtype: Any = None) -> Gradi
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
+        _tree.check_same_shapes("trace", "updates", updates, "state.trace", state.trace)
         count = state.count if scheduled else None
         gamma = value_at(decay, count)
 
@@ -149,6 +150,7 @@ def ema(decay, debias: bool = True, accumulator_dtype: Any = None) -> GradientTr
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
+        _tree.check_same_shapes("ema", "updates", updates, "state.ema", state.ema)
         m = _tree.ema(state.ema, updates, one_minus(decay, state.count))
         count = safe_increment(state.count)
         out = _tree.bias_correction(m, log_of(decay, state.count), count) if debias else m

@@ -103,6 +103,7 @@ def scale_by_rms(
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
+        _tree.check_same_shapes("scale_by_rms", "updates", updates, "state.nu", state.nu)
         omb = one_minus(decay, state.count)
         eps_ = value_at(eps, None)
         count = safe_increment(state.count)

@@ -6,6 +6,7 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 
+from functional_opt import _tree
 from functional_opt._hparams import (
     check_number,
     compute_dtype,
@@ -77,6 +78,7 @@ def add_decayed_weights(weight_decay=0.0, mask: Any | Callable[[Any], Any] | Non
         del extra_args
         if params is None:
             raise ValueError("add_decayed_weights needs params: call update(updates, state, params)")
+        _tree.check_same_shapes("add_decayed_weights", "updates", updates, "params", params)
         wd = value_at(weight_decay, state.count if scheduled else None)
         treedef = jax.tree.structure(updates)
         u_leaves = treedef.flatten_up_to(updates)

@@ -1,0 +1,355 @@
+"""Checkpoints: exact round trips, clear mismatch and corruption errors, atomic
+writes under SIGKILL, and bit-exact resume in a fresh process for every
+optimizer in the registry."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import random
+import struct
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import functional_opt as fo
+from functional_opt import checkpoint
+from functional_opt.checkpoint import CheckpointError
+from tests.registry import REGISTRY
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": ROOT}
+
+
+def bits(tree):
+    """Every leaf as its raw bytes, so equality is bit equality (NaN and -0.0 included)."""
+    return [(str(np.asarray(x).dtype), np.shape(x), np.asarray(x).tobytes()) for x in jax.tree.leaves(tree)]
+
+
+def sample_tree():
+    params = {
+        "s": jnp.asarray(0.25, jnp.float32),
+        "v": jnp.asarray([1.5, -2.0, 3.0], jnp.bfloat16),
+        "m": jnp.asarray([[0.1, 0.2], [-0.3, 65000.0]], jnp.float16),
+        "frozen": None,
+        "z": jnp.zeros((0, 2), jnp.float32),
+        "c": jnp.asarray([1 + 2j, -0.5j], jnp.complex64),
+    }
+    opt = fo.adam(0.1)
+    state = opt.init(params)
+    grads = jax.tree.map(lambda p: p * 0.5 + 1, params)
+    _, state = opt.update(grads, state, params)
+    extra = {"step": jnp.int32(7), "flag": jnp.asarray([True, False]), "weak": jnp.asarray(0.5)}
+    return (params, state, extra)
+
+
+def test_round_trip_is_bit_exact_with_types(tmp_path):
+    tree = sample_tree()
+    f = tmp_path / "ckpt"
+    checkpoint.save(f, tree)
+    out = checkpoint.restore(f, jax.eval_shape(lambda: tree))
+    assert jax.tree.structure(out) == jax.tree.structure(tree)
+    assert type(out[1][0]) is fo.ScaleByAdamState
+    assert out[0]["frozen"] is None
+    assert bits(out) == bits(tree)
+    assert out[2]["weak"].weak_type and not out[2]["step"].weak_type
+    # a concrete tree works as the target too
+    assert bits(checkpoint.restore(f, tree)) == bits(tree)
+
+
+def test_typed_prng_keys_round_trip(tmp_path):
+    tree = {"key": jax.random.key(3), "keys": jax.random.split(jax.random.key(1), 3), "raw": jax.random.PRNGKey(2)}
+    checkpoint.save(tmp_path / "k", tree)
+    out = checkpoint.restore(tmp_path / "k", jax.eval_shape(lambda: tree))
+    assert jnp.issubdtype(out["key"].dtype, jax.dtypes.prng_key)
+    np.testing.assert_array_equal(jax.random.normal(out["key"], (3,)), jax.random.normal(tree["key"], (3,)))
+    np.testing.assert_array_equal(jax.random.key_data(out["keys"]), jax.random.key_data(tree["keys"]))
+
+
+def _parse_documented_format(path):
+    """An independent reader written from the module docstring alone (numpy, json, hashlib)."""
+    import ml_dtypes
+
+    raw = open(path, "rb").read()
+    assert raw[:8] == b"FOCKPT\x00\x01"
+    (hlen,) = struct.unpack("<Q", raw[8:16])
+    assert hashlib.sha256(raw[:-32]).digest() == raw[-32:]
+    header = json.loads(raw[16 : 16 + hlen])
+    start = 16 + hlen
+    out = {}
+    for leaf in header["leaves"]:
+        dt = np.dtype(getattr(ml_dtypes, leaf["dtype"], None) or leaf["dtype"])
+        b = raw[start + leaf["offset"] : start + leaf["offset"] + leaf["nbytes"]]
+        out[leaf["path"]] = np.frombuffer(b, dt).reshape(leaf["shape"])
+    return out
+
+
+def test_load_arrays_without_library_classes_matches_documented_format(tmp_path):
+    tree = sample_tree()
+    f = tmp_path / "ckpt"
+    checkpoint.save(f, tree)
+    plain = checkpoint.load_arrays(f)
+    assert all(type(v) is np.ndarray for v in plain.values())
+    ref = _parse_documented_format(f)
+    assert list(plain) == list(ref)
+    assert "[1][0].mu['v']" in plain and "[0]['frozen']" not in plain
+    for k in ref:
+        assert plain[k].dtype == ref[k].dtype and plain[k].tobytes() == ref[k].tobytes(), k
+    assert plain["[0]['v']"].dtype.name == "bfloat16"
+    np.testing.assert_array_equal(plain["[2]['step']"], 7)
+
+
+@pytest.mark.parametrize(
+    "mutate, where",
+    [
+        (lambda t: ({**t[0], "extra": jnp.ones(2)}, t[1], t[2]), "[0]['extra']"),  # target has a leaf more
+        (lambda t: ({k: v for k, v in t[0].items() if k != "s"}, t[1], t[2]), "[0]['v']"),  # a leaf less
+        (lambda t: ({**t[0], "v": jnp.ones(4, jnp.bfloat16)}, t[1], t[2]), "[0]['v']"),  # shape
+        (lambda t: ({**t[0], "m": t[0]["m"].astype(jnp.float32)}, t[1], t[2]), "[0]['m']"),  # dtype
+        (lambda t: (t[0], t[1], {**t[2], "step": jnp.float32(7)}), "[2]['step']"),  # int vs float
+        (lambda t: (t[0], fo.sgd(0.1, momentum=0.9).init(t[0]), t[2]), "[1][0]"),  # another optimizer's state
+    ],
+)
+def test_mismatch_names_the_first_differing_key_path(tmp_path, mutate, where):
+    tree = sample_tree()
+    checkpoint.save(tmp_path / "c", tree)
+    with pytest.raises(CheckpointError, match=r"key path " + __import__("re").escape(where)):
+        checkpoint.restore(tmp_path / "c", jax.eval_shape(lambda: mutate(tree)))
+
+
+def test_container_type_mismatch(tmp_path):
+    checkpoint.save(tmp_path / "c", [jnp.ones(2)])
+    with pytest.raises(CheckpointError, match="container types differ"):
+        checkpoint.restore(tmp_path / "c", (jnp.ones(2),))
+
+
+def test_float64_needs_x64(tmp_path):
+    checkpoint.save(tmp_path / "c", {"w": np.ones(2, np.float64)})
+    with pytest.raises(CheckpointError, match="x64"):
+        checkpoint.restore(tmp_path / "c", {"w": np.ones(2, np.float64)})
+    with jax.enable_x64(True):
+        out = checkpoint.restore(tmp_path / "c", {"w": np.ones(2, np.float64)})
+        assert out["w"].dtype == jnp.float64
+
+
+def _corruptions(raw):
+    hlen = struct.unpack("<Q", raw[8:16])[0]
+    flipped = bytearray(raw)
+    flipped[16 + hlen + 3] ^= 0x01  # one bit of the first leaf's data
+    header_flip = bytearray(raw)
+    header_flip[20] ^= 0x20
+    return {
+        "bit flip in data": (bytes(flipped), "checksum"),
+        "bit flip in header": (bytes(header_flip), "checksum"),
+        "truncated": (raw[: len(raw) // 2], "truncated|checksum"),
+        "checksum cut": (raw[:-5], "checksum|truncated"),
+        "empty": (b"", "not a functional_opt checkpoint"),
+        "foreign": (b"PK\x03\x04" + os.urandom(200), "not a functional_opt checkpoint"),
+        "newer version": (raw[:7] + b"\x09" + raw[8:], "unsupported checkpoint format version"),
+    }
+
+
+@pytest.mark.parametrize("kind", list(_corruptions(b"\x00" * 64)))
+def test_corrupt_files_raise_never_a_partial_state(tmp_path, kind):
+    tree = sample_tree()
+    f = tmp_path / "c"
+    checkpoint.save(f, tree)
+    bad, msg = _corruptions(f.read_bytes())[kind]
+    f.write_bytes(bad)
+    with pytest.raises(CheckpointError, match=msg):
+        checkpoint.restore(f, jax.eval_shape(lambda: tree))
+    with pytest.raises(CheckpointError, match=msg):
+        checkpoint.load_arrays(f)
+
+
+def test_missing_file_and_unsavable_leaves(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        checkpoint.restore(tmp_path / "nope", {"w": jnp.ones(2)})
+    with pytest.raises(TypeError, match=r"\['name'\]"):
+        checkpoint.save(tmp_path / "c", {"name": "adam", "w": jnp.ones(2)})
+    with pytest.raises(TypeError, match=r"\['w'\].*ShapeDtypeStruct"):
+        checkpoint.save(tmp_path / "c", {"w": jax.ShapeDtypeStruct((2,), jnp.float32)})
+    assert not os.listdir(tmp_path)  # a failed save leaves nothing behind
+
+
+def test_failure_before_rename_keeps_the_old_checkpoint(tmp_path, monkeypatch):
+    f = tmp_path / "c"
+    checkpoint.save(f, {"w": jnp.zeros(3)})
+    before = f.read_bytes()
+
+    def crash(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        checkpoint.save(f, {"w": jnp.ones(3)})
+    assert f.read_bytes() == before and os.listdir(tmp_path) == ["c"]
+
+
+_KILL_CHILD = """
+import sys
+import numpy as np
+from functional_opt import checkpoint
+path = sys.argv[1]
+print("ready", flush=True)
+k = 0
+while True:
+    k += 1
+    checkpoint.save(path, {"a": np.full(1 << 20, k, np.float32), "b": np.full(1 << 19, -k, np.float32),
+                           "k": np.asarray(k, np.int32)})
+"""
+
+
+def test_sigkill_mid_save_leaves_a_loadable_checkpoint(tmp_path):
+    rng = random.Random(0)
+    target = {"a": jnp.zeros(1 << 20), "b": jnp.zeros(1 << 19), "k": jnp.zeros((), jnp.int32)}
+    dirs = [tmp_path / f"d{i}" for i in range(5)]
+    files = [d / "ckpt" for d in dirs]
+    for f in files:
+        f.parent.mkdir()
+        checkpoint.save(f, {"a": np.zeros(1 << 20, np.float32), "b": np.zeros(1 << 19, np.float32),
+                            "k": np.asarray(0, np.int32)})
+    procs = [subprocess.Popen([sys.executable, "-c", _KILL_CHILD, str(f)], stdout=subprocess.PIPE, env=ENV)
+             for f in files]
+    versions, mid_save = [], 0
+    for p, f in zip(procs, files):
+        assert p.stdout.readline().strip() == b"ready"
+        time.sleep(rng.uniform(0.05, 0.6))
+        p.kill()  # SIGKILL: no cleanup handlers run
+        p.wait()
+        mid_save += any(n.endswith(".tmp") for n in os.listdir(f.parent))
+        out = checkpoint.restore(f, target)
+        k = int(out["k"])
+        assert np.all(np.asarray(out["a"]) == k) and np.all(np.asarray(out["b"]) == -k), "mixed versions"
+        versions.append(k)
+    assert max(versions) > 0, f"no child got a save done: {versions}"
+    assert mid_save >= 1, "no kill landed in the middle of a save; the test did not exercise atomicity"
+
+
+# ---------- exact resume in a fresh process, for every registry optimizer ----------
+# The jitted step below is shared with tests/test_numerics.py (one compile per optimizer and layout).
+
+N_STEPS, M_STEPS, LR = 3, 3, 1e-2
+
+
+def params0(kind="mixed"):
+    """Tiny params: float32 scalar, vector and matrix leaves, plus float16 and bfloat16 leaves
+    (``kind="mixed"``), or the same leaves all in float64 (``kind="f64"``, needs x64)."""
+    lo = {"h": jnp.float16, "b": jnp.bfloat16} if kind == "mixed" else {"h": jnp.float64, "b": jnp.float64}
+    hi = jnp.float32 if kind == "mixed" else jnp.float64
+    return {
+        "s": jnp.asarray(0.5, hi),
+        "v": jnp.linspace(-1.0, 1.0, 3).astype(hi),
+        "m": (jnp.arange(6.0).reshape(2, 3) / 6.0 - 0.3).astype(hi),
+        "h": jnp.asarray([0.75, -0.5, 0.25], lo["h"]),
+        "b": jnp.asarray([[1.0, -0.25], [0.5, 2.0]], lo["b"]),
+    }
+
+
+@functools.lru_cache(maxsize=None)
+def registry_step(name, kind="mixed"):
+    """``(opt, step)`` with ``step(params, state, t, scales, anchor) -> (params, state, updates)``.
+
+    The gradient of leaf ``i`` is ``scales_i * (i + w_t) * (anchor_i - 0.1)`` in the leaf's dtype:
+    training passes ``anchor = params`` (the gradient of a weighted quadratic) and unit scales;
+    the numerics tests pass a fixed anchor and 0, 1e-30 or 1e30 scales.
+    """
+    entry = REGISTRY[name]
+    opt = entry.make(LR)
+
+    @jax.jit
+    def step(params, state, t, scales, anchor):
+        w = 1.0 + 0.25 * jnp.sin(t.astype(jnp.float32))
+        leaves, treedef = jax.tree.flatten(anchor)
+        sc = jax.tree.leaves(scales)
+        g = [(c * (i + w) * (a.astype(jnp.float32) - 0.1)).astype(a.dtype) for i, (c, a) in enumerate(zip(sc, leaves))]
+        g = treedef.unflatten(g)
+        value = sum(jnp.sum(0.5 * (i + w) * jnp.square(p.astype(jnp.float32) - 0.1))
+                    for i, p in enumerate(jax.tree.leaves(params)))
+        extra = dict(entry.extra)
+        if "value" in extra:
+            extra["value"] = value
+        u, state = opt.update(g, state, params, **extra)
+        return fo.apply_updates(params, u), state, u
+
+    return opt, step
+
+
+def _train(name, params, state, start, n):
+    _, step = registry_step(name)
+    ones = jax.tree.map(lambda p: jnp.float32(1), params)
+    for t in range(start, start + n):
+        params, state, _ = step(params, state, jnp.int32(t), ones, params)
+    return params, state
+
+
+@contextlib.contextmanager
+def persistent_compile_cache(directory):
+    """Share compiled steps with the child process through jax's on-disk cache (same executables,
+    a fraction of the compile time); restores the previous settings afterwards."""
+    names = ["jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
+             "jax_persistent_cache_min_entry_size_bytes"]
+    old = {n: getattr(jax.config, n) for n in names}
+    for n, v in zip(names, [str(directory), 0.0, 0]):
+        jax.config.update(n, v)
+    try:
+        yield
+    finally:
+        for n, v in old.items():
+            jax.config.update(n, v)
+
+
+def _resume_child(directory, cache, names):
+    """Run in a fresh interpreter: restore each checkpoint, train M more steps, save."""
+    with persistent_compile_cache(cache):
+        for name in names:
+            opt, _ = registry_step(name)
+            target = jax.eval_shape(lambda: (params0(), opt.init(params0())))
+            params, state = checkpoint.restore(os.path.join(directory, name + ".ckpt"), target)
+            checkpoint.save(os.path.join(directory, name + ".out"), _train(name, params, state, N_STEPS, M_STEPS))
+
+
+def test_resume_in_fresh_process_is_bit_identical_for_every_optimizer(tmp_path):
+    names = sorted(REGISTRY)
+    finals = {}
+    cache = tmp_path / "jax_cache"
+    with persistent_compile_cache(cache):
+        for name in names:
+            opt, _ = registry_step(name)
+            params, state = _train(name, params0(), opt.init(params0()), 0, N_STEPS)
+            checkpoint.save(tmp_path / (name + ".ckpt"), (params, state))
+            finals[name] = _train(name, params, state, N_STEPS, M_STEPS)
+    code = (
+        "import sys; from tests.test_checkpoint import _resume_child; "
+        f"_resume_child(sys.argv[1], sys.argv[2], {names!r})"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path), str(cache)], env=ENV, cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    differ = []
+    for name in names:
+        resumed = checkpoint.restore(tmp_path / (name + ".out"), finals[name])
+        if bits(resumed[0]) != bits(finals[name][0]) or bits(resumed[1]) != bits(finals[name][1]):
+            differ.append(name)
+    assert not differ, f"resumed run differs from the uninterrupted one for {differ}"
+
+
+def test_orbax_saved_state_restores_and_resumes_exactly(tmp_path):
+    ocp = pytest.importorskip("orbax.checkpoint")
+    opt, _ = registry_step("adam")
+    params, state = _train("adam", params0(), opt.init(params0()), 0, N_STEPS)
+    with ocp.StandardCheckpointer() as ckptr:
+        ckptr.save(tmp_path / "orbax", (params, state))
+        ckptr.wait_until_finished()
+        target = jax.eval_shape(lambda: (params, state))
+        p2, s2 = ckptr.restore(tmp_path / "orbax", target)
+    assert type(s2[0]) is fo.ScaleByAdamState
+    assert bits(_train("adam", p2, s2, N_STEPS, M_STEPS)) == bits(_train("adam", params, state, N_STEPS, M_STEPS))
