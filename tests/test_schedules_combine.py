@@ -107,18 +107,22 @@ def test_jit_vmap_large_counts_and_traced_hyperparameters(name):
     eager = np.asarray(sched(counts))
     assert eager.dtype == np.float32 and eager.shape == counts.shape
     assert np.all(np.isfinite(eager)), eager
-    # jit(vmap) over counts and jit on a scalar count: same values as the vectorised call
-    # (XLA may contract a - b * c into an FMA under jit: equal up to float32 rounding)
-    np.testing.assert_allclose(np.asarray(jax.jit(jax.vmap(sched))(counts)), eager, rtol=1e-6, atol=1e-7)
     # a Python int count and a float count give the same value as the int32 one
     np.testing.assert_allclose(float(sched(55)), eager[5], rtol=1e-6)
-    np.testing.assert_allclose(float(jax.jit(sched)(jnp.int32(INT32_MAX))), eager[-1], rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(float(sched(jnp.float32(55.0))), eager[5], rtol=1e-5)
-    # the float hyperparameter may be a traced array: vmap over it, one compile
-    hs = jnp.array([0.7, 0.35], jnp.float32)
-    by_h = jax.jit(jax.vmap(lambda h: make(h)(counts)))(hs)
+
+    # one compiled function: vmap over a traced float hyperparameter, vmap over counts, a scalar count
+    @jax.jit
+    def traced(hs, counts, last):
+        return jax.vmap(lambda h: make(h)(counts))(hs), jax.vmap(sched)(counts), sched(last)
+
+    by_h, by_count, at_max = traced(jnp.array([0.7, 0.35], jnp.float32), counts, jnp.int32(INT32_MAX))
+    # (XLA may contract a - b * c into an FMA under jit: equal up to float32 rounding)
+    np.testing.assert_allclose(np.asarray(by_count), eager, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(float(at_max), eager[-1], rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(np.asarray(by_h[0]), eager, rtol=1e-5, atol=1e-7)
     assert np.all(np.isfinite(np.asarray(by_h)))
+    assert not np.allclose(np.asarray(by_h[1]), eager)  # the traced hyperparameter is really used
 
 
 def test_schedules_drive_an_optimizer_under_jit():

@@ -207,12 +207,12 @@ def cosine_restarts_schedule(init_value, decay_steps, t_mult=1, alpha=0.0, m_mul
         elif table is not None:
             starts, periods = table
             if integral and integer_count:
-                idx = jnp.searchsorted(jnp.asarray(starts.astype(np.int64), count.dtype), count, side="right") - 1
+                idx = jnp.searchsorted(jnp.asarray(starts.astype(np.int64), count.dtype), count, side="right", method="compare_all") - 1
                 tau = as_float(count - jnp.asarray(starts.astype(np.int64), count.dtype)[idx])
             else:
                 t = as_float(count)
                 st = jnp.asarray(starts, t.dtype)
-                idx = jnp.searchsorted(st, t, side="right") - 1
+                idx = jnp.searchsorted(st, t, side="right", method="compare_all") - 1
                 tau = t - st[idx]
             period = jnp.asarray(periods, jnp.float32)[idx]
             k = as_float(idx)
