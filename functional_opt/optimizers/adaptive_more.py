@@ -244,7 +244,7 @@ def novograd(learning_rate, b1=0.9, b2=0.25, eps=1e-6, eps_root=0.0,
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.novograd(0.1, eps=0.0)
-        >>> opt.update(jnp.array([3.0, 4.0]), opt.init(jnp.zeros(2)))[0]
+        >>> opt.update(jnp.array([3.0, 4.0]), opt.init(jnp.zeros(2)))[0].round(4)  # -0.1 g / ||g||
         Array([-0.06, -0.08], dtype=float32)
 
     References:
