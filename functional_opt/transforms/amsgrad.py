@@ -65,8 +65,9 @@ def scale_by_amsgrad(
 
     The default is ``torch.optim.Adam(amsgrad=True)``: the max runs over the
     raw average and the current ``1 / (1 - b2**t)`` multiplies it. optax
-    takes the max of already-corrected values (``max_of_corrected=True``);
-    since ``1 - b2**t`` grows, old corrected values weigh more there. The
+    takes the max of already-corrected values (``max_of_corrected=True``):
+    there an old maximum keeps the correction factor of its own step, here
+    the current factor is applied to the stored raw maximum. The
     paper (Reddi et al., Algorithm 2) has no bias correction:
     ``bias_correction_mu=False, bias_correction_nu=False`` (both options then agree).
 

@@ -49,8 +49,8 @@ def scale_by_novograd(
     No bias correction and no ``1 - b1`` on the new term: this is the paper's
     Algorithm 1, and optax agrees (torch has no NovoGrad). ``weight_decay`` is
     inside the moment, as in the paper (it is then multiplied by the learning
-    rate). Defaults follow optax's transform (``b2=0.25``; the paper's
-    experiments use ``b2`` near 1 and ``b1 = 0.95``).
+    rate). Defaults follow optax's transform (``b2=0.25``); the paper's
+    experiments tune ``b1`` and ``b2`` per task.
 
     Args:
         b1: momentum in ``[0, 1]`` (number or array).
