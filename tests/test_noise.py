@@ -43,6 +43,24 @@ def test_key_forms_and_zero_eta():
     np.testing.assert_array_equal(z.update(g, z.init(g))[0], g)
 
 
+def test_golden_noisy_sgd():
+    """numpy float64 trajectory p <- p - lr (g + sigma_t z_t); z_t drawn from the documented key stream."""
+    lr, eta, gamma, seed = 0.05, 0.1, 0.55, 42
+    key = jax.random.PRNGKey(seed)
+    draws = []
+    for _ in range(12):
+        key, sample = jax.random.split(key)
+        leaf_keys = jax.random.split(sample, 3)  # leaves in tree order: "m", "s", "v"
+        draws.append({k: np.asarray(jax.random.normal(lk, np.shape(U.params0()[k])), np.float64)
+                      for k, lk in zip(sorted(U.KEYS), leaf_keys)})
+
+    def step(p, g, t):
+        sigma = np.sqrt(eta / t**gamma)
+        return {k: p[k] - lr * (g[k] + sigma * draws[t - 1][k]) for k in U.KEYS}
+
+    U.assert_close(U.run(fo.noisy_sgd(lr, eta=eta, gamma=gamma, key=seed), 12), U.run_reference(step, 12))
+
+
 def test_noisy_sgd_matches_optax():
     optax = pytest.importorskip("optax")
     ours = U.run(fo.noisy_sgd(0.05, eta=0.1, key=42), 50)

@@ -49,8 +49,7 @@ def scale_by_sm3(b1=0.9, b2=1.0, eps=1e-8) -> GradientTransformation:
 
     Conventions: the same rule as optax's ``scale_by_sm3`` (which fails on
     scalar leaves); the momentum is an exponential moving average of the
-    scaled gradient, as optax (the paper's experiments add heavy-ball momentum
-    on top of SM3; ``b1 = 0`` gives plain SM3-II).
+    scaled gradient, as optax; ``b1 = 0`` gives plain SM3-II.
 
     Args:
         b1: momentum in ``[0, 1]`` (number or array).
