@@ -49,6 +49,10 @@ import numpy as np
 from functional_opt.base import GradientTransformation
 
 ALIGN = 128
+# At most this many leaves share a buffer by default. XLA:CPU's compile time grows
+# faster than linearly in the number of slices of one buffer (a 400-leaf model: one
+# bucket 57 s, buckets of 8 leaves 6.8 s, 4 leaves 4.5 s; benchmarks/README.md).
+BUCKET_LEAVES = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,22 +77,29 @@ class Layout:
     buckets: tuple
 
     @staticmethod
-    def of(tree: Any, align: int = ALIGN) -> "Layout":
-        """Group the leaves of ``tree`` by ``(dtype, sharding)`` and assign offsets."""
+    def of(tree: Any, align: int = ALIGN, bucket_leaves: int | None = None) -> "Layout":
+        """Group the leaves of ``tree`` by ``(dtype, sharding)`` and assign offsets.
+
+        A group is split into buckets of at most ``bucket_leaves`` leaves.
+        """
         leaves, treedef = jax.tree.flatten(tree)
-        keys, sizes, slots = [], [], []
+        keys, sizes, counts, slots = [], [], [], []
+        current = {}
         for i, x in enumerate(leaves):
             dt = jnp.dtype(jnp.result_type(x))
             if not jnp.issubdtype(dt, jnp.inexact):
                 raise TypeError(f"flat mode needs floating leaves; leaf {i} has dtype {dt}")
-            key = (dt, _sharding_key(x))
-            if key not in keys:
-                keys.append(key)
+            group = (dt, _sharding_key(x))
+            b = current.get(group)
+            if b is None or (bucket_leaves is not None and counts[b] >= bucket_leaves):
+                b = current[group] = len(keys)
+                keys.append(group)
                 sizes.append(0)
-            b = keys.index(key)
+                counts.append(0)
             size = int(np.prod(jnp.shape(x), dtype=np.int64))
             slots.append(_Slot(b, sizes[b], tuple(jnp.shape(x)), size))
             sizes[b] += size
+            counts[b] += 1
         buckets = []
         for (dt, sh), n in zip(keys, sizes):
             unit = align * (_num_devices(sh) if sh is not None else 1)
@@ -106,7 +117,10 @@ class Layout:
         for x, s in zip(leaves, self.slots):
             x = jnp.ravel(jnp.asarray(x)).astype(bufs[s.bucket].dtype)
             bufs[s.bucket] = jax.lax.dynamic_update_slice(bufs[s.bucket], x, (s.offset,))
-        return tuple(bufs)
+        # Materialise the packed buffers: left free, XLA:CPU fuses the chain of in-place
+        # updates into the consumers (the optimizer's elementwise loops) and the step
+        # ran 10-20x slower (measured; see benchmarks/README.md).
+        return tuple(jax.lax.optimization_barrier(bufs))
 
     def views(self, buffers: tuple) -> Any:
         """The tree of leaves, each a reshaped slice of its bucket (no custom gradient)."""
@@ -119,8 +133,11 @@ class Layout:
 
 def _sharding_key(x: Any) -> Any:
     """The leaf's sharding when it is spread over several devices, else ``None``."""
-    sh = getattr(x, "sharding", None)
-    if sh is None or isinstance(x, jax.core.Tracer) or len(sh.device_set) <= 1:
+    try:
+        sh = x.sharding  # tracers and ShapeDtypeStructs may have none
+    except Exception:  # noqa: BLE001
+        return None
+    if sh is None or len(getattr(sh, "device_set", ())) <= 1:
         return None
     return sh
 
@@ -199,7 +216,7 @@ def _unflatten_bwd(layout, _, ct):
 _unflatten.defvjp(_unflatten_fwd, _unflatten_bwd)
 
 
-def flatten_params(params: Any, align: int = ALIGN) -> FlatParams:
+def flatten_params(params: Any, align: int = ALIGN, bucket_leaves: int | None = BUCKET_LEAVES) -> FlatParams:
     """Pack a parameter tree into a :class:`FlatParams` (once, at set-up).
 
     Leaves are grouped by ``(dtype, sharding)``; each group becomes one 1-D
@@ -212,6 +229,9 @@ def flatten_params(params: Any, align: int = ALIGN) -> FlatParams:
         params: a pytree of floating arrays.
         align: the padding unit in elements (``>= 1``; 128 avoids XLA:CPU's
             slow path on odd lengths).
+        bucket_leaves: at most this many leaves per buffer (``None``: one
+            buffer per group). Small buckets keep the compile time of a model
+            that slices them low; ``None`` is fastest for the optimizer alone.
 
     Example:
         >>> import jax.numpy as jnp
@@ -222,7 +242,11 @@ def flatten_params(params: Any, align: int = ALIGN) -> FlatParams:
     """
     if not isinstance(align, int) or isinstance(align, bool) or align < 1:
         raise ValueError(f"align must be an int >= 1, got {align!r}")
-    layout = Layout.of(params, align)
+    if bucket_leaves is not None and (
+        not isinstance(bucket_leaves, int) or isinstance(bucket_leaves, bool) or bucket_leaves < 1
+    ):
+        raise ValueError(f"bucket_leaves must be None or an int >= 1, got {bucket_leaves!r}")
+    layout = Layout.of(params, align, bucket_leaves)
     bufs = []
     for buf, (_, sh, _) in zip(layout.pack(params), layout.buckets):
         target = _bucket_sharding(sh)
