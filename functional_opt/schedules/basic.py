@@ -12,6 +12,7 @@ from functional_opt.schedules._steps import (
     broadcast_value,
     check_steps,
     check_value,
+    is_int,
     periods_since,
     steps_in,
     steps_since,
@@ -274,7 +275,7 @@ def warmup_constant_schedule(init_value, peak_value, warmup_steps) -> Callable:
         Minibatch SGD: Training ImageNet in 1 Hour", 2017.
     """
     check_steps("warmup_steps", warmup_steps, low=0)
-    if isinstance(warmup_steps, int) and warmup_steps == 0:
+    if is_int(warmup_steps) and warmup_steps == 0:
         check_value("init_value", init_value)
         return constant_schedule(peak_value)
     return linear_schedule(init_value, peak_value, warmup_steps)
@@ -305,7 +306,7 @@ def warmup_exponential_decay_schedule(init_value, peak_value, warmup_steps, tran
     """
     decay = exponential_decay(peak_value, transition_steps, decay_rate, transition_begin, staircase, end_value)
     check_steps("warmup_steps", warmup_steps, low=0)
-    if isinstance(warmup_steps, int) and warmup_steps == 0:
+    if is_int(warmup_steps) and warmup_steps == 0:
         check_value("init_value", init_value)
         return decay
     return join_schedules([linear_schedule(init_value, peak_value, warmup_steps), decay], [warmup_steps])
