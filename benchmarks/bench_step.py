@@ -7,6 +7,9 @@ time, step time (median, p10, p90; donated, and not donated), XLA's bytes
 accessed and fusion count, memory per XLA's analysis, and GB/s at 28 B/param
 as a fraction of a streaming kernel's bandwidth measured in the same run.
 Competitors run interleaved (A B A B); ratios are functional_opt / optax.
+Implementations: ``optax`` and ``fo`` on the tree; ``fo-flat`` in flat mode
+with the default buckets (<= 8 leaves per buffer); ``fo-flat1`` in flat mode
+with one buffer per dtype (``bucket_leaves=None``).
 
     python benchmarks/bench_step.py                 # full run, defaults of XLA
     python benchmarks/bench_step.py --fusion on     # XLA:CPU multi-output fusion on

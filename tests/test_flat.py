@@ -1,0 +1,203 @@
+"""Flat-bucket mode: layout, flat gradients, and flat == tree numbers for the optimizers."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import functional_opt as fo
+from functional_opt import flat
+
+
+def _tree(seed=0):
+    r = np.random.default_rng(seed)
+    return {
+        "s": jnp.asarray(r.normal(), jnp.float32),
+        "v": jnp.asarray(r.normal(size=5), jnp.float32),
+        "m": jnp.asarray(r.normal(size=(3, 4)), jnp.float32),
+        "n": None,
+    }
+
+
+def test_layout_pads_groups_and_round_trips():
+    t = {"a": jnp.arange(3.0), "h": jnp.ones((2, 2), jnp.bfloat16), "b": jnp.ones((130,)), "n": None}
+    f = fo.flatten_params(t, bucket_leaves=None)
+    # float32 leaves a (3) and b (130) share one buffer of 256; the bf16 leaf has its own
+    assert sorted((b.dtype.name, b.shape[0]) for b in f.buffers) == [("bfloat16", 128), ("float32", 256)]
+    back = f.unflatten()
+    assert back["n"] is None
+    for k in "abh":
+        np.testing.assert_array_equal(np.asarray(back[k], np.float32), np.asarray(t[k], np.float32))
+        assert back[k].dtype == t[k].dtype
+    for b, (_, _, n) in zip(f.buffers, f.layout.buckets):
+        used = sum(s.size for s in f.layout.slots if f.layout.buckets[s.bucket][2] == n and
+                   f.layout.buckets[s.bucket][0] == b.dtype)
+        np.testing.assert_array_equal(np.asarray(b[used:], np.float32), 0.0)  # padding is zero
+
+
+def test_bucket_leaves_splits_groups():
+    t = [jnp.ones(3) for _ in range(5)]
+    assert len(fo.flatten_params(t, bucket_leaves=2).buffers) == 3
+    assert len(fo.flatten_params(t, bucket_leaves=None).buffers) == 1
+    assert all(b.shape[0] % 128 == 0 for b in fo.flatten_params(t, align=128).buffers)
+
+
+@pytest.mark.parametrize("kw", [{"align": 0}, {"bucket_leaves": 0}, {"align": 1.5}])
+def test_bad_arguments(kw):
+    with pytest.raises(ValueError, match=next(iter(kw))):
+        fo.flatten_params([jnp.ones(2)], **kw)
+
+
+def test_integer_leaves_refused():
+    with pytest.raises(TypeError, match="floating"):
+        fo.flatten_params([jnp.ones(2, jnp.int32)])
+
+
+def test_gradients_arrive_flat_and_equal_tree_gradients():
+    t = _tree()
+
+    def loss(p):
+        return jnp.sum(jnp.sin(p["m"]) * 2.0) + jnp.sum(p["v"] ** 3) + p["s"] ** 2
+
+    f = fo.flatten_params(t, bucket_leaves=2)
+    g_flat = jax.jit(jax.grad(lambda f: loss(f.unflatten())))(f)
+    assert isinstance(g_flat, fo.FlatParams)
+    # independent reference: the derivatives written out in numpy
+    ref = {"s": 2 * np.asarray(t["s"]), "v": 3 * np.asarray(t["v"]) ** 2, "m": 2 * np.cos(np.asarray(t["m"])), "n": None}
+    chex.assert_trees_all_close(g_flat.unflatten(), ref, rtol=1e-6, atol=1e-6)
+    total = sum(int(np.prod(b.shape)) for b in g_flat.buffers)
+    nonpad = sum(s.size for s in f.layout.slots)
+    assert total > nonpad and float(sum(jnp.sum(b != 0) for b in g_flat.buffers)) <= nonpad
+
+
+def _clip_chain(lr):
+    clip = getattr(fo, "clip_by_global_norm", None)
+    if clip is None:
+        clip_t = fo.stateless(lambda u, p: jax.tree.map(lambda x: x * jnp.minimum(1.0, 0.5 / fo.global_norm(u)), u))
+    else:
+        clip_t = clip(0.5)
+    return fo.chain(clip_t, fo.adamw(lr, weight_decay=0.1))
+
+
+OPTIMIZERS = {
+    "gradient_descent": lambda: fo.gradient_descent(0.1),
+    "momentum": lambda: fo.momentum(0.1, decay=0.9),
+    "sgd_nesterov": lambda: fo.sgd(0.1, momentum=0.9, nesterov=True),
+    "rmsprop": lambda: fo.rmsprop(0.01),
+    "rmsprop_centered": lambda: fo.rmsprop(0.01, centered=True, momentum=0.9, eps_in_sqrt=False),
+    "adam": lambda: fo.adam(0.01),
+    "adam_nesterov": lambda: fo.adam(0.01, nesterov=True),
+    "adamw": lambda: fo.adamw(0.01, weight_decay=0.1),
+    "adamw_clip_global_norm": lambda: _clip_chain(0.01),
+    "adam_schedule": lambda: fo.adam(lambda c: 0.01 / (1.0 + c)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_flat_equals_tree(name):
+    opt = OPTIMIZERS[name]()
+    tree = _tree(1)
+    fl = fo.flatten_params(tree, bucket_leaves=2)
+    layout = fl.layout
+    grads = [_tree(10 + i) for i in range(10)]
+
+    @jax.jit
+    def step(p, s, g):
+        u, s = opt.update(g, s, p)
+        return fo.apply_updates(p, u), s
+
+    def run(p, gs):
+        s = opt.init(p)
+        for g in gs:
+            p, s = step(p, s, g)
+        return p
+
+    p_tree = run(tree, grads)
+    p_flat = run(fl, [fo.FlatParams(layout.pack(g), layout) for g in grads])
+    chex.assert_trees_all_close(p_flat.unflatten(), p_tree, rtol=1e-6, atol=1e-7)
+    nonpad = {s.bucket: 0 for s in layout.slots}
+    for s in layout.slots:
+        nonpad[s.bucket] += s.size
+    for b, buf in enumerate(p_flat.buffers):  # padding never moves
+        np.testing.assert_array_equal(np.asarray(buf[nonpad[b]:]), 0.0)
+
+
+def _leafwise_trust_ratio():
+    """u * ||p|| / ||u|| per leaf: a per-leaf rule (as LARS/LAMB use)."""
+
+    def f(u, p):
+        return jax.tree.map(lambda x, w: x * jnp.linalg.norm(w) / jnp.linalg.norm(x), u, p)
+
+    return fo.stateless(f)
+
+
+def test_per_leaf_gets_per_leaf_views():
+    opt = fo.chain(fo.flat.per_leaf(_leafwise_trust_ratio()), fo.scale(-0.1))
+    tree = _tree(2)
+    g = _tree(3)
+    fl = fo.flatten_params(tree, bucket_leaves=None)
+    u_flat, _ = opt.update(fo.FlatParams(fl.layout.pack(g), fl.layout), opt.init(fl), fl)
+    # reference in numpy: -0.1 * g * |p| / |g| leaf by leaf
+    ref = {k: -0.1 * np.asarray(g[k]) * np.linalg.norm(np.asarray(tree[k])) / np.linalg.norm(np.asarray(g[k]))
+           for k in "svm"}
+    ref["n"] = None
+    chex.assert_trees_all_close(u_flat.unflatten(), ref, rtol=1e-5)
+    u_tree, _ = opt.update(g, opt.init(tree), tree)  # on a tree, per_leaf is transparent
+    chex.assert_trees_all_close(u_tree, ref, rtol=1e-5)
+
+
+def test_check_not_flat_refuses_with_clear_error():
+    fl = fo.flatten_params(_tree())
+    with pytest.raises(ValueError, match="lars needs per-leaf views.*per_leaf"):
+        flat.check_not_flat(fl, "lars")
+    flat.check_not_flat(_tree(), "lars")  # trees pass
+    assert flat.is_flat(fl) and not flat.is_flat(_tree())
+
+
+def test_sharded_leaves_get_their_own_sharded_bucket():
+    code = textwrap.dedent(
+        """
+        import jax, jax.numpy as jnp, numpy as np
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+        import functional_opt as fo
+        mesh = Mesh(np.array(jax.devices()), ("d",))
+        w = jax.device_put(jnp.arange(32.0).reshape(8, 4), NamedSharding(mesh, P("d")))
+        b = jnp.arange(3.0)
+        f = fo.flatten_params({"w": w, "b": b}, bucket_leaves=None)
+        assert len(f.buffers) == 2, f
+        big = [x for x in f.buffers if x.shape[0] == 512][0]
+        assert len(big.sharding.device_set) == 4 and not big.sharding.is_fully_replicated
+        opt = fo.adam(0.1)
+        s = opt.init(f)
+        u, s = jax.jit(opt.update)(f, s, f)
+        p = fo.apply_updates(f, u).unflatten()
+        np.testing.assert_allclose(np.asarray(p["w"]), np.arange(32.0).reshape(8, 4) - 0.1 * (np.arange(32.0) > 0).reshape(8, 4), rtol=1e-6)
+        print("OK")
+        """
+    )
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    r = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "OK" in r.stdout, r.stderr[-2000:]
+
+
+def test_stacked_layers_equal_separate_leaves():
+    """Elementwise optimizers treat a stacked [L, ...] leaf exactly as L separate leaves."""
+    r = np.random.default_rng(5)
+    ws = [jnp.asarray(r.normal(size=(3, 2)), jnp.float32) for _ in range(4)]
+    gs = [[jnp.asarray(r.normal(size=(3, 2)), jnp.float32) for _ in range(4)] for _ in range(5)]
+    opt = fo.adamw(0.01, weight_decay=0.1)
+    sep, stk = list(ws), jnp.stack(ws)
+    s1, s2 = opt.init(sep), opt.init(stk)
+    for g in gs:
+        u1, s1 = opt.update(g, s1, sep)
+        sep = fo.apply_updates(sep, u1)
+        u2, s2 = opt.update(jnp.stack(g), s2, stk)
+        stk = fo.apply_updates(stk, u2)
+    np.testing.assert_allclose(np.asarray(stk), np.stack([np.asarray(w) for w in sep]), rtol=1e-6, atol=1e-7)
