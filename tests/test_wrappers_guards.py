@@ -79,9 +79,10 @@ def test_apply_if_finite_against_optax():
     ours, theirs = fo.apply_if_finite(fo.sgd(0.1, momentum=0.9), 1), optax.apply_if_finite(optax.sgd(0.1, momentum=0.9), 1)
     so, st = ours.init(p), theirs.init(p)
     po, pt = p, p
+    step_o, step_t = jax.jit(ours.update), jax.jit(theirs.update)
     for g in gs:
-        uo, so = ours.update(g, so, po)
-        ut, st = theirs.update(g, st, pt)
+        uo, so = step_o(g, so, po)
+        ut, st = step_t(g, st, pt)
         po, pt = fo.apply_updates(po, uo), optax.apply_updates(pt, ut)
         assert int(so.total_notfinite) == int(st.total_notfinite)
         assert int(so.notfinite_count) == int(st.notfinite_count)
