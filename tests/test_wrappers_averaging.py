@@ -110,3 +110,12 @@ def test_lookahead_bad_arguments():
     opt = fo.lookahead(fo.sgd(0.1), 2, 0.5)
     with pytest.raises(ValueError, match="needs params"):
         opt.update(jnp.ones(1), opt.init(jnp.zeros(1)))
+
+
+def test_state_does_not_alias_donated_params():
+    p = {"w": jnp.ones(3)}
+    for opt in (fo.chain(fo.sgd(0.1), fo.ema_params(0.9)), fo.lookahead(fo.sgd(0.1), 2, 0.5)):
+        donated = {"w": jnp.ones(3)}
+        s = opt.init(donated)
+        jax.jit(lambda q: jax.tree.map(lambda x: x + 1, q), donate_argnums=0)(donated)
+        chex.assert_trees_all_equal(jax.tree.map(lambda x: x + 0, s), opt.init(p))  # state still readable

@@ -81,7 +81,8 @@ def ema_params(decay, ema_dtype: Any = None) -> GradientTransformation:
     def init(params):
         return EmaParamsState(
             count=zero_count(),
-            ema=jax.tree.map(lambda p: jnp.asarray(p).astype(ema_dtype or jnp.result_type(p)), params),
+            # a copy, never an alias of the params: donating params must not delete the state
+            ema=jax.tree.map(lambda p: jnp.array(p, dtype=ema_dtype or jnp.result_type(p), copy=True), params),
         )
 
     def update(updates, state, params=None, **extra_args):
@@ -166,7 +167,7 @@ def lookahead(
     check_number("slow_step_size", slow_step_size, low=0.0, high=1.0)
 
     def init(params):
-        slow = jax.tree.map(lambda p: jnp.asarray(p), params)
+        slow = jax.tree.map(lambda p: jnp.array(p, copy=True), params)  # a copy, never an alias
         return LookaheadState(count=zero_count(), slow=slow, fast_state=fast.init(params))
 
     def update(updates, state, params=None, **extra_args):
