@@ -192,3 +192,29 @@ def test_against_optax():
     u1, _ = fo.per_example_global_norm_clip(1.5).update(per_ex, fo.EmptyState())
     u2, _ = optax.per_example_global_norm_clip(jax.tree.leaves(per_ex), 1.5)
     np.testing.assert_allclose(u1["v"] * 4, u2[0], rtol=1e-6)
+
+
+def test_property_global_norm_clip_is_a_radial_projection():
+    hypothesis = pytest.importorskip("hypothesis")
+    st = hypothesis.strategies
+    clip_fn = jax.jit(lambda g, m: fo.clip_by_global_norm(m).update(g, fo.EmptyState())[0])
+
+    @hypothesis.settings(max_examples=25, deadline=None)
+    @hypothesis.given(
+        seed=st.integers(0, 2**31 - 1),
+        scale=st.floats(1e-3, 1e3),
+        max_norm=st.floats(0.0, 10.0),
+    )
+    def check(seed, scale, max_norm):
+        rng = np.random.default_rng(seed)
+        g = {"s": np.float32(scale * rng.normal()), "v": (scale * rng.normal(size=3)).astype(np.float32),
+             "m": (scale * rng.normal(size=(2, 3))).astype(np.float32)}
+        u = clip_fn(to_jax(g), jnp.float32(max_norm))
+        n_in = np.sqrt(sum(np.sum(np.asarray(x, np.float64) ** 2) for x in g.values()))
+        n_out = np.sqrt(sum(np.sum(np.asarray(x, np.float64) ** 2) for x in jax.tree.leaves(u)))
+        np.testing.assert_allclose(n_out, min(n_in, np.float32(max_norm)), rtol=1e-5, atol=1e-30)
+        if n_out > 0:  # same direction
+            for k in g:
+                np.testing.assert_allclose(np.asarray(u[k]) * n_in / n_out, g[k], rtol=1e-4, atol=1e-6 * scale)
+
+    check()
