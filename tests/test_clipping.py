@@ -218,3 +218,13 @@ def test_property_global_norm_clip_is_a_radial_projection():
                 np.testing.assert_allclose(np.asarray(u[k]) * n_in / n_out, g[k], rtol=1e-4, atol=1e-6 * scale)
 
     check()
+
+
+def test_per_leaf_clips_refuse_flat_buffers():
+    flat = fo.flat.flatten_params({"a": jnp.ones(3), "b": jnp.ones((2, 2))})
+    for t in (fo.clip_by_block_rms(1.0), fo.adaptive_grad_clip(0.1), fo.per_example_global_norm_clip(1.0)):
+        with pytest.raises(ValueError, match="flat buffers"):
+            t.update(flat, t.init(flat), flat)
+    # the global norm is unchanged by the zero padding: clip_by_global_norm runs on buckets
+    u, _ = fo.clip_by_global_norm(1.0).update(flat, fo.EmptyState())
+    np.testing.assert_allclose(fo.global_norm(u), 1.0, rtol=1e-6)

@@ -161,3 +161,9 @@ def test_freeze_against_optax_selective_transform():
     ours, _, _ = run(fo.freeze(mask, fo.adam(0.1)), p, gs)
     theirs, _, _ = run(optax.selective_transform(optax.adam(0.1), freeze_mask=mask), p, gs)
     chex.assert_trees_all_close(ours, theirs, rtol=1e-5)
+
+
+def test_masks_refuse_flat_buffers():
+    flat = fo.flat.flatten_params({"a": jnp.ones(3), "b": jnp.ones((2, 2))})
+    with pytest.raises(ValueError, match="flat buffers"):
+        fo.masked(fo.adam(0.1), True).init(flat)

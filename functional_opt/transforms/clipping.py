@@ -13,6 +13,7 @@ import jax.numpy as jnp
 from functional_opt import _tree
 from functional_opt._hparams import check_number, compute_dtype, value_at
 from functional_opt.base import EmptyState, GradientTransformation
+from functional_opt.flat import check_not_flat
 
 
 def _init_empty(params):
@@ -139,6 +140,7 @@ def clip_by_block_rms(threshold) -> GradientTransformation:
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
+        check_not_flat(updates, "clip_by_block_rms")
         th = value_at(threshold, None)
 
         def leaf(u):
@@ -204,6 +206,7 @@ def adaptive_grad_clip(clipping, eps=1e-3) -> GradientTransformation:
         del extra_args
         if params is None:
             raise ValueError("adaptive_grad_clip needs params: call update(updates, state, params)")
+        check_not_flat(updates, "adaptive_grad_clip")
         c, e = value_at(clipping, None), value_at(eps, None)
 
         def leaf(g, p):
@@ -253,6 +256,7 @@ def per_example_global_norm_clip(l2_norm_clip) -> GradientTransformation:
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
+        check_not_flat(updates, "per_example_global_norm_clip")
         leaves = jax.tree.leaves(updates)
         if not leaves:
             return updates, state

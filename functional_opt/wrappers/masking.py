@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from functional_opt.base import EmptyState, GradientTransformation, _check_transform
+from functional_opt.flat import check_not_flat
 
 
 class MaskedNode(NamedTuple):
@@ -67,9 +68,11 @@ def _masked(inner: GradientTransformation, mask_leaves: Callable[[Any], list]) -
     """:func:`masked` with the mask given as ``tree -> list of bools, one per leaf``."""
 
     def init(params):
+        check_not_flat(params, "masked/partition/freeze")
         return MaskedState(inner_state=inner.init(_mask_tree(params, mask_leaves(params))))
 
     def update(updates, state, params=None, **extra_args):
+        check_not_flat(updates, "masked/partition/freeze")
         m_leaves = mask_leaves(updates)
         treedef = jax.tree.structure(updates)
         inner_params = None if params is None else _mask_tree(params, m_leaves)
