@@ -80,9 +80,12 @@ def clip_by_global_norm(max_norm) -> GradientTransformation:
     the update is returned unchanged (zero) instead of ``0 / 0``; an
     infinite norm clips finite leaves to 0. The norm is accumulated in at
     least float32 with a balanced reduction over the leaves
-    (:func:`functional_opt.global_norm`), so compile time stays flat for
-    trees of thousands of leaves. torch's ``clip_grad_norm_`` adds ``1e-6``
-    to the norm; this does not.
+    (:func:`functional_opt.global_norm`; logarithmic depth, not a left fold).
+    On XLA:CPU the compile time of thousands of per-leaf reductions still
+    grows faster than linearly (``benchmarks/bench_clip_compile.py``); for
+    such trees use the flat-bucket mode (:mod:`functional_opt.flat`), where
+    this runs unchanged on a few buffers. torch's ``clip_grad_norm_`` adds
+    ``1e-6`` to the norm; this does not.
 
     Args:
         max_norm: ``>= 0`` (number or array).
