@@ -242,16 +242,17 @@ N_STEPS, M_STEPS, LR = 3, 3, 1e-2
 
 def params0(kind="mixed"):
     """Tiny params: float32 scalar, vector and matrix leaves, plus float16 and bfloat16 leaves
-    (``kind="mixed"``), or the same leaves all in float64 (``kind="f64"``, needs x64)."""
-    lo = {"h": jnp.float16, "b": jnp.bfloat16} if kind == "mixed" else {"h": jnp.float64, "b": jnp.float64}
+    (``kind="mixed"``), or the float32 leaves in float64 (``kind="f64"``, needs x64)."""
     hi = jnp.float32 if kind == "mixed" else jnp.float64
-    return {
+    tree = {
         "s": jnp.asarray(0.5, hi),
         "v": jnp.linspace(-1.0, 1.0, 3).astype(hi),
         "m": (jnp.arange(6.0).reshape(2, 3) / 6.0 - 0.3).astype(hi),
-        "h": jnp.asarray([0.75, -0.5, 0.25], lo["h"]),
-        "b": jnp.asarray([[1.0, -0.25], [0.5, 2.0]], lo["b"]),
     }
+    if kind == "mixed":
+        tree["h"] = jnp.asarray([0.75, -0.5, 0.25], jnp.float16)
+        tree["b"] = jnp.asarray([[1.0, -0.25], [0.5, 2.0]], jnp.bfloat16)
+    return tree
 
 
 @functools.lru_cache(maxsize=None)
