@@ -164,3 +164,19 @@ def check_same_shapes(where: str, a_name: str, a: Any, b_name: str, b: Any) -> N
             raise ValueError(
                 f"{where}: shape mismatch at key path {kl(ka)}: {a_name} {jnp.shape(xa)}, {b_name} {jnp.shape(xb)}"
             )
+
+
+def check_inexact(where: str, name: str, tree: Any) -> None:
+    """Raise ``TypeError`` naming the first key path whose leaf is not float or complex.
+
+    An integer or boolean gradient would be rounded back to its dtype after
+    the (fractional) optimizer math: a silent zero step. Trace time only.
+    """
+    if all(jnp.issubdtype(jnp.result_type(x), jnp.inexact) for x in jax.tree.leaves(tree)):
+        return
+    for k, x in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        if not jnp.issubdtype(jnp.result_type(x), jnp.inexact):
+            raise TypeError(
+                f"{where}: {name} at key path {jax.tree_util.keystr(k)} has dtype {jnp.result_type(x)}; "
+                "only float or complex leaves can be optimized (cast it, make it None, or mask it out)"
+            )

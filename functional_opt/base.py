@@ -145,6 +145,8 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
                 f"{len(updates_fns)} entries (type {type(state).__name__}); was it made by another "
                 "optimizer's init?"
             )
+        if params is not None:  # trace-time check: a gradient shaped unlike its param must not broadcast
+            _tree.check_same_shapes("chain", "updates", updates, "params", params)
         new_state = []
         for i, (fn, s) in enumerate(zip(updates_fns, state)):
             try:

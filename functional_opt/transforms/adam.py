@@ -89,6 +89,7 @@ def scale_by_adam(
     nu_dtype = check_dtype("nu_dtype", nu_dtype)
 
     def init(params):
+        _tree.check_inexact("scale_by_adam", "the parameter", params)
         mu = _tree.zeros_like(params, mu_dtype)
         nu = jax.tree.map(
             lambda p: jnp.zeros(jnp.shape(p), nu_dtype or jnp.finfo(jnp.result_type(p)).dtype), params
@@ -98,6 +99,7 @@ def scale_by_adam(
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         _tree.check_same_shapes("scale_by_adam", "updates", updates, "state.mu", state.mu)
+        _tree.check_inexact("scale_by_adam", "the update", updates)
         beta1 = value_at(b1, state.count)
         omb1, omb2 = one_minus(b1, state.count), one_minus(b2, state.count)
         eps_, eps_root_ = value_at(eps, None), value_at(eps_root, None)

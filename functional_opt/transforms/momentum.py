@@ -79,6 +79,7 @@ def trace(decay, nesterov: bool = False, accumulator_dtype: Any = None) -> Gradi
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         _tree.check_same_shapes("trace", "updates", updates, "state.trace", state.trace)
+        _tree.check_inexact("trace", "the update", updates)
         count = state.count if scheduled else None
         gamma = value_at(decay, count)
 
@@ -151,6 +152,7 @@ def ema(decay, debias: bool = True, accumulator_dtype: Any = None) -> GradientTr
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         _tree.check_same_shapes("ema", "updates", updates, "state.ema", state.ema)
+        _tree.check_inexact("ema", "the update", updates)
         m = _tree.ema(state.ema, updates, one_minus(decay, state.count))
         count = safe_increment(state.count)
         out = _tree.bias_correction(m, log_of(decay, state.count), count) if debias else m

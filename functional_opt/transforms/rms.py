@@ -94,6 +94,7 @@ def scale_by_rms(
     nu_dtype = check_dtype("nu_dtype", nu_dtype)
 
     def init(params):
+        _tree.check_inexact("scale_by_rms", "the parameter", params)
         nu = jax.tree.map(
             lambda p: jnp.full(jnp.shape(p), initial_scale, nu_dtype or jnp.finfo(jnp.result_type(p)).dtype),
             params,
@@ -104,6 +105,7 @@ def scale_by_rms(
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         _tree.check_same_shapes("scale_by_rms", "updates", updates, "state.nu", state.nu)
+        _tree.check_inexact("scale_by_rms", "the update", updates)
         omb = one_minus(decay, state.count)
         eps_ = value_at(eps, None)
         count = safe_increment(state.count)
