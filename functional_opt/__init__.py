@@ -282,7 +282,9 @@ _CATALOGUE_2 += [
 ]
 
 # --- issue 8: reliability (checkpoint) ---
-_RELIABILITY = []
+from functional_opt import checkpoint
+
+_RELIABILITY = ["checkpoint"]
 
 # --- issue 9: performance (flat buckets, train step) ---
 from functional_opt import flat
