@@ -36,6 +36,7 @@ def parse(argv=None):
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--models", default="resmlp,digits")
+    ap.add_argument("--variants", default=None, help="comma list of variants to run (default all)")
     ap.add_argument("--fusion", choices=["on", "off", "env"], default="env")
     ap.add_argument("--json", default=None)
     a = ap.parse_args(argv)
@@ -140,6 +141,10 @@ def run_model(model, a, key):
     else:
         raise ValueError(model)
 
+    if a.variants:
+        keep = set(a.variants.split(","))
+        keep |= {comps[k][3] for k in keep if k in comps}  # and their baselines
+        comps = {k: v for k, v in comps.items() if k in keep}
     runners, stats = {}, {}
     for name, (fn, p, s, _) in comps.items():
         p = jax.tree.map(lambda v: v.copy(), p)

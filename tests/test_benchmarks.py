@@ -21,7 +21,7 @@ def _load(name):
 def test_bench_step_quick_prints_table(capsys, tmp_path):
     out = tmp_path / "step.json"
     rows = _load("bench_step").main(
-        ["--quick", "--size", "1024", "--opts", "adam", "--trees", "one,small", "--small-layers", "4",
+        ["--quick", "--size", "1024", "--opts", "adam", "--trees", "small", "--small-layers", "3",
          "--no-undonated", "--json", str(out)]
     )
     text = capsys.readouterr().out
@@ -29,12 +29,12 @@ def test_bench_step_quick_prints_table(capsys, tmp_path):
     for impl in ("optax", "fo", "fo-flat", "fo-flat1"):
         assert f"| {impl} |" in text.replace("  ", " ") or impl in text
     assert {r["impl"] for r in rows} == {"optax", "fo", "fo-flat", "fo-flat1"}
-    assert len(rows) == 8
+    assert len(rows) == 4
     assert json.loads(out.read_text())["rows"][0]["opt"] == "adam"
 
 
 def test_bench_train_quick_prints_table(capsys):
-    rows = _load("bench_train").main(["--quick", "--layers", "2", "--models", "resmlp"])
+    rows = _load("bench_train").main(["--quick", "--layers", "2", "--models", "resmlp", "--variants", "optax tree,fo tree,fo flat"])
     text = capsys.readouterr().out
     assert "step ratio" in text and "compile ratio" in text
-    assert {r["variant"] for r in rows} >= {"optax tree", "fo tree", "fo flat", "fo scan"}
+    assert {r["variant"] for r in rows} == {"optax tree", "fo tree", "fo flat"}

@@ -195,9 +195,13 @@ def test_stacked_layers_equal_separate_leaves():
     opt = fo.adamw(0.01, weight_decay=0.1)
     sep, stk = list(ws), jnp.stack(ws)
     s1, s2 = opt.init(sep), opt.init(stk)
+
+    @jax.jit
+    def step(p, s, g):
+        u, s = opt.update(g, s, p)
+        return fo.apply_updates(p, u), s
+
     for g in gs:
-        u1, s1 = opt.update(g, s1, sep)
-        sep = fo.apply_updates(sep, u1)
-        u2, s2 = opt.update(jnp.stack(g), s2, stk)
-        stk = fo.apply_updates(stk, u2)
+        sep, s1 = step(sep, s1, g)
+        stk, s2 = step(stk, s2, jnp.stack(g))
     np.testing.assert_allclose(np.asarray(stk), np.stack([np.asarray(w) for w in sep]), rtol=1e-6, atol=1e-7)
