@@ -59,12 +59,14 @@ def check_number(
     high_inclusive: bool = True,
     allow_schedule: bool = False,
     allow_none: bool = False,
+    allow_inf: bool = False,
 ) -> None:
     """Validate a hyperparameter eagerly when it is a concrete number.
 
     Raises ``TypeError`` for values that are neither numbers, arrays nor
     (when ``allow_schedule``) callables, and ``ValueError`` naming ``name``
-    and the valid range for concrete numbers outside it (NaN included).
+    and the valid range for concrete numbers outside it (NaN included, and
+    infinities unless ``allow_inf``).
     Arrays and tracers pass through unchecked.
     """
     if value is None:
@@ -91,6 +93,8 @@ def check_number(
         return
     if math.isnan(x):
         raise ValueError(f"{name} must not be NaN")
+    if math.isinf(x) and not allow_inf:
+        raise ValueError(f"{name} must be finite, got {value!r}")
     lo_ok = True if low is None else (x >= low if low_inclusive else x > low)
     hi_ok = True if high is None else (x <= high if high_inclusive else x < high)
     if not (lo_ok and hi_ok):

@@ -203,14 +203,12 @@ def test_documented_behaviour(case):
     case()
 
 
-# Known gaps, reported: inputs the issue wants rejected or finite that are not yet.
-@pytest.mark.xfail(strict=True, reason="core _hparams.check_number accepts inf (reported)")
+# Formerly known gaps, now fixed: infinite learning rates, 0/0 in Adam with eps=0.
 def test_infinite_python_learning_rate_is_rejected():
     with pytest.raises(ValueError, match="learning_rate"):
         fo.sgd(float("inf"))
 
 
-@pytest.mark.xfail(strict=True, reason="core Adam: eps=0 is allowed and an all-zero gradient gives 0/0 (reported)")
 def test_adam_eps_zero_with_zero_gradients_is_finite():
     p, _ = step(fo.adam(0.1, eps=0.0), P, jax.tree.map(jnp.zeros_like, P))
     assert bool(jnp.all(jnp.isfinite(p["a"])))
@@ -228,7 +226,7 @@ def _trace_step(name, params, grads):
 PR = {"s": jnp.float32(0.5), "v": jnp.ones(3), "m": jnp.ones((2, 3))}
 
 # Optimizers that broadcast a wrongly shaped gradient silently (reported to their owners).
-BROADCASTS = {"multi_steps_adam"}  # issue 5's multi_steps: the accumulator broadcasts
+BROADCASTS: set = set()  # none left: multi_steps checks its accumulator's shapes
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -120,7 +120,10 @@ def scale_by_adam(
                 mu_hat = beta1 * mu_new * c1_next + omb1 * g_ * c1
             else:
                 mu_hat = mu_new * c1
-            u = mu_hat / (jnp.sqrt(nu_new * c2 + eps_root_) + eps_)
+            den = jnp.sqrt(nu_new * c2 + eps_root_) + eps_
+            # den == 0 only where every gradient so far was 0 (so mu_hat == 0)
+            # and eps == eps_root == 0: define 0 / 0 as 0, not NaN.
+            u = jnp.where(den == 0, 0, mu_hat / den)  # NaN still propagates
             return u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
 
         out = jax.tree.map(leaf, updates, state.mu, state.nu)

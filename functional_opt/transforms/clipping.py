@@ -51,7 +51,7 @@ def clip(max_delta) -> GradientTransformation:
     References:
         optax.clip; torch.nn.utils.clip_grad_value_.
     """
-    check_number("max_delta", max_delta, low=0.0)
+    check_number("max_delta", max_delta, low=0.0, allow_inf=True)
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -103,7 +103,7 @@ def clip_by_global_norm(max_norm) -> GradientTransformation:
         Pascanu et al., "On the difficulty of training recurrent neural
         networks", ICML 2013; optax.clip_by_global_norm.
     """
-    check_number("max_norm", max_norm, low=0.0)
+    check_number("max_norm", max_norm, low=0.0, allow_inf=True)
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args

@@ -111,7 +111,7 @@ def scale_by_dadapt_adamw(
     check_number("eps", eps, low=0.0)
     check_number("estim_lr0", estim_lr0, low=0.0, low_inclusive=False)
     check_number("weight_decay", weight_decay, low=0.0)
-    check_number("growth_rate", growth_rate, low=1.0)
+    check_number("growth_rate", growth_rate, low=1.0, allow_inf=True)
 
     def init(params):
         sdt = compute_dtype(*[jnp.result_type(p) for p in jax.tree.leaves(params)])  # >= float32

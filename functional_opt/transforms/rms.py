@@ -122,10 +122,9 @@ def scale_by_rms(
                 mu_new = mu_f + omb * (g_ - mu_f)
                 mu_hat = mu_new if c is None else mu_new * c
                 s = s - _tree.abs_sq(mu_hat)
-            if eps_in_sqrt:
-                u = g_ * jax.lax.rsqrt(s + eps_)
-            else:
-                u = g_ / (jnp.sqrt(s) + eps_)
+            den = jnp.sqrt(s + eps_) if eps_in_sqrt else jnp.sqrt(s) + eps_
+            # den == 0 only for an all-zero gradient history with eps == 0: 0 / 0 := 0
+            u = jnp.where(den == 0, 0, g_ / den)  # NaN still propagates
             out = (u.astype(g.dtype), nu_new.astype(nu.dtype))
             if centered:
                 out = out + (mu_new.astype(mu.dtype),)

@@ -116,6 +116,7 @@ def multi_steps(
             new = (a + (g.astype(dt) - a) / (n + 1).astype(dt)).astype(acc.dtype)
             return jnp.where(skip, acc, new)
 
+        _tree.check_same_shapes("multi_steps", "updates", updates, "state.acc_grads", state.acc_grads)
         acc = jax.tree.map(mean_leaf, state.acc_grads, updates)
         emit = jnp.logical_and(~skip, n + 1 >= k)
 
