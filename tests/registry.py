@@ -50,6 +50,8 @@ register("adam_nesterov", lambda lr: fo.adam(lr, nesterov=True))
 register("sgd", lambda lr: fo.sgd(lr))
 register("sgd_nesterov", lambda lr: fo.sgd(lr, momentum=0.9, nesterov=True))
 register("adamw", lambda lr: fo.adamw(lr, weight_decay=1e-2))
+register("adam_reduce_on_plateau", lambda lr: fo.chain(fo.adam(lr), fo.reduce_on_plateau(patience=1)),
+         plain_update=False, extra={"value": 1.0})
 
 # --- issue 3: proximal L1 after SGD (exercises prox_l1 through the contract tests) ---
 register("sgd_prox_l1", lambda lr: fo.chain(fo.sgd(lr), fo.prox_l1(1e-3, lr)))
