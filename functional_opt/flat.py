@@ -18,9 +18,10 @@ elementwise optimizer runs on a handful of arrays, unchanged::
     params = flat.unflatten()                      # the tree, when needed
 
 :meth:`FlatParams.unflatten` returns views (slices) of the buffers and has a
-custom gradient that writes each leaf's cotangent into a flat buffer in place
-(``dynamic_update_slice``), so ``jax.grad`` of a loss of ``flat.unflatten()``
-returns gradients that are already flat. Nothing is concatenated per step.
+custom gradient that packs the leaves' cotangents into flat buffers (one small
+concatenate per bucket of at most 8 leaves), so ``jax.grad`` of a loss of
+``flat.unflatten()`` returns gradients that are already flat. The whole tree
+is never concatenated: parameters and optimizer state stay flat across steps.
 Padding stays exactly zero under every elementwise rule whose update of a
 zero gradient and zero state is zero (all the built-ins; global norms are
 unchanged by zeros).
@@ -113,17 +114,22 @@ class Layout:
     def pack(self, tree: Any) -> tuple:
         """Write a tree with this layout's structure into fresh flat buffers.
 
-        Each leaf is written in place with ``dynamic_update_slice`` (never a
-        concatenate); padding is zero. Works under ``jit``.
+        One concatenate per bucket (at most ``bucket_leaves`` leaves and the
+        zero padding). Measured on a 1,000-layer MLP's gradient, this compiled
+        in 15 s where a chain of in-place ``dynamic_update_slice`` took 17-19 s,
+        and ran as fast or faster. Works under ``jit``.
         """
         leaves = self.treedef.flatten_up_to(tree)
-        bufs = [jnp.zeros((n,), dt) for dt, _, n in self.buckets]
+        parts = [[] for _ in self.buckets]
         for x, s in zip(leaves, self.slots):
-            x = jnp.ravel(jnp.asarray(x)).astype(bufs[s.bucket].dtype)
-            bufs[s.bucket] = jax.lax.dynamic_update_slice(bufs[s.bucket], x, (s.offset,))
-        # Materialise the packed buffers: left free, XLA:CPU fuses the chain of in-place
-        # updates into the consumers (the optimizer's elementwise loops) and the step
-        # ran 10-20x slower (measured; see benchmarks/README.md).
+            parts[s.bucket].append(jnp.ravel(jnp.asarray(x)).astype(self.buckets[s.bucket][0]))
+        bufs = []
+        for ps, (dt, _, n) in zip(parts, self.buckets):
+            used = sum(int(p.shape[0]) for p in ps)
+            bufs.append(jnp.concatenate(ps + [jnp.zeros((n - used,), dt)]))
+        # Materialise the packed buffers: left free, XLA:CPU fuses the packing into the
+        # consumers (the optimizer's elementwise loops) and the step ran 10-20x slower
+        # (measured; see benchmarks/README.md).
         return tuple(jax.lax.optimization_barrier(bufs))
 
     def views(self, buffers: tuple) -> Any:
@@ -213,7 +219,7 @@ def _unflatten_fwd(layout, buffers):
 
 
 def _unflatten_bwd(layout, _, ct):
-    # the cotangent tree has the params' structure: write it into flat buffers in place
+    # the cotangent tree has the params' structure: pack it into flat buffers
     return (layout.pack(ct),)
 
 
