@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
-from tests.test_prodigy import assert_traj_close, init_params, run_jax
+from tests._golden import assert_traj_close, init_params, run_jax
 
 
 @pytest.mark.parametrize(

@@ -12,40 +12,7 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
-
-# --- golden-trajectory helpers (numpy float64 reference vs the jax code) ---
-SHAPES = {"s": (), "v": (4,), "m": (3, 2)}
-STEPS = 12
-
-
-def init_params(seed=0):
-    rng = np.random.default_rng(seed)
-    return {k: rng.normal(size=s) for k, s in SHAPES.items()}
-
-
-def grad_np(params, t, seed=1):
-    # gradient of a quadratic plus a fixed per-step perturbation
-    rng = np.random.default_rng(seed + 1000 * t)
-    return {k: (i + 1.0) * (params[k] - 0.3) + 0.5 * rng.normal(size=SHAPES[k]) for i, k in enumerate(SHAPES)}
-
-
-def run_jax(opt, params_np, steps=STEPS):
-    params = {k: jnp.asarray(v, jnp.float32) for k, v in params_np.items()}
-    state = opt.init(params)
-    step = jax.jit(opt.update)
-    traj = []
-    for t in range(steps):
-        g = grad_np({k: np.asarray(v, np.float64) for k, v in params.items()}, t)
-        u, state = step({k: jnp.asarray(v, jnp.float32) for k, v in g.items()}, state, params)
-        params = fo.apply_updates(params, u)
-        traj.append({k: np.asarray(v, np.float64) for k, v in params.items()})
-    return traj, state
-
-
-def assert_traj_close(traj, ref, rtol=2e-5, atol=2e-6):
-    assert len(traj) == len(ref)
-    for t, (a, b) in enumerate(zip(traj, ref)):
-        chex.assert_trees_all_close(a, b, rtol=rtol, atol=atol, custom_message=f"step {t}")
+from tests._golden import STEPS, assert_traj_close, grad_np, init_params, run_jax
 
 
 def ref_schedule_free(p, lr, adam, b1, b2=0.999, eps=1e-8, wd=0.0, warmup=0, r=0.0, power=2.0, steps=STEPS):
