@@ -4,8 +4,6 @@ recovery with ``apply_if_finite``; hypothesis properties; determinism."""
 
 from __future__ import annotations
 
-import hashlib
-import os
 import subprocess
 import sys
 

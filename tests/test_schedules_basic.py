@@ -5,7 +5,6 @@ import math
 import numpy as np
 import pytest
 import jax
-import jax.numpy as jnp
 
 import functional_opt as fo
 from tests._schedule_refs import assert_matches, evaluate, evaluate_optax

@@ -1,6 +1,5 @@
 """Shampoo against the paper's rule (per-axis inverse roots) in numpy float64."""
 
-import chex
 import jax
 import jax.numpy as jnp
 import numpy as np

@@ -1,6 +1,5 @@
 """The core transforms (scaling, momentum, rms, adam, weight_decay) against numpy float64."""
 
-import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
