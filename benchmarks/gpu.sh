@@ -13,8 +13,8 @@ mkdir -p "$OUT"
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1
-Q=""; BIG=$((2**28)); MID=$((2**26)); LAYERS=1000
-if [ -n "${QUICK:-}" ]; then Q="--quick"; BIG=4096; MID=4096; LAYERS=8; fi
+Q=""; BIG=$((2**28)); MID=$((2**26)); LAYERS=300; STEPS="--steps 10"
+if [ -n "${QUICK:-}" ]; then Q="--quick"; BIG=4096; MID=4096; LAYERS=8; STEPS=""; fi
 LOG="$OUT/log.txt"
 {
   date -u; nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.memory --format=csv 2>&1
@@ -26,6 +26,6 @@ part() {  # part SECONDS FILE ARGS...: run one benchmark with a time limit, appe
   timeout "$limit" $PY "$@" >> "$file" 2>> "$LOG"; echo "# exit $? after limit ${limit}s: $*" >> "$LOG"
 }
 part 150 "$OUT/step.txt" benchmarks/bench_step.py $Q --size $BIG --trees one,transformer,odd --opts adam,adamw_clip,sgd_momentum
-part 120 "$OUT/step.txt" benchmarks/bench_step.py $Q --size $MID --trees small --opts adam,adamw_clip
-part 170 "$OUT/train.txt" benchmarks/bench_train.py $Q --layers $LAYERS
+part 170 "$OUT/step.txt" benchmarks/bench_step.py $Q --size $MID --trees small --opts adam --no-undonated $STEPS
+part 190 "$OUT/train.txt" benchmarks/bench_train.py $Q --layers $LAYERS --models resmlp $STEPS
 date -u >> "$LOG"
