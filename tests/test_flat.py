@@ -205,3 +205,45 @@ def test_stacked_layers_equal_separate_leaves():
         sep, s1 = step(sep, s1, g)
         stk, s2 = step(stk, s2, jnp.stack(g))
     np.testing.assert_allclose(np.asarray(stk), np.stack([np.asarray(w) for w in sep]), rtol=1e-6, atol=1e-7)
+
+
+# --- every optimizer in the registry: flat mode gives the tree's numbers, or refuses clearly ---
+
+from tests.registry import REGISTRY  # noqa: E402
+
+LAYOUT_DEPENDENT_RANDOMNESS = {"noisy_sgd"}
+
+
+def _registry_tree(seed):
+    rng = np.random.default_rng(seed)
+    return {"w": jnp.asarray(rng.normal(size=(3, 4)), jnp.float32),
+            "b": jnp.asarray(rng.normal(size=(4,)), jnp.float32),
+            "s": jnp.asarray(rng.normal(), jnp.float32)}
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_registry_flat_equals_tree_or_refuses(name):
+    entry = REGISTRY[name]
+    if not entry.plain_update:
+        pytest.skip("needs a loss or gradient function of the params in update")
+    if name in LAYOUT_DEPENDENT_RANDOMNESS:
+        pytest.skip("i.i.d. noise per element: same distribution, but the draw depends on the layout")
+    opt = entry.make(1e-2)
+    tree = _registry_tree(1)
+    fl = fo.flatten_params(tree, bucket_leaves=2)
+    grads = [_registry_tree(10 + i) for i in range(3)]
+
+    def run(p, gs):
+        s = opt.init(p)
+        for g in gs:
+            u, s = opt.update(g, s, p, **entry.extra)
+            p = fo.apply_updates(p, u)
+        return p
+
+    p_tree = run(tree, grads)
+    try:
+        p_flat = run(fl, [fo.FlatParams(fl.layout.pack(g), fl.layout) for g in grads])
+    except ValueError as e:
+        assert "per-leaf views" in str(e), str(e)
+        return
+    chex.assert_trees_all_close(p_flat.unflatten(), p_tree, rtol=1e-5, atol=1e-6)

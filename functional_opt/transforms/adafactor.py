@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from functional_opt.flat import check_not_flat
 from functional_opt import _tree
 from functional_opt._hparams import (
     check_int,
@@ -109,6 +110,7 @@ def scale_by_factored_rms(
     check_number("epsilon", epsilon, low=0.0)
 
     def init(params):
+        check_not_flat(params, "scale_by_factored_rms")
         def leaf(p):
             shape, dt = jnp.shape(p), jnp.finfo(jnp.result_type(p)).dtype
             dims = _factored_dims(shape, factored, min_dim_size_to_factor)
@@ -125,6 +127,7 @@ def scale_by_factored_rms(
         return FactoredState(count=zero_count(), v_row=v_row, v_col=v_col, v=v)
 
     def update(updates, state, params=None, **extra_args):
+        check_not_flat(updates, "scale_by_factored_rms")
         del params, extra_args
         t = state.count.astype(jnp.float32) + 1 - value_at(step_offset, None, jnp.float32)
         beta2 = 1 - t ** (-value_at(decay_rate, None, jnp.float32))

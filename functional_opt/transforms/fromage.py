@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from functional_opt.flat import check_not_flat
 from functional_opt import _tree
 from functional_opt._hparams import (
     check_number,
@@ -66,10 +67,12 @@ def scale_by_fromage(learning_rate, min_norm=1e-6) -> GradientTransformation:
     check_number("min_norm", min_norm, low=0.0)
 
     def init(params):
+        check_not_flat(params, "scale_by_fromage")
         del params
         return ScaleByFromageState(count=zero_count())
 
     def update(updates, state, params=None, **extra_args):
+        check_not_flat(updates, "scale_by_fromage")
         del extra_args
         if params is None:
             raise ValueError("scale_by_fromage needs params: call update(updates, state, params)")

@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from functional_opt.flat import check_not_flat
 from functional_opt._hparams import (
     check_dtype,
     check_int,
@@ -165,9 +166,11 @@ def scale_by_muon(
     mu_dtype = check_dtype("mu_dtype", mu_dtype)
 
     def init(params):
+        check_not_flat(params, "scale_by_muon")
         return ScaleByMuonState(count=zero_count(), mu=_tree.zeros_like(params, mu_dtype))
 
     def update(updates, state, params=None, **extra_args):
+        check_not_flat(updates, "scale_by_muon")
         del params, extra_args
         b = value_at(beta, state.count)
         omb = one_minus(beta, state.count)

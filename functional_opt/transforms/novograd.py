@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from functional_opt.flat import check_not_flat
 from functional_opt import _tree
 from functional_opt._hparams import (
     _concrete_scalar,
@@ -83,10 +84,12 @@ def scale_by_novograd(
     no_decay = _concrete_scalar(weight_decay) == 0.0
 
     def init(params):
+        check_not_flat(params, "scale_by_novograd")
         nu = jax.tree.map(lambda p: jnp.zeros([], jnp.finfo(jnp.result_type(p)).dtype), params)
         return ScaleByNovogradState(count=zero_count(), mu=_tree.zeros_like(params, mu_dtype), nu=nu)
 
     def update(updates, state, params=None, **extra_args):
+        check_not_flat(updates, "scale_by_novograd")
         del extra_args
         if params is None and not no_decay:
             raise ValueError("scale_by_novograd with weight_decay needs params: call update(updates, state, params)")

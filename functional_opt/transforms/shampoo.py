@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from functional_opt.flat import check_not_flat
 from functional_opt import _tree
 from functional_opt._hparams import (
     check_int,
@@ -121,6 +122,7 @@ def scale_by_shampoo(
     check_int("max_preconditioner_dim", max_preconditioner_dim, low=1)
 
     def init(params):
+        check_not_flat(params, "scale_by_shampoo")
         def leaf(p):
             shape, axes = _axes(jnp.shape(p), max_preconditioner_dim)
             dt = compute_dtype(jnp.result_type(p))
@@ -132,6 +134,7 @@ def scale_by_shampoo(
         return ScaleByShampooState(count=zero_count(), stats=stats, roots=roots)
 
     def update(updates, state, params=None, **extra_args):
+        check_not_flat(updates, "scale_by_shampoo")
         del params, extra_args
         refresh = state.count % precondition_frequency == 0
         eps_ = value_at(eps, None)

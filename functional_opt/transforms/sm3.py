@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from functional_opt.flat import check_not_flat
 from functional_opt import _tree
 from functional_opt._hparams import check_number, compute_dtype, one_minus, value_at
 from functional_opt.base import GradientTransformation
@@ -77,6 +78,7 @@ def scale_by_sm3(b1=0.9, b2=1.0, eps=1e-8) -> GradientTransformation:
     check_number("eps", eps, low=0.0)
 
     def init(params):
+        check_not_flat(params, "scale_by_sm3")
         def leaf(p):
             dt = jnp.finfo(jnp.result_type(p)).dtype
             return tuple(jnp.zeros(s, dt) for s in _axis_shapes(jnp.shape(p)))
@@ -84,6 +86,7 @@ def scale_by_sm3(b1=0.9, b2=1.0, eps=1e-8) -> GradientTransformation:
         return ScaleBySM3State(mu=jax.tree.map(leaf, params), nu=_tree.zeros_like(params))
 
     def update(updates, state, params=None, **extra_args):
+        check_not_flat(updates, "scale_by_sm3")
         del params, extra_args
         beta2 = value_at(b2, None)
         c = jnp.where(beta2 == 1, 1.0, one_minus(b2, None))

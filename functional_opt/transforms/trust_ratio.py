@@ -7,6 +7,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
+from functional_opt.flat import check_not_flat
 from functional_opt import _tree
 from functional_opt._hparams import check_number, compute_dtype, value_at
 from functional_opt.base import EmptyState, GradientTransformation
@@ -71,10 +72,12 @@ def scale_by_trust_ratio(
     check_number("eps", eps, low=0.0)
 
     def init(params):
+        check_not_flat(params, "scale_by_trust_ratio")
         del params
         return EmptyState()
 
     def update(updates, state, params=None, **extra_args):
+        check_not_flat(updates, "scale_by_trust_ratio")
         del extra_args
         if params is None:
             raise ValueError("scale_by_trust_ratio needs params: call update(updates, state, params)")
