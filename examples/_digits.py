@@ -13,7 +13,7 @@ API used by the example scripts:
 * ``accuracy(params, x, y, apply=mlp_logits)``.
 * ``train(optimizer, data, *, steps, batch_size, seed, loss_fn=None, params=None, progress=None)``
   -> ``TrainResult`` (params, opt_state, losses per step, seconds, steps_per_s), one
-  jit-compiled, donated step.
+  jit-compiled, donated step built by ``functional_opt.make_train_step``.
 """
 
 from __future__ import annotations
@@ -124,12 +124,8 @@ def train(
         params = init_mlp(key)
     opt_state = optimizer.init(params)
 
-    def step(params, opt_state, batch, key):
-        loss, grads = jax.value_and_grad(loss_fn)(params, batch, key)
-        updates, opt_state = optimizer.update(grads, opt_state, params, value=loss)
-        return fo.apply_updates(params, updates), opt_state, loss
-
-    step = jax.jit(step, donate_argnums=(0, 1))
+    # forward, backward, update (value=loss passed on), jitted, params and state donated
+    step = fo.make_train_step(loss_fn, optimizer)
     rng = np.random.default_rng(seed)
     n = len(data.x_train)
     order = rng.permutation(n)
