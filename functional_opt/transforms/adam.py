@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from functional_opt import _tree
 from functional_opt._hparams import (
+    _concrete_scalar,
     check_dtype,
     check_number,
     compute_dtype,
@@ -84,6 +85,9 @@ def scale_by_adam(
     check_number("b1", b1, low=0.0, high=1.0, high_inclusive=False, allow_schedule=True)
     check_number("b2", b2, low=0.0, high=1.0, high_inclusive=False, allow_schedule=True)
     check_number("eps", eps, low=0.0)
+    # 0 / 0 is possible only when eps may be 0 (a Python 0, an array or a tracer);
+    # a positive Python eps needs no guard (one op less per leaf)
+    guard_zero = not (_concrete_scalar(eps) or 0.0) > 0.0
     check_number("eps_root", eps_root, low=0.0)
     mu_dtype = check_dtype("mu_dtype", mu_dtype)
     nu_dtype = check_dtype("nu_dtype", nu_dtype)
@@ -123,7 +127,7 @@ def scale_by_adam(
             den = jnp.sqrt(nu_new * c2 + eps_root_) + eps_
             # den == 0 only where every gradient so far was 0 (so mu_hat == 0)
             # and eps == eps_root == 0: define 0 / 0 as 0, not NaN.
-            u = jnp.where(den == 0, 0, mu_hat / den)  # NaN still propagates
+            u = jnp.where(den == 0, 0, mu_hat / den) if guard_zero else mu_hat / den
             return u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
 
         out = jax.tree.map(leaf, updates, state.mu, state.nu)
