@@ -180,3 +180,38 @@ def check_inexact(where: str, name: str, tree: Any) -> None:
                 f"{where}: {name} at key path {jax.tree_util.keystr(k)} has dtype {jnp.result_type(x)}; "
                 "only float or complex leaves can be optimized (cast it, make it None, or mask it out)"
             )
+
+
+def resolve_mask(mask: Any, params: Any) -> list | None:
+    """The flat list of a mask's bools, one per params leaf (``None`` for no mask).
+
+    ``mask`` is a tree of Python bools with the params' structure, or a
+    function ``params -> tree of bools``. A structure mismatch is a
+    ``ValueError`` that says what was expected.
+    """
+    if mask is None:
+        return None
+    m = mask(params) if callable(mask) else mask
+    try:
+        return jax.tree.structure(params).flatten_up_to(m)
+    except (ValueError, TypeError) as e:
+        raise ValueError(
+            f"mask must have the structure of the params (a tree of bools, or a function of the "
+            f"params returning one): {e}"
+        ) from e
+
+
+def map_masked_with_params(where: str, fn: Any, updates: Any, params: Any, mask: Any) -> Any:
+    """``fn(u, p)`` on each (update, param) leaf pair the mask selects; others pass through.
+
+    Checks at trace time that ``params`` is given and has the updates'
+    structure and shapes, naming ``where`` and the first differing key path.
+    """
+    if params is None:
+        raise ValueError(f"{where} needs params: call update(updates, state, params)")
+    check_same_shapes(where, "updates", updates, "params", params)
+    treedef = jax.tree.structure(updates)
+    u_leaves = treedef.flatten_up_to(updates)
+    p_leaves = treedef.flatten_up_to(params)
+    m_leaves = resolve_mask(mask, params) or [True] * len(u_leaves)
+    return treedef.unflatten([fn(u, p) if m else u for u, p, m in zip(u_leaves, p_leaves, m_leaves)])

@@ -30,16 +30,16 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
+from functional_opt import _tree
 from functional_opt._hparams import check_number, compute_dtype, value_at
 from functional_opt._tree import tree_sum
-from functional_opt.transforms.weight_decay import _resolve_mask
 
 Mask = Any  # a tree of bools with the params' structure, or params -> such a tree
 
 
 def _masked_leaves(params, mask: Mask | Callable | None) -> list:
     leaves = jax.tree.leaves(params)
-    keep = _resolve_mask(mask, params) or [True] * len(leaves)
+    keep = _tree.resolve_mask(mask, params) or [True] * len(leaves)
     return [jnp.asarray(x) for x, k in zip(leaves, keep) if k]
 
 

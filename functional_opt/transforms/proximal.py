@@ -7,6 +7,7 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from functional_opt import _tree
 from functional_opt._hparams import (
     check_number,
     compute_dtype,
@@ -16,7 +17,6 @@ from functional_opt._hparams import (
     zero_count,
 )
 from functional_opt.base import EmptyState, GradientTransformation
-from functional_opt.transforms.weight_decay import _resolve_mask
 
 
 class ProxL1State(NamedTuple):
@@ -89,27 +89,16 @@ def prox_l1(l1, learning_rate, mask: Any | Callable[[Any], Any] | None = None) -
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError("prox_l1 needs params: call update(updates, state, params)")
         count = state.count if scheduled else None
         tau = value_at(learning_rate, count) * value_at(l1, count)
-        treedef = jax.tree.structure(updates)
-        u_leaves = treedef.flatten_up_to(updates)
-        try:
-            p_leaves = treedef.flatten_up_to(params)
-        except (ValueError, TypeError) as e:
-            raise ValueError(f"prox_l1: params and updates differ in structure: {e}") from e
-        m_leaves = _resolve_mask(mask, params) or [True] * len(u_leaves)
 
-        def leaf(u, p, m):
-            if not m:
-                return u
+        def leaf(u, p):
             dt = compute_dtype(u.dtype, p.dtype)
             z = p.astype(dt) + u.astype(dt)
             w = jnp.sign(z) * jnp.maximum(jnp.abs(z) - tau.astype(dt), 0)
             return (w - p.astype(dt)).astype(u.dtype)
 
-        new = treedef.unflatten([leaf(u, p, m) for u, p, m in zip(u_leaves, p_leaves, m_leaves)])
+        new = _tree.map_masked_with_params("prox_l1", leaf, updates, params, mask)
         new_state = ProxL1State(count=safe_increment(state.count)) if scheduled else state
         return new, new_state
 

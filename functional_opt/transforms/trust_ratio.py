@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import jax
 import jax.numpy as jnp
 
 from functional_opt.flat import check_not_flat
 from functional_opt import _tree
 from functional_opt._hparams import check_number, compute_dtype, value_at
 from functional_opt.base import EmptyState, GradientTransformation
-from functional_opt.transforms.weight_decay import _resolve_mask
 
 
 def scale_by_trust_ratio(
@@ -79,18 +77,10 @@ def scale_by_trust_ratio(
     def update(updates, state, params=None, **extra_args):
         check_not_flat(updates, "scale_by_trust_ratio")
         del extra_args
-        if params is None:
-            raise ValueError("scale_by_trust_ratio needs params: call update(updates, state, params)")
         min_norm_ = value_at(min_norm, None)
         tc, eps_ = value_at(trust_coefficient, None), value_at(eps, None)
-        treedef = jax.tree.structure(updates)
-        u_leaves = treedef.flatten_up_to(updates)
-        p_leaves = treedef.flatten_up_to(params)
-        m_leaves = _resolve_mask(mask, params) or [True] * len(u_leaves)
 
-        def leaf(u, w, m):
-            if not m:
-                return u
+        def leaf(u, w):
             dt = compute_dtype(u.dtype, w.dtype)
             u_, w_ = u.astype(dt), w.astype(dt)
             w_norm = jnp.maximum(jnp.sqrt(jnp.sum(_tree.abs_sq(w_))), min_norm_)
@@ -99,7 +89,6 @@ def scale_by_trust_ratio(
             ratio = jnp.where((w_norm == 0) | (u_norm == 0), jnp.ones_like(ratio), ratio)
             return (u_ * ratio).astype(u.dtype)
 
-        new = treedef.unflatten([leaf(u, w, m) for u, w, m in zip(u_leaves, p_leaves, m_leaves)])
-        return new, state
+        return _tree.map_masked_with_params("scale_by_trust_ratio", leaf, updates, params, mask), state
 
     return GradientTransformation(init, update)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Callable, NamedTuple
 
-import jax
 
 from functional_opt import _tree
 from functional_opt._hparams import (
@@ -22,19 +21,6 @@ class AddDecayedWeightsState(NamedTuple):
     """State of :func:`add_decayed_weights` when ``weight_decay`` is a schedule."""
 
     count: Any
-
-
-def _resolve_mask(mask, params):
-    if mask is None:
-        return None
-    m = mask(params) if callable(mask) else mask
-    try:
-        return jax.tree.structure(params).flatten_up_to(m)
-    except (ValueError, TypeError) as e:
-        raise ValueError(
-            f"mask must have the structure of the params (a tree of bools, or a function of the "
-            f"params returning one): {e}"
-        ) from e
 
 
 def add_decayed_weights(weight_decay=0.0, mask: Any | Callable[[Any], Any] | None = None) -> GradientTransformation:
@@ -76,25 +62,13 @@ def add_decayed_weights(weight_decay=0.0, mask: Any | Callable[[Any], Any] | Non
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError("add_decayed_weights needs params: call update(updates, state, params)")
-        _tree.check_same_shapes("add_decayed_weights", "updates", updates, "params", params)
         wd = value_at(weight_decay, state.count if scheduled else None)
-        treedef = jax.tree.structure(updates)
-        u_leaves = treedef.flatten_up_to(updates)
-        try:
-            p_leaves = treedef.flatten_up_to(params)
-        except (ValueError, TypeError) as e:
-            raise ValueError(f"add_decayed_weights: params and updates differ in structure: {e}") from e
-        m_leaves = _resolve_mask(mask, params) or [True] * len(u_leaves)
 
-        def leaf(u, p, m):
-            if not m:
-                return u
+        def leaf(u, p):
             dt = compute_dtype(u.dtype, p.dtype)
             return (u.astype(dt) + wd.astype(dt) * p.astype(dt)).astype(u.dtype)
 
-        new = treedef.unflatten([leaf(u, p, m) for u, p, m in zip(u_leaves, p_leaves, m_leaves)])
+        new = _tree.map_masked_with_params("add_decayed_weights", leaf, updates, params, mask)
         new_state = AddDecayedWeightsState(count=safe_increment(state.count)) if scheduled else state
         return new, new_state
 
