@@ -246,4 +246,4 @@ def test_registry_flat_equals_tree_or_refuses(name):
     except ValueError as e:
         assert "per-leaf views" in str(e), str(e)
         return
-    chex.assert_trees_all_close(p_flat.unflatten(), p_tree, rtol=1e-5, atol=1e-6)
+    chex.assert_trees_all_close(p_flat.unflatten(), p_tree, rtol=1e-6, atol=1e-6)
