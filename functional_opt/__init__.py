@@ -291,7 +291,10 @@ from functional_opt import flat
 from functional_opt.flat import FlatParams, flatten_params, per_leaf, unflatten_params
 from functional_opt.train_step import make_train_step
 
-_PERFORMANCE = ["flat", "FlatParams", "flatten_params", "per_leaf", "unflatten_params", "make_train_step"]
+from functional_opt.wrappers.stacked import PerLayerState, per_layer
+
+_PERFORMANCE = ["flat", "FlatParams", "flatten_params", "per_leaf", "unflatten_params", "make_train_step",
+                "PerLayerState", "per_layer"]
 
 __all__ = sorted(
     set(_CORE + _LOSSES + _SCHEDULES + _WRAPPERS + _CATALOGUE_1 + _CATALOGUE_2 + _RELIABILITY + _PERFORMANCE)

@@ -50,6 +50,8 @@ register("adam_nesterov", lambda lr: fo.adam(lr, nesterov=True))
 register("sgd", lambda lr: fo.sgd(lr))
 register("sgd_nesterov", lambda lr: fo.sgd(lr, momentum=0.9, nesterov=True))
 register("adamw", lambda lr: fo.adamw(lr, weight_decay=1e-2))
+register("per_layer_lamb", lambda lr: fo.per_layer(
+    fo.lamb(lr), stacked=lambda p: jax.tree.map(lambda x: len(jnp.shape(x)) >= 2, p)))
 register("adam_reduce_on_plateau", lambda lr: fo.chain(fo.adam(lr), fo.reduce_on_plateau(patience=1)),
          plain_update=False, extra={"value": 1.0})
 
