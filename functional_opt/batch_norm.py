@@ -53,7 +53,17 @@ def batch_norm_init(num_features: int, *, dtype: Any = jnp.float32) -> tuple[dic
     return params, BatchNormStats(mean=jnp.zeros((num_features,), dtype), var=jnp.ones((num_features,), dtype))
 
 
-def batch_norm(params, stats: BatchNormStats, x, *, training: bool, momentum=0.9, eps=1e-5, axis: int = -1):
+def batch_norm(
+    params,
+    stats: BatchNormStats,
+    x,
+    *,
+    training: bool,
+    momentum=0.9,
+    eps=1e-5,
+    axis: int = -1,
+    axis_name: str | None = None,
+):
     """Normalize ``x`` per feature; in training also update the running statistics.
 
     With ``n`` the number of elements reduced per feature (every axis but
@@ -92,6 +102,12 @@ def batch_norm(params, stats: BatchNormStats, x, *, training: bool, momentum=0.9
             (number or array).
         eps: ``>= 0``, added to the variance inside the square root.
         axis: the feature axis.
+        axis_name: when the batch is split across devices (``jax.pmap``,
+            ``shard_map``) or a named ``jax.vmap``, the name of that axis: the
+            batch statistics are then averaged over it (``lax.pmean``), so every
+            shard normalizes by the statistics of the whole batch and ``n``
+            counts the whole batch (shards of equal size). ``None``: this
+            call's batch only.
 
     Returns:
         ``(y, new_stats)``: ``y`` in ``x``'s dtype, stats in their own dtype.
@@ -129,11 +145,18 @@ def batch_norm(params, stats: BatchNormStats, x, *, training: bool, momentum=0.9
     xc = x.astype(dt)
     if training:
         n = x.size // f
-        if n < 2:
+        if axis_name is None and n < 2:
             raise ValueError(f"batch_norm in training needs at least 2 elements per feature, got {n} (x shape {x.shape})")
-        mu = jnp.mean(xc, axis=reduce_axes)
+
+        def batch_mean(v):
+            m = jnp.mean(v, axis=reduce_axes)
+            return m if axis_name is None else jax.lax.pmean(m, axis_name)
+
+        if axis_name is not None:
+            n = n * jax.lax.psum(1, axis_name)  # the whole batch, shards of equal size
+        mu = batch_mean(xc)
         centered = xc - mu.reshape(bshape)
-        sigma2 = jnp.mean(centered * centered, axis=reduce_axes)
+        sigma2 = batch_mean(centered * centered)
         w = one_minus(momentum, None).astype(dt)  # weight of the new batch statistics
         mean_new = stats.mean.astype(dt) + w * (jax.lax.stop_gradient(mu) - stats.mean.astype(dt))
         unbiased = jax.lax.stop_gradient(sigma2) * (n / (n - 1))

@@ -115,3 +115,30 @@ def test_init_dtypes_jit_and_validation():
         fo.batch_norm(params, stats, jnp.ones((4, 5)), training=True)
     with pytest.raises(ValueError, match="num_features"):
         fo.batch_norm_init(0)
+
+
+def test_axis_name_uses_the_whole_batch_statistics():
+    """Shards under a named vmap (as pmap/shard_map devices) equal one call on the whole batch."""
+    rng = np.random.default_rng(7)
+    x = jnp.asarray(rng.normal(size=(4, 3, 5)), jnp.float32)  # 4 shards of 3 examples, 5 features
+    params, stats = fo.batch_norm_init(5)
+    params = {"scale": jnp.linspace(0.5, 1.5, 5), "offset": jnp.linspace(-1.0, 1.0, 5)}
+
+    def sharded(p, xs):
+        y, s = jax.vmap(lambda xi: fo.batch_norm(p, stats, xi, training=True, axis_name="batch"),
+                        axis_name="batch")(xs)
+        return y, s
+
+    y_sh, s_sh = sharded(params, x)
+    y_all, s_all = fo.batch_norm(params, stats, x.reshape(12, 5), training=True)
+    np.testing.assert_allclose(np.asarray(y_sh).reshape(12, 5), np.asarray(y_all), rtol=1e-5, atol=1e-6)
+    for i in range(4):  # every shard holds the same, global running statistics
+        np.testing.assert_allclose(np.asarray(s_sh.mean[i]), np.asarray(s_all.mean), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(np.asarray(s_sh.var[i]), np.asarray(s_all.var), rtol=1e-5)
+    # gradients through the global statistics
+    g_sh = jax.grad(lambda p: jnp.sum(sharded(p, x)[0] ** 3))(params)
+    g_all = jax.grad(lambda p: jnp.sum(fo.batch_norm(p, stats, x.reshape(12, 5), training=True)[0] ** 3))(params)
+    np.testing.assert_allclose(np.asarray(g_sh["scale"]), np.asarray(g_all["scale"]), rtol=1e-4, atol=1e-5)
+    gx_sh = jax.grad(lambda xs: jnp.sum(sharded(params, xs)[0] ** 3))(x)
+    gx_all = jax.grad(lambda xs: jnp.sum(fo.batch_norm(params, stats, xs, training=True)[0] ** 3))(x.reshape(12, 5))
+    np.testing.assert_allclose(np.asarray(gx_sh).reshape(12, 5), np.asarray(gx_all), rtol=1e-4, atol=1e-5)
