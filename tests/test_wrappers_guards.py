@@ -9,26 +9,10 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
+from tests._wrappers_util import Fixtures
 
-RNG = np.random.default_rng(3)
-
-
-def params():
-    return {
-        "s": jnp.asarray(0.3),
-        "v": jnp.asarray(RNG.normal(size=3), jnp.float32),
-        "m": jnp.asarray(RNG.normal(size=(2, 3)), jnp.float32),
-    }
-
-
-def grads_seq(p, n, bad=()):
-    out = []
-    for i in range(n):
-        g = jax.tree.map(lambda x: jnp.asarray(RNG.normal(size=jnp.shape(x)), jnp.float32), p)
-        if i in bad:
-            g = {**g, "m": g["m"].at[0, 1].set(jnp.nan if i % 2 else jnp.inf)}
-        out.append(g)
-    return out
+_FX = Fixtures(3)
+params, grads_seq, RNG = _FX.params, _FX.grads_seq, _FX.rng
 
 
 def test_apply_if_finite_skips_exactly_the_bad_steps():

@@ -9,20 +9,10 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
+from tests._wrappers_util import Fixtures
 
-RNG = np.random.default_rng(4)
-
-
-def params(dtype=jnp.float32):
-    return {
-        "s": jnp.asarray(0.3, dtype),
-        "v": jnp.asarray(RNG.normal(size=3), dtype),
-        "m": jnp.asarray(RNG.normal(size=(2, 3)), dtype),
-    }
-
-
-def grads_seq(p, n):
-    return [jax.tree.map(lambda x: jnp.asarray(RNG.normal(size=jnp.shape(x)), x.dtype), p) for _ in range(n)]
+_FX = Fixtures(4)
+params, grads_seq = _FX.params, _FX.grads_seq
 
 
 def run(opt, p, gs):

@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import chex
-import jax
-import jax.numpy as jnp
-import numpy as np
 import pytest
 
 import functional_opt as fo
+from tests._wrappers_util import Fixtures
 
-RNG = np.random.default_rng(6)
-
-
-def params():
-    return {
-        "s": jnp.asarray(0.3),
-        "v": jnp.asarray(RNG.normal(size=3), jnp.float32),
-        "m": jnp.asarray(RNG.normal(size=(2, 3)), jnp.float32),
-    }
-
-
-def grads_seq(p, n):
-    return [jax.tree.map(lambda x: jnp.asarray(RNG.normal(size=jnp.shape(x)), jnp.float32), p) for _ in range(n)]
+_FX = Fixtures(6)
+params, grads_seq = _FX.params, _FX.grads_seq
 
 
 def test_named_chain_and_substate_lookup():
