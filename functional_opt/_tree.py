@@ -11,12 +11,12 @@ moment's dtype, which XLA fuses into a single loop per leaf.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from functional_opt._hparams import compute_dtype
+from functional_opt._hparams import compute_dtype, log_of, one_minus, safe_increment, value_at
 
 
 def zeros_like(tree: Any, dtype: Any = None) -> Any:
@@ -215,3 +215,35 @@ def map_masked_with_params(where: str, fn: Any, updates: Any, params: Any, mask:
     p_leaves = treedef.flatten_up_to(params)
     m_leaves = resolve_mask(mask, params) or [True] * len(u_leaves)
     return treedef.unflatten([fn(u, p) if m else u for u, p, m in zip(u_leaves, p_leaves, m_leaves)])
+
+
+class MomentCoefficients(NamedTuple):
+    """Per-step scalars of an Adam-style update (see :func:`moment_coefficients`)."""
+
+    beta1: Any  # b1 at this step
+    omb1: Any  # 1 - b1
+    omb2: Any  # 1 - b2
+    c1: Any  # 1 / (1 - b1**t)
+    c2: Any  # 1 / (1 - b2**t)
+    c1_next: Any  # 1 / (1 - b1**(t+1)), for the Nesterov estimate
+
+
+def moment_coefficients(b1: Any, b2: Any, count: Any) -> tuple:
+    """The scalars of an Adam-style step at ``state.count``, and the incremented count.
+
+    ``b1``/``b2`` are hyperparameters (number, array or schedule of the
+    pre-increment count); ``t = count + 1`` is the bias-correction step.
+    ``1 - b`` and the corrections are formed without float32 cancellation
+    (``_hparams.one_minus``, ``bias_correction_factor``).
+    """
+    t = safe_increment(count)
+    log_b1 = log_of(b1, count)
+    coeffs = MomentCoefficients(
+        beta1=value_at(b1, count),
+        omb1=one_minus(b1, count),
+        omb2=one_minus(b2, count),
+        c1=bias_correction_factor(log_b1, t),
+        c2=bias_correction_factor(log_of(b2, count), t),
+        c1_next=bias_correction_factor(log_b1, safe_increment(t)),
+    )
+    return coeffs, t

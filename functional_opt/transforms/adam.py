@@ -13,9 +13,6 @@ from functional_opt._hparams import (
     check_dtype,
     check_number,
     compute_dtype,
-    log_of,
-    one_minus,
-    safe_increment,
     value_at,
     zero_count,
 )
@@ -104,15 +101,9 @@ def scale_by_adam(
         del params, extra_args
         _tree.check_same_shapes("scale_by_adam", "updates", updates, "state.mu", state.mu)
         _tree.check_inexact("scale_by_adam", "the update", updates)
-        beta1 = value_at(b1, state.count)
-        omb1, omb2 = one_minus(b1, state.count), one_minus(b2, state.count)
+        k, count = _tree.moment_coefficients(b1, b2, state.count)
+        beta1, omb1, omb2, c1, c2, c1_next = k
         eps_, eps_root_ = value_at(eps, None), value_at(eps_root, None)
-        count = safe_increment(state.count)
-        log_b1 = log_of(b1, state.count)
-        c1 = _tree.bias_correction_factor(log_b1, count)
-        c2 = _tree.bias_correction_factor(log_of(b2, state.count), count)
-        if nesterov:
-            c1_next = _tree.bias_correction_factor(log_b1, safe_increment(count))
 
         def leaf(g, mu, nu):
             dt = compute_dtype(g.dtype, mu.dtype, nu.dtype)

@@ -12,9 +12,6 @@ from functional_opt._hparams import (
     check_dtype,
     check_number,
     compute_dtype,
-    log_of,
-    one_minus,
-    safe_increment,
     value_at,
     zero_count,
 )
@@ -108,12 +105,12 @@ def scale_by_amsgrad(
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        omb1, omb2 = one_minus(b1, state.count), one_minus(b2, state.count)
+        k, count = _tree.moment_coefficients(b1, b2, state.count)
+        omb1, omb2 = k.omb1, k.omb2
         eps_, eps_root_ = value_at(eps, None), value_at(eps_root, None)
-        count = safe_increment(state.count)
         one = jnp.ones([], jnp.float32)
-        c1 = _tree.bias_correction_factor(log_of(b1, state.count), count) if bias_correction_mu else one
-        c2 = _tree.bias_correction_factor(log_of(b2, state.count), count) if bias_correction_nu else one
+        c1 = k.c1 if bias_correction_mu else one
+        c2 = k.c2 if bias_correction_nu else one
 
         def leaf(g, mu, nu, nu_max):
             dt = compute_dtype(g.dtype, mu.dtype, nu.dtype)
