@@ -24,7 +24,6 @@ from functional_opt.transforms.adam import ScaleByAdamState, scale_by_adam
 from functional_opt.transforms.momentum import (
     EmaState,
     TraceState,
-    TraceWithCountState,
     ema,
     trace,
 )
@@ -48,7 +47,7 @@ from functional_opt._tree import global_norm
 
 _CORE = [
     "EmptyState", "GradientTransformation", "apply_updates", "chain", "identity", "stateless",
-    "ScaleByAdamState", "scale_by_adam", "EmaState", "TraceState", "TraceWithCountState", "ema",
+    "ScaleByAdamState", "scale_by_adam", "EmaState", "TraceState", "ema",
     "trace", "ScaleByRmsState", "scale_by_rms", "ScaleByScheduleState", "scale",
     "scale_by_learning_rate", "scale_by_schedule", "AddDecayedWeightsState", "add_decayed_weights",
     "adam", "adamw", "gradient_descent", "momentum", "rmsprop", "sgd", "global_norm",

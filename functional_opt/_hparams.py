@@ -32,7 +32,7 @@ def _is_python_number(x: Any) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
-def _concrete_scalar(x: Any):
+def concrete_scalar(x: Any):
     """Return ``x`` as a Python float when it is concrete, else ``None``.
 
     Python numbers and numpy scalars/0-d arrays are concrete; jax arrays and
@@ -88,7 +88,7 @@ def check_number(
     ):
         expected = "a number, an array or a schedule" if allow_schedule else "a number or an array"
         raise TypeError(f"{name} must be {expected}, got {type(value).__name__} {value!r}")
-    x = _concrete_scalar(value)
+    x = concrete_scalar(value)
     if x is None:
         return
     if math.isnan(x):
@@ -179,7 +179,7 @@ def one_minus(hparam: ScalarOrSchedule, count: jax.Array | None) -> jax.Array:
     ``1 - 0.999`` formed in float32 is off by 1.3e-5 relative; forming it in
     Python before the cast keeps the moving-average weights accurate.
     """
-    x = _concrete_scalar(hparam)
+    x = concrete_scalar(hparam)
     if x is not None:
         return jnp.asarray(1.0 - x)
     return 1 - value_at(hparam, count)
@@ -187,7 +187,7 @@ def one_minus(hparam: ScalarOrSchedule, count: jax.Array | None) -> jax.Array:
 
 def log_of(hparam: ScalarOrSchedule, count: jax.Array | None) -> jax.Array:
     """``log(hparam)`` at ``count`` (``-inf`` at 0); in float64 for a Python number."""
-    x = _concrete_scalar(hparam)
+    x = concrete_scalar(hparam)
     if x is not None:
         return jnp.asarray(math.log(x) if x > 0 else -math.inf)
     return jnp.log(value_at(hparam, count))

@@ -11,10 +11,11 @@ moment's dtype, which XLA fuses into a single loop per leaf.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from functional_opt._hparams import compute_dtype, log_of, one_minus, safe_increment, value_at
 
@@ -44,23 +45,58 @@ def cast_like(tree: Any, like: Any) -> Any:
     return jax.tree.map(lambda x, y: jnp.asarray(x).astype(jnp.result_type(y)), tree, like)
 
 
-def ema_leaf(moment: jax.Array, value: jax.Array, one_minus_decay: jax.Array) -> jax.Array:
-    """One exponential-moving-average step for one array, in one pass.
+def ema(moment: jax.Array, value: jax.Array, one_minus_decay: Any) -> jax.Array:
+    """One exponential-moving-average step for one array, in the one-pass form.
 
-    ``decay * moment + (1 - decay) * value``, evaluated as
-    ``moment + (1 - decay) * (value - moment)`` in at least float32 and
-    returned in ``moment``'s dtype. Takes ``1 - decay`` (see
-    ``_hparams.one_minus``, which forms it without float32 cancellation).
+    ``decay * moment + (1 - decay) * value``, written as
+    ``moment + (1 - decay) * (value - moment)`` (one loop per leaf after XLA
+    fusion; no ``decay * moment`` product to round). Takes ``1 - decay`` from
+    :func:`decay_scalars` (``.omb``), formed without float32 cancellation.
+    Call it inside a :func:`map_moments` leaf function, where the operands
+    are already in the compute dtype; the result has their promoted dtype.
     """
-    dt = compute_dtype(moment.dtype, value.dtype)
-    m = moment.astype(dt)
-    new = m + one_minus_decay.astype(dt) * (value.astype(dt) - m)
-    return new.astype(moment.dtype)
+    return moment + one_minus_decay * (value - moment)
 
 
-def ema(moments: Any, values: Any, one_minus_decay: jax.Array) -> Any:
-    """Tree version of :func:`ema_leaf`."""
-    return jax.tree.map(lambda m, v: ema_leaf(m, v, one_minus_decay), moments, values)
+def abs_sq(x: jax.Array) -> jax.Array:
+    """The squared magnitude ``|x|**2``, always real: ``re**2 + im**2`` for complex ``x``.
+
+    This is the library's one definition of "the squared gradient": second
+    moments of complex parameters are real and non-negative (``g * conj(g)``),
+    as in optax and torch, never the complex square ``g * g``.
+    """
+    if jnp.iscomplexobj(x):
+        return jnp.real(x) ** 2 + jnp.imag(x) ** 2
+    return x * x
+
+
+class DecayScalars(NamedTuple):
+    """Per-step scalars of one decay rate ``beta`` at step ``t = count + 1`` (see :func:`decay_scalars`)."""
+
+    beta: Any  # beta at this step
+    omb: Any  # 1 - beta
+    c: Any  # 1 / (1 - beta**t): the bias correction
+    c_next: Any  # 1 / (1 - beta**(t+1)): the next step's (Nesterov-style estimates)
+
+
+def decay_scalars(beta: Any, count: Any) -> DecayScalars:
+    """The scalars of a moving average with decay ``beta`` at ``state.count``.
+
+    ``beta`` is a hyperparameter (number, array, tracer or schedule of the
+    pre-increment count); bias corrections use ``t = count + 1``. ``1 - beta``
+    is formed in Python float64 for a Python number (``1 - 0.999`` in float32
+    is off by 1.3e-5 relative) and the corrections as
+    ``-1 / expm1(t * log(beta))`` (see :func:`bias_correction_factor`).
+    Unused fields cost nothing: XLA drops dead scalar code.
+    """
+    t = safe_increment(count)
+    log_beta = log_of(beta, count)
+    return DecayScalars(
+        beta=value_at(beta, count),
+        omb=one_minus(beta, count),
+        c=bias_correction_factor(log_beta, t),
+        c_next=bias_correction_factor(log_beta, safe_increment(t)),
+    )
 
 
 def bias_correction_factor(log_decay: jax.Array, count: jax.Array) -> jax.Array:
@@ -72,15 +108,98 @@ def bias_correction_factor(log_decay: jax.Array, count: jax.Array) -> jax.Array:
     float32 power loses ~4 digits at small ``t``). ``decay = 0`` gives 1.
     """
     dt = compute_dtype(jnp.result_type(log_decay))
-    return -1 / jnp.expm1(count.astype(dt) * log_decay.astype(dt))
+    return -1 / jnp.expm1(jnp.asarray(count).astype(dt) * jnp.asarray(log_decay).astype(dt))
 
 
-def bias_correction(moments: Any, log_decay: jax.Array, count: jax.Array) -> Any:
-    """``moment / (1 - decay**count)`` leaf by leaf, in the moment's dtype."""
-    factor = bias_correction_factor(log_decay, count)
-    return jax.tree.map(
-        lambda m: (m.astype(compute_dtype(m.dtype)) * factor).astype(m.dtype), moments
+def up(x: jax.Array) -> jax.Array:
+    """``x`` in its compute dtype: at least float32, complex kept complex."""
+    return x.astype(compute_dtype(x.dtype))
+
+
+_NO_PARAMS = object()
+
+
+def map_moments(
+    where: str,
+    leaf: Callable[..., tuple],
+    updates: Any,
+    *,
+    params: Any = _NO_PARAMS,
+    mask: Any = None,
+    check_shapes: bool = True,
+    **moments: Any,
+) -> tuple[Any, tuple]:
+    """Lift a per-array update rule to the pytree: the one per-leaf primitive.
+
+    ``leaf(g, *moments[, p]) -> (u, *new_moments[, *extras])`` is a pure
+    function of one array per argument whose variable names are the
+    transform's equation. ``map_moments``:
+
+    1. checks once, at trace time, that ``updates`` are float or complex and
+       that every moment tree (and ``params`` when passed) has the updates'
+       structure and shapes, raising an error that names ``where`` and the
+       first differing key path (``check_shapes=False`` checks the structure
+       only, for factored or per-leaf statistics of other shapes);
+    2. casts each array to its compute dtype (at least float32; complex
+       stays complex, so a real second moment stays real);
+    3. calls ``leaf`` once per leaf (so XLA fuses the whole rule into one
+       pass per leaf);
+    4. casts ``u`` back to the update's dtype and each new moment back to its
+       stored dtype; extra outputs beyond the moments are returned as they
+       are (e.g. a per-leaf norm for a later reduction);
+    5. unzips the per-leaf tuples into trees.
+
+    Moments are passed by keyword (``mu=state.mu``), in the order ``leaf``
+    takes them; the names appear in error messages. ``params``, when given,
+    is passed to ``leaf`` as its last argument; passing ``params=None``
+    raises a ``ValueError`` saying that ``where`` needs params. ``mask``
+    (a mask as :func:`resolve_mask` reads it, resolved against the params
+    when given, else the updates) leaves the masked-out leaves' updates and
+    moments unchanged; ``leaf`` must not return extras then.
+
+    Returns ``(u, (new_moment_1, ..., extra_1, ...))``.
+
+    Example (inside an ``update``)::
+
+        k1, k2 = _tree.decay_scalars(b1, state.count), _tree.decay_scalars(b2, state.count)
+        def leaf(g, mu, nu):
+            mu = _tree.ema(mu, g, k1.omb)
+            nu = _tree.ema(nu, _tree.abs_sq(g), k2.omb)
+            return mu * k1.c / (jnp.sqrt(nu * k2.c) + eps), mu, nu
+        u, (mu, nu) = _tree.map_moments("scale_by_adam", leaf, updates, mu=state.mu, nu=state.nu)
+    """
+    check_inexact(where, "the update", updates)
+    for name, m in moments.items():
+        check_same_shapes(where, "updates", updates, f"state.{name}", m, shapes=check_shapes)
+    trees = list(moments.values())
+    if params is not _NO_PARAMS:
+        if params is None:
+            raise ValueError(f"{where} needs params: call update(updates, state, params)")
+        check_same_shapes(where, "updates", updates, "params", params)
+        trees.append(params)
+    n = len(moments)
+    treedef = jax.tree.structure(updates)
+    columns = [treedef.flatten_up_to(t) for t in (updates, *moments.values())]
+    flags = (
+        [True] * treedef.num_leaves if mask is None
+        else resolve_mask(where, mask, updates if params is _NO_PARAMS else params)
     )
+
+    def lifted(g, *xs):
+        out = leaf(up(g), *(up(x) for x in xs))
+        if not isinstance(out, tuple) or len(out) < 1 + n:
+            raise TypeError(
+                f"{where}: the per-leaf rule must return a tuple (update, {n} new moments, ...), got {out!r}"
+            )
+        u = out[0].astype(g.dtype)
+        new = tuple(o.astype(m.dtype) for o, m in zip(out[1 : 1 + n], xs[:n]))
+        return (u, *new, *out[1 + n :])
+
+    args = zip(*(treedef.flatten_up_to(t) for t in (updates, *trees)))
+    rows = [lifted(*xs) if keep else tuple(c[i] for c in columns) for i, (keep, xs) in enumerate(zip(flags, args))]
+    width = len(rows[0]) if rows else 1 + n
+    out = tuple(treedef.unflatten([row[i] for row in rows]) for i in range(width))
+    return out[0], out[1:]
 
 
 def tree_sum(xs: list) -> Any:
@@ -111,10 +230,14 @@ def global_norm(tree: Any) -> jax.Array:
     return jnp.sqrt(squared_norm(tree))
 
 
-def real_dtype_zeros(tree: Any) -> Any:
-    """Zeros shaped like ``tree`` with real dtype (for second moments of complex leaves)."""
+def real_dtype_zeros(tree: Any, dtype: Any = None) -> Any:
+    """Zeros shaped like ``tree`` in ``dtype``, default each leaf's real dtype.
+
+    For second moments: ``|g|**2`` of a complex leaf is real, so its moment is
+    stored in the matching real dtype (complex64 -> float32).
+    """
     return jax.tree.map(
-        lambda x: jnp.zeros(jnp.shape(x), jnp.finfo(jnp.result_type(x)).dtype), tree
+        lambda x: jnp.zeros(jnp.shape(x), dtype or jnp.finfo(jnp.result_type(x)).dtype), tree
     )
 
 
@@ -129,40 +252,39 @@ def unzip(tree_of_tuples: Any, treedef: Any, n: int) -> tuple:
     return tuple(treedef.unflatten([leaf[i] for leaf in leaves]) for i in range(n))
 
 
-def abs_sq(x: jax.Array) -> jax.Array:
-    """``|x|**2`` (real), for real or complex ``x``."""
-    if jnp.iscomplexobj(x):
-        return jnp.real(x) ** 2 + jnp.imag(x) ** 2
-    return x * x
-
-
-def check_same_shapes(where: str, a_name: str, a: Any, b_name: str, b: Any) -> None:
+def check_same_shapes(where: str, a_name: str, a: Any, b_name: str, b: Any, *, shapes: bool = True) -> None:
     """Raise ``ValueError`` at the first key path where ``a`` and ``b`` differ.
 
-    Compares the key paths of the leaves (``None`` leaves are empty subtrees)
-    and the shape of each leaf, in Python at trace time (no runtime cost).
-    Catches the silent failure of ``jax.tree.map`` over mismatched trees:
+    Compares the structure (``None`` leaves are empty subtrees) and, when
+    ``shapes``, the shape of each leaf, in Python at trace time (no runtime
+    cost; the common all-equal case takes one treedef comparison). Catches
+    the silent failure of ``jax.tree.map`` over mismatched trees:
     broadcasting a ``(1,)`` gradient against a ``(3,)`` moment.
     """
+    la, ta = jax.tree.flatten(a)
+    lb, tb = jax.tree.flatten(b)
+    if ta == tb and (not shapes or all(jnp.shape(x) == jnp.shape(y) for x, y in zip(la, lb))):
+        return
     kl = jax.tree_util.keystr
-    la = jax.tree_util.tree_flatten_with_path(a)[0]
-    lb = jax.tree_util.tree_flatten_with_path(b)[0]
-    for i in range(max(len(la), len(lb))):
-        if i >= len(la) or i >= len(lb):
-            longer, name, other = (lb, b_name, a_name) if i >= len(la) else (la, a_name, b_name)
+    pa = jax.tree_util.tree_flatten_with_path(a)[0]
+    pb = jax.tree_util.tree_flatten_with_path(b)[0]
+    for i in range(max(len(pa), len(pb))):
+        if i >= len(pa) or i >= len(pb):
+            longer, name, other = (pb, b_name, a_name) if i >= len(pa) else (pa, a_name, b_name)
             raise ValueError(
                 f"{where}: {name} has a leaf at key path {kl(longer[i][0])} that {other} lacks "
                 "(the trees differ in structure)"
             )
-        (ka, xa), (kb, xb) = la[i], lb[i]
+        (ka, xa), (kb, xb) = pa[i], pb[i]
         if kl(ka) != kl(kb):
             raise ValueError(
                 f"{where}: {a_name} and {b_name} differ in structure at key path {kl(ka)} "
                 f"({b_name} has {kl(kb)} in its place)"
             )
-        if jnp.shape(xa) != jnp.shape(xb):
+        if shapes and jnp.shape(xa) != jnp.shape(xb):
             raise ValueError(
-                f"{where}: shape mismatch at key path {kl(ka)}: {a_name} {jnp.shape(xa)}, {b_name} {jnp.shape(xb)}"
+                f"{where}: shape mismatch at key path {kl(ka)}: {a_name} {jnp.shape(xa)}, "
+                f"{b_name} {jnp.shape(xb)}"
             )
 
 
@@ -182,23 +304,50 @@ def check_inexact(where: str, name: str, tree: Any) -> None:
             )
 
 
-def resolve_mask(mask: Any, params: Any) -> list | None:
-    """The flat list of a mask's bools, one per params leaf (``None`` for no mask).
+def resolve_prefix(where: str, name: str, spec: Any, tree: Any) -> list:
+    """One value of ``spec`` per leaf of ``tree``: the library's one reader of masks and labels.
 
-    ``mask`` is a tree of Python bools with the params' structure, or a
-    function ``params -> tree of bools``. A structure mismatch is a
-    ``ValueError`` that says what was expected.
+    ``spec`` is (optax's semantics) a tree with ``tree``'s structure, or a
+    *prefix* of it (one value standing for a whole subtree, e.g.
+    ``{"enc": False, "head": True}`` over nested params, or a single value for
+    everything), or a function ``tree -> such a tree``. ``None`` leaves of
+    ``tree`` are empty subtrees. Returns the flat list aligned with
+    ``jax.tree.leaves(tree)``. A mismatch is a ``ValueError`` naming
+    ``where``, ``name`` and the structures.
     """
-    if mask is None:
-        return None
-    m = mask(params) if callable(mask) else mask
+    if callable(spec) and not isinstance(spec, (jax.Array, np.ndarray)):
+        spec = spec(tree)
+    spec_leaves, spec_def = jax.tree.flatten(spec)
     try:
-        return jax.tree.structure(params).flatten_up_to(m)
+        subtrees = spec_def.flatten_up_to(tree)
     except (ValueError, TypeError) as e:
         raise ValueError(
-            f"mask must have the structure of the params (a tree of bools, or a function of the "
-            f"params returning one): {e}"
+            f"{where}: {name} must be a tree with the structure of the params or a prefix of it "
+            f"(or a function of the params returning one); got {spec_def} for params of structure "
+            f"{jax.tree.structure(tree)}"
         ) from e
+    out: list = []
+    for value, sub in zip(spec_leaves, subtrees):
+        out.extend([value] * len(jax.tree.leaves(sub)))
+    return out
+
+
+def resolve_mask(where: str, mask: Any, tree: Any, name: str = "mask") -> list:
+    """:func:`resolve_prefix` for a boolean mask: one Python bool per leaf (all ``True`` for ``None``).
+
+    Mask leaves must be concrete bools (Python or numpy), because a mask
+    decides the structure of the computation; a traced mask is a
+    ``TypeError``.
+    """
+    if mask is None:
+        return [True] * len(jax.tree.leaves(tree))
+    flags = resolve_prefix(where, name, mask, tree)
+    for m in flags:
+        if not (isinstance(m, (bool, np.bool_)) or (isinstance(m, np.ndarray) and m.shape == () and m.dtype == bool)):
+            raise TypeError(
+                f"{where}: {name} leaves must be Python bools (a mask is structural, not traced), got {m!r}"
+            )
+    return [bool(m) for m in flags]
 
 
 def map_masked_with_params(where: str, fn: Any, updates: Any, params: Any, mask: Any) -> Any:
@@ -213,37 +362,5 @@ def map_masked_with_params(where: str, fn: Any, updates: Any, params: Any, mask:
     treedef = jax.tree.structure(updates)
     u_leaves = treedef.flatten_up_to(updates)
     p_leaves = treedef.flatten_up_to(params)
-    m_leaves = resolve_mask(mask, params) or [True] * len(u_leaves)
+    m_leaves = resolve_mask(where, mask, params)
     return treedef.unflatten([fn(u, p) if m else u for u, p, m in zip(u_leaves, p_leaves, m_leaves)])
-
-
-class MomentCoefficients(NamedTuple):
-    """Per-step scalars of an Adam-style update (see :func:`moment_coefficients`)."""
-
-    beta1: Any  # b1 at this step
-    omb1: Any  # 1 - b1
-    omb2: Any  # 1 - b2
-    c1: Any  # 1 / (1 - b1**t)
-    c2: Any  # 1 / (1 - b2**t)
-    c1_next: Any  # 1 / (1 - b1**(t+1)), for the Nesterov estimate
-
-
-def moment_coefficients(b1: Any, b2: Any, count: Any) -> tuple:
-    """The scalars of an Adam-style step at ``state.count``, and the incremented count.
-
-    ``b1``/``b2`` are hyperparameters (number, array or schedule of the
-    pre-increment count); ``t = count + 1`` is the bias-correction step.
-    ``1 - b`` and the corrections are formed without float32 cancellation
-    (``_hparams.one_minus``, ``bias_correction_factor``).
-    """
-    t = safe_increment(count)
-    log_b1 = log_of(b1, count)
-    coeffs = MomentCoefficients(
-        beta1=value_at(b1, count),
-        omb1=one_minus(b1, count),
-        omb2=one_minus(b2, count),
-        c1=bias_correction_factor(log_b1, t),
-        c2=bias_correction_factor(log_of(b2, count), t),
-        c1_next=bias_correction_factor(log_b1, safe_increment(t)),
-    )
-    return coeffs, t

@@ -61,7 +61,7 @@ class EmptyState(NamedTuple):
     """The state of a stateless transformation: no arrays at all."""
 
 
-def _check_transform(t: Any, where: str) -> None:
+def check_transform(t: Any, where: str) -> None:
     if not (hasattr(t, "init") and hasattr(t, "update") and callable(t.init) and callable(t.update)):
         raise TypeError(f"{where} must be a GradientTransformation (an (init, update) pair), got {t!r}")
 
@@ -131,7 +131,7 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
         Array([-0.2, -0.2], dtype=float32)
     """
     for i, t in enumerate(transforms):
-        _check_transform(t, f"chain argument {i}")
+        check_transform(t, f"chain argument {i}")
     inits = tuple(t.init for t in transforms)
     updates_fns = tuple(t.update for t in transforms)
 

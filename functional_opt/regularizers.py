@@ -34,12 +34,12 @@ from functional_opt import _tree
 from functional_opt._hparams import check_number, compute_dtype, value_at
 from functional_opt._tree import tree_sum
 
-Mask = Any  # a tree of bools with the params' structure, or params -> such a tree
+Mask = Any  # a tree of bools with the params' structure or a prefix of it, or params -> such a tree
 
 
 def _masked_leaves(params, mask: Mask | Callable | None) -> list:
     leaves = jax.tree.leaves(params)
-    keep = _tree.resolve_mask(mask, params) or [True] * len(leaves)
+    keep = _tree.resolve_mask("penalty", mask, params)
     return [jnp.asarray(x) for x, k in zip(leaves, keep) if k]
 
 

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from functional_opt import _tree
 from functional_opt._hparams import check_number, compute_dtype, value_at
-from functional_opt.base import GradientTransformation, _check_transform, apply_updates
+from functional_opt.base import GradientTransformation, check_transform, apply_updates
 
 
 def sam_perturbation(grads: Any, params: Any, rho=0.05, *, adaptive: bool = False, eps=1e-12) -> Any:
@@ -94,7 +94,7 @@ def sam(optimizer: GradientTransformation, rho=0.05, *, adaptive: bool = False, 
         Foret et al., "Sharpness-Aware Minimization for Efficiently Improving
         Generalization", ICLR 2021; Kwon et al., "ASAM", ICML 2021.
     """
-    _check_transform(optimizer, "optimizer")
+    check_transform(optimizer, "optimizer")
     check_number("rho", rho, low=0.0)
     check_number("eps", eps, low=0.0)
 
@@ -139,7 +139,7 @@ def sam_train_step(loss_fn: Callable, optimizer: GradientTransformation) -> Call
     """
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be a callable (params, *args) -> scalar, got {loss_fn!r}")
-    _check_transform(optimizer, "optimizer")
+    check_transform(optimizer, "optimizer")
 
     def step(params, state, *args):
         loss, grads = jax.value_and_grad(loss_fn)(params, *args)

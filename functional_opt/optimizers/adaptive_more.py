@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from functional_opt._hparams import _concrete_scalar, check_number
+from functional_opt._hparams import concrete_scalar, check_number
 from functional_opt.base import GradientTransformation, chain, identity
 from functional_opt.transforms.adadelta import scale_by_adadelta
 from functional_opt.transforms.adagrad import scale_by_rss
@@ -91,7 +91,7 @@ def adadelta(learning_rate=1.0, rho=0.9, eps=1e-6, weight_decay=0.0,
         Zeiler, "ADADELTA: An Adaptive Learning Rate Method", arXiv:1212.5701, 2012.
     """
     check_number("weight_decay", weight_decay, low=0.0, allow_schedule=True)
-    decay = (identity() if _concrete_scalar(weight_decay) == 0.0
+    decay = (identity() if concrete_scalar(weight_decay) == 0.0
              else add_decayed_weights(weight_decay, weight_decay_mask))
     return chain(decay, scale_by_adadelta(rho=rho, eps=eps), scale_by_learning_rate(learning_rate))
 

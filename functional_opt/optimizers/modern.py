@@ -17,7 +17,7 @@ from functional_opt.base import GradientTransformation, chain, identity
 from functional_opt.optimizers.core import adamw
 from functional_opt.transforms.adan import scale_by_adan
 from functional_opt.transforms.ademamix import scale_by_ademamix
-from functional_opt.transforms.adopt import _default_clip, scale_by_adopt
+from functional_opt.transforms.adopt import default_clip, scale_by_adopt
 from functional_opt.transforms.momentum import trace
 from functional_opt.transforms.muon import MUON_NS_COEFFS, scale_by_muon
 from functional_opt.transforms.scaling import scale_by_learning_rate, scale_by_schedule
@@ -271,7 +271,7 @@ def adopt(
     *,
     nesterov: bool = False,
     use_clipping: bool = True,
-    clip_value_fn=_default_clip,
+    clip_value_fn=default_clip,
 ) -> GradientTransformation:
     """ADOPT, as the reference and ``optax.contrib.adopt``: ``w <- w - learning_rate * u``.
 

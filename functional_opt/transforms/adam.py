@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import jax
 import jax.numpy as jnp
 
 from functional_opt import _tree
 from functional_opt._hparams import (
-    _concrete_scalar,
     check_dtype,
     check_number,
-    compute_dtype,
+    concrete_scalar,
+    safe_increment,
     value_at,
     zero_count,
 )
@@ -84,7 +83,7 @@ def scale_by_adam(
     check_number("eps", eps, low=0.0)
     # 0 / 0 is possible only when eps may be 0 (a Python 0, an array or a tracer);
     # a positive Python eps needs no guard (one op less per leaf)
-    guard_zero = not (_concrete_scalar(eps) or 0.0) > 0.0
+    guard_zero = not (concrete_scalar(eps) or 0.0) > 0.0
     check_number("eps_root", eps_root, low=0.0)
     mu_dtype = check_dtype("mu_dtype", mu_dtype)
     nu_dtype = check_dtype("nu_dtype", nu_dtype)
@@ -92,37 +91,25 @@ def scale_by_adam(
     def init(params):
         _tree.check_inexact("scale_by_adam", "the parameter", params)
         mu = _tree.zeros_like(params, mu_dtype)
-        nu = jax.tree.map(
-            lambda p: jnp.zeros(jnp.shape(p), nu_dtype or jnp.finfo(jnp.result_type(p)).dtype), params
-        )
+        nu = _tree.real_dtype_zeros(params, nu_dtype)
         return ScaleByAdamState(count=zero_count(), mu=mu, nu=nu)
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        _tree.check_same_shapes("scale_by_adam", "updates", updates, "state.mu", state.mu)
-        _tree.check_inexact("scale_by_adam", "the update", updates)
-        k, count = _tree.moment_coefficients(b1, b2, state.count)
-        beta1, omb1, omb2, c1, c2, c1_next = k
+        k1, k2 = _tree.decay_scalars(b1, state.count), _tree.decay_scalars(b2, state.count)
         eps_, eps_root_ = value_at(eps, None), value_at(eps_root, None)
 
         def leaf(g, mu, nu):
-            dt = compute_dtype(g.dtype, mu.dtype, nu.dtype)
-            g_ = g.astype(dt)
-            mu_f, nu_f = mu.astype(dt), nu.astype(dt)
-            mu_new = mu_f + omb1 * (g_ - mu_f)
-            nu_new = nu_f + omb2 * (_tree.abs_sq(g_) - nu_f)
-            if nesterov:
-                mu_hat = beta1 * mu_new * c1_next + omb1 * g_ * c1
-            else:
-                mu_hat = mu_new * c1
-            den = jnp.sqrt(nu_new * c2 + eps_root_) + eps_
+            mu = _tree.ema(mu, g, k1.omb)
+            nu = _tree.ema(nu, _tree.abs_sq(g), k2.omb)
+            mu_hat = k1.beta * mu * k1.c_next + k1.omb * g * k1.c if nesterov else mu * k1.c
+            den = jnp.sqrt(nu * k2.c + eps_root_) + eps_
             # den == 0 only where every gradient so far was 0 (so mu_hat == 0)
             # and eps == eps_root == 0: define 0 / 0 as 0, not NaN.
             u = jnp.where(den == 0, 0, mu_hat / den) if guard_zero else mu_hat / den
-            return u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
+            return u, mu, nu
 
-        out = jax.tree.map(leaf, updates, state.mu, state.nu)
-        u, mu, nu = _tree.unzip(out, jax.tree.structure(updates), 3)
-        return u, ScaleByAdamState(count=count, mu=mu, nu=nu)
+        u, (mu, nu) = _tree.map_moments("scale_by_adam", leaf, updates, mu=state.mu, nu=state.nu)
+        return u, ScaleByAdamState(count=safe_increment(state.count), mu=mu, nu=nu)
 
     return GradientTransformation(init, update)

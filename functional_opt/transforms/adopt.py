@@ -28,7 +28,7 @@ class ScaleByAdoptState(NamedTuple):
     nu: Any
 
 
-def _default_clip(count):
+def default_clip(count):
     return jnp.asarray(count, jnp.float32) ** 0.25
 
 
@@ -40,7 +40,7 @@ def scale_by_adopt(
     *,
     nesterov: bool = False,
     use_clipping: bool = True,
-    clip_value_fn=_default_clip,
+    clip_value_fn=default_clip,
 ) -> GradientTransformation:
     """Rescale updates with ADOPT: normalize by the *previous* second moment.
 

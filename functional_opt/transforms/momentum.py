@@ -7,22 +7,19 @@ from typing import Any, NamedTuple
 import jax
 
 from functional_opt import _tree
-from functional_opt._hparams import (
-    check_dtype,
-    check_number,
-    compute_dtype,
-    log_of,
-    one_minus,
-    safe_increment,
-    value_at,
-    zero_count,
-)
+from functional_opt._hparams import check_dtype, check_number, safe_increment, value_at, zero_count
 from functional_opt.base import GradientTransformation
 
 
 class TraceState(NamedTuple):
-    """State of :func:`trace`: the momentum buffer, one array per leaf."""
+    """State of :func:`trace`: the int32 step count and the momentum buffer.
 
+    Unlike optax's ``TraceState(trace)``, the count is always kept, so the
+    state has one structure whether ``decay`` is a constant or a schedule (a
+    checkpoint restores across that change).
+    """
+
+    count: Any
     trace: Any
 
 
@@ -47,9 +44,7 @@ def trace(decay, nesterov: bool = False, accumulator_dtype: Any = None) -> Gradi
         nesterov: use Nesterov's look-ahead form.
         accumulator_dtype: dtype of the buffer; default the param dtype.
 
-    State: :class:`TraceState` ``(trace,)`` (a schedule for ``decay`` adds no
-    count: the count is kept only when needed, see below). When ``decay`` is a
-    schedule the state is :class:`TraceWithCountState`.
+    State: :class:`TraceState` ``(count, trace)``.
 
     Example:
         >>> import jax.numpy as jnp
@@ -68,42 +63,22 @@ def trace(decay, nesterov: bool = False, accumulator_dtype: Any = None) -> Gradi
     """
     check_number("decay", decay, low=0.0, high=1.0, allow_schedule=True)
     accumulator_dtype = check_dtype("accumulator_dtype", accumulator_dtype)
-    scheduled = callable(decay) and not isinstance(decay, jax.Array)
 
     def init(params):
-        buf = _tree.zeros_like(params, accumulator_dtype)
-        if scheduled:
-            return TraceWithCountState(count=zero_count(), trace=buf)
-        return TraceState(trace=buf)
+        return TraceState(count=zero_count(), trace=_tree.zeros_like(params, accumulator_dtype))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        _tree.check_same_shapes("trace", "updates", updates, "state.trace", state.trace)
-        _tree.check_inexact("trace", "the update", updates)
-        count = state.count if scheduled else None
-        gamma = value_at(decay, count)
+        gamma = value_at(decay, state.count)
 
         def leaf(g, v):
-            dt = compute_dtype(g.dtype, v.dtype)
-            v_new = gamma.astype(dt) * v.astype(dt) + g.astype(dt)
-            u = gamma.astype(dt) * v_new + g.astype(dt) if nesterov else v_new
-            return u.astype(g.dtype), v_new.astype(v.dtype)
+            v = gamma * v + g
+            return (gamma * v + g if nesterov else v), v
 
-        out = jax.tree.map(leaf, updates, state.trace)
-        treedef = jax.tree.structure(updates)
-        u, v = _tree.unzip(out, treedef, 2)
-        if scheduled:
-            return u, TraceWithCountState(count=safe_increment(state.count), trace=v)
-        return u, TraceState(trace=v)
+        u, (v,) = _tree.map_moments("trace", leaf, updates, trace=state.trace)
+        return u, TraceState(count=safe_increment(state.count), trace=v)
 
     return GradientTransformation(init, update)
-
-
-class TraceWithCountState(NamedTuple):
-    """State of :func:`trace` when ``decay`` is a schedule."""
-
-    count: Any
-    trace: Any
 
 
 class EmaState(NamedTuple):
@@ -151,11 +126,13 @@ def ema(decay, debias: bool = True, accumulator_dtype: Any = None) -> GradientTr
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        _tree.check_same_shapes("ema", "updates", updates, "state.ema", state.ema)
-        _tree.check_inexact("ema", "the update", updates)
-        m = _tree.ema(state.ema, updates, one_minus(decay, state.count))
-        count = safe_increment(state.count)
-        out = _tree.bias_correction(m, log_of(decay, state.count), count) if debias else m
-        return _tree.cast_like(out, updates), EmaState(count=count, ema=m)
+        k = _tree.decay_scalars(decay, state.count)
+
+        def leaf(g, m):
+            m = _tree.ema(m, g, k.omb)
+            return (m * k.c if debias else m), m
+
+        u, (m,) = _tree.map_moments("ema", leaf, updates, ema=state.ema)
+        return u, EmaState(count=safe_increment(state.count), ema=m)
 
     return GradientTransformation(init, update)

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from functional_opt.flat import check_not_flat
 from functional_opt import _tree
 from functional_opt._hparams import (
-    _concrete_scalar,
+    concrete_scalar,
     check_dtype,
     check_number,
     compute_dtype,
@@ -81,7 +81,7 @@ def scale_by_novograd(
     check_number("eps_root", eps_root, low=0.0)
     check_number("weight_decay", weight_decay, low=0.0)
     mu_dtype = check_dtype("mu_dtype", mu_dtype)
-    no_decay = _concrete_scalar(weight_decay) == 0.0
+    no_decay = concrete_scalar(weight_decay) == 0.0
 
     def init(params):
         check_not_flat(params, "scale_by_novograd")

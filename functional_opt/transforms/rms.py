@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from functional_opt import _tree
 from functional_opt._hparams import (
-    _concrete_scalar,
+    concrete_scalar,
     check_dtype,
     check_number,
     compute_dtype,
@@ -93,7 +93,7 @@ def scale_by_rms(
     check_number("eps", eps, low=0.0)
     # 0 / 0 is possible only when eps may be 0 (a Python 0, an array or a tracer);
     # a positive Python eps needs no guard (one op less per leaf)
-    guard_zero = not (_concrete_scalar(eps) or 0.0) > 0.0
+    guard_zero = not (concrete_scalar(eps) or 0.0) > 0.0
     check_number("initial_scale", initial_scale, low=0.0)
     nu_dtype = check_dtype("nu_dtype", nu_dtype)
 

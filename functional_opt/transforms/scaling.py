@@ -110,8 +110,10 @@ def scale_by_schedule(step_size_fn) -> GradientTransformation:
 def scale_by_learning_rate(learning_rate: ScalarOrSchedule, *, flip_sign: bool = True) -> GradientTransformation:
     """Scale the updates by the learning rate, negated for descent.
 
-    Update rule: ``u <- -learning_rate * u`` (``+`` when ``flip_sign=False``).
-    With a schedule, ``learning_rate(count)`` is used and a count is kept.
+    Update rule: ``u <- -learning_rate(count) * u`` (``+`` when
+    ``flip_sign=False``), then ``count <- count + 1``; a constant or an array
+    learning rate is used as it is.
+
     This is where every optimizer's sign flip lives: updates are *added* to
     the parameters.
 
@@ -120,8 +122,9 @@ def scale_by_learning_rate(learning_rate: ScalarOrSchedule, *, flip_sign: bool =
             ``count -> value``.
         flip_sign: negate the scaled updates (default ``True``).
 
-    State: :class:`~functional_opt.EmptyState` for a constant, otherwise
-    :class:`ScaleByScheduleState`.
+    State: :class:`ScaleByScheduleState` ``(count,)`` whether the learning
+    rate is a constant or a schedule, so a checkpoint restores across that
+    change (optax keeps an empty state for a constant).
 
     Example:
         >>> import jax.numpy as jnp
@@ -134,9 +137,15 @@ def scale_by_learning_rate(learning_rate: ScalarOrSchedule, *, flip_sign: bool =
         optax.scale_by_learning_rate.
     """
     check_number("learning_rate", learning_rate, low=0.0, allow_schedule=True)
-    sign = -1 if flip_sign else 1
-    if callable(learning_rate) and not isinstance(learning_rate, jax.Array):
-        return scale_by_schedule(lambda count: sign * value_at(learning_rate, count))
-    if isinstance(learning_rate, (int, float)):
-        return scale(sign * learning_rate)
-    return scale(sign * jnp.asarray(learning_rate))
+    sign = -1.0 if flip_sign else 1.0
+
+    def init(params):
+        del params
+        return ScaleByScheduleState(count=zero_count())
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        factor = sign * value_at(learning_rate, state.count)
+        return _scale_tree(updates, factor), ScaleByScheduleState(safe_increment(state.count))
+
+    return GradientTransformation(init, update)

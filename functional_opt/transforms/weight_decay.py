@@ -6,19 +6,16 @@ from typing import Any, Callable, NamedTuple
 
 
 from functional_opt import _tree
-from functional_opt._hparams import (
-    check_number,
-    compute_dtype,
-    is_schedule,
-    safe_increment,
-    value_at,
-    zero_count,
-)
-from functional_opt.base import EmptyState, GradientTransformation
+from functional_opt._hparams import check_number, safe_increment, value_at, zero_count
+from functional_opt.base import GradientTransformation
 
 
 class AddDecayedWeightsState(NamedTuple):
-    """State of :func:`add_decayed_weights` when ``weight_decay`` is a schedule."""
+    """State of :func:`add_decayed_weights`: the int32 step count.
+
+    Kept whether ``weight_decay`` is a constant or a schedule, so the state has
+    one structure (optax keeps an empty state for a constant).
+    """
 
     count: Any
 
@@ -35,12 +32,12 @@ def add_decayed_weights(weight_decay=0.0, mask: Any | Callable[[Any], Any] | Non
 
     Args:
         weight_decay: the coefficient ``>= 0`` (number, array or schedule).
-        mask: a tree of bools with the params' structure, or a function
-            ``params -> tree of bools``; leaves marked ``False`` are not
-            decayed (e.g. biases and norm scales).
+        mask: a tree of bools with the params' structure or a prefix of it
+            (optax's semantics), or a function ``params -> such a tree``;
+            leaves marked ``False`` are not decayed (e.g. biases and norm
+            scales).
 
-    State: :class:`~functional_opt.EmptyState`, or
-    :class:`AddDecayedWeightsState` ``(count,)`` for a scheduled decay.
+    State: :class:`AddDecayedWeightsState` ``(count,)``.
 
     Example:
         >>> import jax.numpy as jnp
@@ -54,22 +51,17 @@ def add_decayed_weights(weight_decay=0.0, mask: Any | Callable[[Any], Any] | Non
         Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019.
     """
     check_number("weight_decay", weight_decay, low=0.0, allow_schedule=True)
-    scheduled = is_schedule(weight_decay)
 
     def init(params):
         del params
-        return AddDecayedWeightsState(count=zero_count()) if scheduled else EmptyState()
+        return AddDecayedWeightsState(count=zero_count())
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
-        wd = value_at(weight_decay, state.count if scheduled else None)
-
-        def leaf(u, p):
-            dt = compute_dtype(u.dtype, p.dtype)
-            return (u.astype(dt) + wd.astype(dt) * p.astype(dt)).astype(u.dtype)
-
-        new = _tree.map_masked_with_params("add_decayed_weights", leaf, updates, params, mask)
-        new_state = AddDecayedWeightsState(count=safe_increment(state.count)) if scheduled else state
-        return new, new_state
+        wd = value_at(weight_decay, state.count)
+        u, _ = _tree.map_moments(
+            "add_decayed_weights", lambda g, p: (g + wd * p,), updates, params=params, mask=mask
+        )
+        return u, AddDecayedWeightsState(count=safe_increment(state.count))
 
     return GradientTransformation(init, update)

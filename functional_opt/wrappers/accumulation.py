@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from functional_opt import _tree
 from functional_opt._hparams import check_int, check_number, compute_dtype, safe_increment, zero_count
-from functional_opt.base import GradientTransformation, _check_transform
+from functional_opt.base import GradientTransformation, check_transform
 
 
 class MultiStepsState(NamedTuple):
@@ -79,7 +79,7 @@ def multi_steps(
     References:
         optax.MultiSteps.
     """
-    _check_transform(inner, "inner")
+    check_transform(inner, "inner")
     if isinstance(every_k, (int, float)) and not isinstance(every_k, bool):
         check_int("every_k", every_k, low=1)
     else:

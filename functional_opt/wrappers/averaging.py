@@ -18,7 +18,7 @@ from functional_opt._hparams import (
     value_at,
     zero_count,
 )
-from functional_opt.base import GradientTransformation, _check_transform
+from functional_opt.base import GradientTransformation, check_transform
 from functional_opt.wrappers.naming import find_states
 
 
@@ -162,7 +162,7 @@ def lookahead(
         Zhang, Lucas, Hinton & Ba, "Lookahead Optimizer: k steps forward, 1
         step back", NeurIPS 2019.
     """
-    _check_transform(fast, "fast")
+    check_transform(fast, "fast")
     check_int("sync_period", sync_period, low=1)
     check_number("slow_step_size", slow_step_size, low=0.0, high=1.0)
 

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from functional_opt.base import EmptyState, GradientTransformation, _check_transform
+from functional_opt.base import EmptyState, GradientTransformation, check_transform
 from functional_opt.flat import check_not_flat
 
 
@@ -120,7 +120,7 @@ def masked(inner: GradientTransformation, mask) -> GradientTransformation:
     References:
         optax.masked.
     """
-    _check_transform(inner, "inner")
+    check_transform(inner, "inner")
     return _masked(inner, lambda tree: [_as_bool(m) for m in _leaves_of(mask, tree, "mask")])
 
 
@@ -155,7 +155,7 @@ def partition(transforms: Mapping[Hashable, GradientTransformation], labels) -> 
     if not isinstance(transforms, Mapping) or not transforms:
         raise TypeError(f"transforms must be a non-empty dict label -> GradientTransformation, got {transforms!r}")
     for k, t in transforms.items():
-        _check_transform(t, f"transforms[{k!r}]")
+        check_transform(t, f"transforms[{k!r}]")
     names = list(transforms)
 
     def label_leaves(tree):
@@ -295,7 +295,7 @@ def freeze(mask, inner: GradientTransformation | None = None) -> GradientTransfo
     """
     if inner is None:
         return masked(set_to_zero(), mask)
-    _check_transform(inner, "inner")
+    check_transform(inner, "inner")
 
     def labels(tree):
         return jax.tree.map(lambda m: "frozen" if _as_bool(m) else "train", mask(tree) if callable(mask) else mask)

@@ -6,7 +6,7 @@ from typing import Any
 
 import jax
 
-from functional_opt.base import GradientTransformation, _check_transform
+from functional_opt.base import GradientTransformation, check_transform
 
 
 def named_chain(*named_transforms: tuple[str, GradientTransformation]) -> GradientTransformation:
@@ -41,7 +41,7 @@ def named_chain(*named_transforms: tuple[str, GradientTransformation]) -> Gradie
     for i, pair in enumerate(named_transforms):
         if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)):
             raise TypeError(f"named_chain argument {i} must be a (name: str, transformation) pair, got {pair!r}")
-        _check_transform(pair[1], f"named_chain member {pair[0]!r}")
+        check_transform(pair[1], f"named_chain member {pair[0]!r}")
         names.append(pair[0])
     if len(set(names)) != len(names):
         raise ValueError(f"named_chain names must be distinct, got {names}")

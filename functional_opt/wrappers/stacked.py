@@ -95,10 +95,8 @@ def per_layer(inner: GradientTransformation, stacked: Any | Callable[[Any], Any]
         raise TypeError("stacked must be a tree of bools or a function of the params, got None")
 
     def flags_of(params):
-        flags = _tree.resolve_mask(stacked, params)
+        flags = _tree.resolve_mask("per_layer", stacked, params, name="stacked")
         for x, f in zip(jax.tree.leaves(params), flags):
-            if not isinstance(f, bool):
-                raise TypeError(f"per_layer: stacked must hold Python bools, got {f!r}")
             if f and len(jax.numpy.shape(x)) < 1:
                 raise ValueError("per_layer: a leaf marked as stacked must have a leading layer axis")
         return flags
