@@ -2,6 +2,7 @@
 
 import functools
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -68,3 +69,11 @@ def test_validation():
         fo.scale_by_amsgrad(b2=1.0)
     with pytest.raises(ValueError, match="eps"):
         fo.amsgrad(0.1, eps=-1.0)
+
+
+def test_shape_mismatch_raises():
+    t = fo.scale_by_amsgrad()
+    with pytest.raises(ValueError, match=r"scale_by_amsgrad.*shape mismatch"):
+        t.update(jnp.ones(1), t.init(jnp.zeros(3)))
+    with pytest.raises(ValueError, match=r"scale_by_amsgrad.*\['b'\]"):
+        t.update({"a": jnp.ones(2), "b": jnp.ones(1)}, t.init({"a": jnp.zeros(2), "b": jnp.zeros(3)}))

@@ -3,6 +3,7 @@
 import functools
 import math
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -84,3 +85,11 @@ def test_validation():
         fo.radam(0.1, convention="keras")
     with pytest.raises(ValueError, match="threshold"):
         fo.scale_by_radam(threshold=3.0)
+
+
+def test_shape_mismatch_raises():
+    t = fo.scale_by_radam()
+    with pytest.raises(ValueError, match=r"scale_by_radam.*shape mismatch"):
+        t.update(jnp.ones(1), t.init(jnp.zeros(3)))
+    with pytest.raises(ValueError, match=r"scale_by_radam.*\['b'\]"):
+        t.update({"a": jnp.ones(2), "b": jnp.ones(1)}, t.init({"a": jnp.zeros(2), "b": jnp.zeros(3)}))

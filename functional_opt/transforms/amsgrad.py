@@ -4,17 +4,10 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import jax
 import jax.numpy as jnp
 
 from functional_opt import _tree
-from functional_opt._hparams import (
-    check_dtype,
-    check_number,
-    compute_dtype,
-    value_at,
-    zero_count,
-)
+from functional_opt._hparams import check_dtype, check_number, safe_increment, value_at, zero_count
 from functional_opt.base import GradientTransformation
 
 
@@ -105,30 +98,21 @@ def scale_by_amsgrad(
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        k, count = _tree.moment_coefficients(b1, b2, state.count)
-        omb1, omb2 = k.omb1, k.omb2
+        k1, k2 = _tree.decay_scalars(b1, state.count), _tree.decay_scalars(b2, state.count)
+        c1 = k1.c if bias_correction_mu else 1.0
+        c2 = k2.c if bias_correction_nu else 1.0
         eps_, eps_root_ = value_at(eps, None), value_at(eps_root, None)
-        one = jnp.ones([], jnp.float32)
-        c1 = k.c1 if bias_correction_mu else one
-        c2 = k.c2 if bias_correction_nu else one
 
         def leaf(g, mu, nu, nu_max):
-            dt = compute_dtype(g.dtype, mu.dtype, nu.dtype)
-            g_, mu_f, nu_f = g.astype(dt), mu.astype(dt), nu.astype(dt)
-            mu_new = mu_f + omb1 * (g_ - mu_f)
-            nu_new = nu_f + omb2 * (_tree.abs_sq(g_) - nu_f)
-            if max_of_corrected:
-                nu_max_new = jnp.maximum(nu_max.astype(dt), c2 * nu_new)
-                denom = jnp.sqrt(nu_max_new + eps_root_) + eps_
-            else:
-                nu_max_new = jnp.maximum(nu_max.astype(dt), nu_new)
-                denom = jnp.sqrt(c2 * nu_max_new + eps_root_) + eps_
-            u = c1 * mu_new / denom
-            return (u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype),
-                    nu_max_new.astype(nu_max.dtype))
+            mu = _tree.ema(mu, g, k1.omb)
+            nu = _tree.ema(nu, _tree.abs_sq(g), k2.omb)
+            nu_max = jnp.maximum(nu_max, c2 * nu if max_of_corrected else nu)
+            nu_hat = nu_max if max_of_corrected else c2 * nu_max
+            return c1 * mu / (jnp.sqrt(nu_hat + eps_root_) + eps_), mu, nu, nu_max
 
-        out = jax.tree.map(leaf, updates, state.mu, state.nu, state.nu_max)
-        u, mu, nu, nu_max = _tree.unzip(out, jax.tree.structure(updates), 4)
-        return u, ScaleByAmsgradState(count=count, mu=mu, nu=nu, nu_max=nu_max)
+        u, (mu, nu, nu_max) = _tree.map_moments(
+            "scale_by_amsgrad", leaf, updates, mu=state.mu, nu=state.nu, nu_max=state.nu_max
+        )
+        return u, ScaleByAmsgradState(count=safe_increment(state.count), mu=mu, nu=nu, nu_max=nu_max)
 
     return GradientTransformation(init, update)

@@ -6,15 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from functional_opt import _tree
-from functional_opt._hparams import (
-    check_number,
-    compute_dtype,
-    log_of,
-    one_minus,
-    safe_increment,
-    value_at,
-    zero_count,
-)
+from functional_opt._hparams import check_number, safe_increment, value_at, zero_count
 from functional_opt.base import GradientTransformation
 from functional_opt.transforms.adam import ScaleByAdamState
 
@@ -100,40 +92,26 @@ def scale_by_radam(
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        beta1 = value_at(b1, state.count)
-        omb1, omb2 = one_minus(b1, state.count), one_minus(b2, state.count)
+        k1, k2 = _tree.decay_scalars(b1, state.count), _tree.decay_scalars(b2, state.count)
         eps_, eps_root_, thr = value_at(eps, None), value_at(eps_root, None), value_at(threshold, None)
-        count = safe_increment(state.count)
-        log_b1, log_b2 = log_of(b1, state.count), log_of(b2, state.count)
-        c1 = _tree.bias_correction_factor(log_b1, count)
-        c2 = _tree.bias_correction_factor(log_b2, count)
-        t = count.astype(c2.dtype)
-        rho_inf = 2 / omb2 - 1
-        rho = rho_inf - 2 * t * jnp.exp(t * log_b2) * c2
-        rectify = rho > thr if torch_form else rho >= thr
-        r2 = (rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho)
-        r = jnp.sqrt(jnp.where(rectify, r2, 1.0))
-        if nesterov:
-            c1_next = _tree.bias_correction_factor(log_b1, safe_increment(count))
+        t = safe_increment(state.count).astype(k2.c.dtype)
+        rho_inf = 2 / k2.omb - 1
+        rho_t = rho_inf - 2 * t * (k2.c - 1)  # b2**t / (1 - b2**t) = c2 - 1
+        rectify = rho_t > thr if torch_form else rho_t >= thr
+        r2 = (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
+        r_t = jnp.sqrt(jnp.where(rectify, r2, 1.0))
 
         def leaf(g, mu, nu):
-            dt = compute_dtype(g.dtype, mu.dtype, nu.dtype)
-            g_, mu_f, nu_f = g.astype(dt), mu.astype(dt), nu.astype(dt)
-            mu_new = mu_f + omb1 * (g_ - mu_f)
-            nu_new = nu_f + omb2 * (_tree.abs_sq(g_) - nu_f)
-            if nesterov:
-                mu_hat = beta1 * mu_new * c1_next + omb1 * g_ * c1
-            else:
-                mu_hat = mu_new * c1
+            mu = _tree.ema(mu, g, k1.omb)
+            nu = _tree.ema(nu, _tree.abs_sq(g), k2.omb)
+            mu_hat = k1.beta * mu * k1.c_next + k1.omb * g * k1.c if nesterov else mu * k1.c
             if torch_form:
-                adaptive = r * mu_hat * jax.lax.rsqrt(c2) / (jnp.sqrt(nu_new + eps_root_) + eps_)
+                adaptive = r_t * mu_hat * jax.lax.rsqrt(k2.c) / (jnp.sqrt(nu + eps_root_) + eps_)
             else:
-                adaptive = r * mu_hat / (jnp.sqrt(nu_new * c2 + eps_root_) + eps_)
-            u = jnp.where(rectify, adaptive, mu_hat)
-            return u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
+                adaptive = r_t * mu_hat / (jnp.sqrt(nu * k2.c + eps_root_) + eps_)
+            return jnp.where(rectify, adaptive, mu_hat), mu, nu
 
-        out = jax.tree.map(leaf, updates, state.mu, state.nu)
-        u, mu, nu = _tree.unzip(out, jax.tree.structure(updates), 3)
-        return u, ScaleByAdamState(count=count, mu=mu, nu=nu)
+        u, (mu, nu) = _tree.map_moments("scale_by_radam", leaf, updates, mu=state.mu, nu=state.nu)
+        return u, ScaleByAdamState(count=safe_increment(state.count), mu=mu, nu=nu)
 
     return GradientTransformation(init, update)
