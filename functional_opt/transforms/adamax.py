@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 
 from functional_opt import _tree
-from functional_opt._hparams import (
-    check_number,
-    compute_dtype,
-    log_of,
-    one_minus,
-    safe_increment,
-    value_at,
-    zero_count,
-)
+from functional_opt._hparams import check_number, safe_increment, value_at, zero_count
 from functional_opt.base import GradientTransformation
 from functional_opt.transforms.adam import ScaleByAdamState
 
@@ -65,22 +56,15 @@ def scale_by_adamax(b1=0.9, b2=0.999, eps=1e-8) -> GradientTransformation:
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        omb1 = one_minus(b1, state.count)
-        beta2 = value_at(b2, state.count)
+        k1, beta2 = _tree.decay_scalars(b1, state.count), value_at(b2, state.count)
         eps_ = value_at(eps, None)
-        count = safe_increment(state.count)
-        c1 = _tree.bias_correction_factor(log_of(b1, state.count), count)
 
         def leaf(g, mu, nu):
-            dt = compute_dtype(g.dtype, mu.dtype, nu.dtype)
-            g_, mu_f = g.astype(dt), mu.astype(dt)
-            mu_new = mu_f + omb1 * (g_ - mu_f)
-            nu_new = jnp.maximum(beta2 * nu.astype(dt), jnp.abs(g_) + eps_)
-            u = c1 * mu_new / nu_new
-            return u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
+            mu = _tree.ema(mu, g, k1.omb)
+            nu = jnp.maximum(beta2 * nu, jnp.abs(g) + eps_)
+            return k1.c * mu / nu, mu, nu
 
-        out = jax.tree.map(leaf, updates, state.mu, state.nu)
-        u, mu, nu = _tree.unzip(out, jax.tree.structure(updates), 3)
-        return u, ScaleByAdamState(count=count, mu=mu, nu=nu)
+        u, (mu, nu) = _tree.map_moments("scale_by_adamax", leaf, updates, mu=state.mu, nu=state.nu)
+        return u, ScaleByAdamState(count=safe_increment(state.count), mu=mu, nu=nu)
 
     return GradientTransformation(init, update)

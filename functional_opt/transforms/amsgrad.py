@@ -7,7 +7,13 @@ from typing import Any, NamedTuple
 import jax.numpy as jnp
 
 from functional_opt import _tree
-from functional_opt._hparams import check_dtype, check_number, safe_increment, value_at, zero_count
+from functional_opt._hparams import (
+    check_dtype,
+    check_number,
+    safe_increment,
+    value_at,
+    zero_count,
+)
 from functional_opt.base import GradientTransformation
 
 

@@ -5,16 +5,12 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
-import jax
 import jax.numpy as jnp
 
 from functional_opt import _tree
 from functional_opt._hparams import (
     check_dtype,
     check_number,
-    compute_dtype,
-    log_of,
-    one_minus,
     safe_increment,
     value_at,
     zero_count,
@@ -110,30 +106,25 @@ def scale_by_nadam(
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        beta1 = value_at(b1, state.count, jnp.float32)
-        omb1, omb2 = one_minus(b1, state.count), one_minus(b2, state.count)
+        k1, k2 = _tree.decay_scalars(b1, state.count), _tree.decay_scalars(b2, state.count)
         eps_, eps_root_ = value_at(eps, None), value_at(eps_root, None)
+        # the momentum schedule in float32, the dtype of state.mu_product
+        beta1 = value_at(b1, state.count, jnp.float32)
         psi = value_at(momentum_decay, None, jnp.float32)
-        count = safe_increment(state.count)
-        t = count.astype(jnp.float32)
+        t = safe_increment(state.count).astype(jnp.float32)
         mu_t = beta1 * (1 - 0.5 * jnp.exp(t * psi * _LOG_096))
         mu_next = beta1 * (1 - 0.5 * jnp.exp((t + 1) * psi * _LOG_096))
-        mu_product = state.mu_product * mu_t
-        coef_g = (1 - mu_t) / (1 - mu_product)
-        coef_m = mu_next / (1 - mu_product * mu_next)
-        c2 = _tree.bias_correction_factor(log_of(b2, state.count), count)
+        p_t = state.mu_product * mu_t
+        coef_g = (1 - mu_t) / (1 - p_t)
+        coef_m = mu_next / (1 - p_t * mu_next)
 
         def leaf(g, mu, nu):
-            dt = compute_dtype(g.dtype, mu.dtype, nu.dtype)
-            g_, mu_f, nu_f = g.astype(dt), mu.astype(dt), nu.astype(dt)
-            mu_new = mu_f + omb1 * (g_ - mu_f)
-            nu_new = nu_f + omb2 * (_tree.abs_sq(g_) - nu_f)
-            d = jnp.sqrt(nu_new * c2 + eps_root_) + eps_
-            u = (coef_g * g_ + coef_m * mu_new) / d
-            return u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
+            mu = _tree.ema(mu, g, k1.omb)
+            nu = _tree.ema(nu, _tree.abs_sq(g), k2.omb)
+            d = jnp.sqrt(nu * k2.c + eps_root_) + eps_
+            return (coef_g * g + coef_m * mu) / d, mu, nu
 
-        out = jax.tree.map(leaf, updates, state.mu, state.nu)
-        u, mu, nu = _tree.unzip(out, jax.tree.structure(updates), 3)
-        return u, ScaleByNadamState(count=count, mu=mu, nu=nu, mu_product=mu_product)
+        u, (mu, nu) = _tree.map_moments("scale_by_nadam", leaf, updates, mu=state.mu, nu=state.nu)
+        return u, ScaleByNadamState(count=safe_increment(state.count), mu=mu, nu=nu, mu_product=p_t)
 
     return GradientTransformation(init, update)
