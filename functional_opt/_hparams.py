@@ -113,6 +113,14 @@ def check_int(name: str, value: Any, *, low: int | None = None) -> None:
         raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
 
 
+def floating_dtype(name: str, x: Any) -> Any:
+    """The dtype of the array ``x``; ``TypeError`` naming ``name`` unless it is floating."""
+    dt = jnp.result_type(x)
+    if not jnp.issubdtype(dt, jnp.floating):
+        raise TypeError(f"{name} must be a floating-point array, got dtype {dt}")
+    return dt
+
+
 def check_dtype(name: str, value: Any) -> Any:
     """Validate an optional ``*_dtype`` argument and canonicalise it."""
     if value is None:
