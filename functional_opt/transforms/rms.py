@@ -4,29 +4,20 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import jax
 import jax.numpy as jnp
 
 from functional_opt import _tree
-from functional_opt._hparams import (
-    concrete_scalar,
-    check_dtype,
-    check_number,
-    compute_dtype,
-    log_of,
-    one_minus,
-    safe_increment,
-    value_at,
-    zero_count,
-)
+from functional_opt._hparams import check_dtype, check_number, concrete_scalar, safe_increment, value_at, zero_count
 from functional_opt.base import GradientTransformation
 
 
 class ScaleByRmsState(NamedTuple):
     """State of :func:`scale_by_rms`.
 
-    ``count`` is the int32 step count, ``nu`` the moving average of ``g**2``
-    and ``mu`` the moving average of ``g`` (an empty tuple unless centered).
+    ``count`` is the int32 step count (kept whether ``decay`` is a constant
+    or a schedule; optax keeps it too), ``nu`` the moving average of
+    ``|g|**2`` and ``mu`` the moving average of ``g`` (an empty tuple unless
+    centered).
     """
 
     count: Any
@@ -45,13 +36,13 @@ def scale_by_rms(
 ) -> GradientTransformation:
     """Divide the updates by the root of a moving average of their squares.
 
-    Update rule (the tutorial's RMSProp denominator), ``t = count + 1``::
+    Update rule (RMSProp's denominator), ``t = count + 1``::
 
-        nu <- decay * nu + (1 - decay) * g**2           (E[g^2] in the tutorial)
+        nu <- decay * nu + (1 - decay) * |g|**2
         mu <- decay * mu + (1 - decay) * g              (centered only)
         nu_hat = nu / (1 - decay**t) if bias_correction else nu   (same for mu_hat)
-        s = nu_hat - mu_hat**2 if centered else nu_hat
-        u <- g / sqrt(s + eps)        (eps_in_sqrt=True: the tutorial, optax)
+        s = nu_hat - |mu_hat|**2 if centered else nu_hat
+        u <- g / sqrt(s + eps)        (eps_in_sqrt=True: Hinton's lecture, optax)
         u <- g / (sqrt(s) + eps)      (eps_in_sqrt=False: torch.optim.RMSprop)
 
     Conventions:
@@ -99,49 +90,29 @@ def scale_by_rms(
 
     def init(params):
         _tree.check_inexact("scale_by_rms", "the parameter", params)
-        nu = jax.tree.map(
-            lambda p: jnp.full(jnp.shape(p), initial_scale, nu_dtype or jnp.finfo(jnp.result_type(p)).dtype),
-            params,
-        )
+        nu = _tree.full_like(_tree.real_dtype_zeros(params, nu_dtype), initial_scale)
         mu = _tree.zeros_like(params, nu_dtype) if centered else ()
         return ScaleByRmsState(count=zero_count(), nu=nu, mu=mu)
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        _tree.check_same_shapes("scale_by_rms", "updates", updates, "state.nu", state.nu)
-        _tree.check_inexact("scale_by_rms", "the update", updates)
-        omb = one_minus(decay, state.count)
+        k = _tree.decay_scalars(decay, state.count)
         eps_ = value_at(eps, None)
-        count = safe_increment(state.count)
-        c = _tree.bias_correction_factor(log_of(decay, state.count), count) if bias_correction else None
 
         def leaf(g, nu, mu=None):
-            dt = compute_dtype(g.dtype, nu.dtype)
-            g_ = g.astype(dt)
-            nu_f = nu.astype(dt)
-            nu_new = nu_f + omb * (_tree.abs_sq(g_) - nu_f)
-            s = nu_new if c is None else nu_new * c
+            nu = _tree.ema(nu, _tree.abs_sq(g), k.omb)
+            s = nu_hat = nu * k.c if bias_correction else nu
             if centered:
-                mu_f = mu.astype(dt)
-                mu_new = mu_f + omb * (g_ - mu_f)
-                mu_hat = mu_new if c is None else mu_new * c
-                s = s - _tree.abs_sq(mu_hat)
+                mu = _tree.ema(mu, g, k.omb)
+                mu_hat = mu * k.c if bias_correction else mu
+                s = nu_hat - _tree.abs_sq(mu_hat)
             den = jnp.sqrt(s + eps_) if eps_in_sqrt else jnp.sqrt(s) + eps_
             # den == 0 only for an all-zero gradient history with eps == 0: 0 / 0 := 0
-            u = jnp.where(den == 0, 0, g_ / den) if guard_zero else g_ / den
-            out = (u.astype(g.dtype), nu_new.astype(nu.dtype))
-            if centered:
-                out = out + (mu_new.astype(mu.dtype),)
-            return out
+            u = jnp.where(den == 0, 0, g / den) if guard_zero else g / den
+            return (u, nu, mu) if centered else (u, nu)
 
-        treedef = jax.tree.structure(updates)
-        if centered:
-            out = jax.tree.map(leaf, updates, state.nu, state.mu)
-            u, nu, mu = _tree.unzip(out, treedef, 3)
-        else:
-            out = jax.tree.map(leaf, updates, state.nu)
-            u, nu = _tree.unzip(out, treedef, 2)
-            mu = ()
-        return u, ScaleByRmsState(count=count, nu=nu, mu=mu)
+        moments = {"nu": state.nu, "mu": state.mu} if centered else {"nu": state.nu}
+        u, (nu, *mu) = _tree.map_moments("scale_by_rms", leaf, updates, **moments)
+        return u, ScaleByRmsState(count=safe_increment(state.count), nu=nu, mu=mu[0] if centered else ())
 
     return GradientTransformation(init, update)
