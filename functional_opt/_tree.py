@@ -241,6 +241,13 @@ def real_dtype_zeros(tree: Any, dtype: Any = None) -> Any:
     )
 
 
+def real_dtype_full(tree: Any, value: Any, dtype: Any = None) -> Any:
+    """:func:`real_dtype_zeros` filled with ``value`` (a second moment's initial value)."""
+    return jax.tree.map(
+        lambda x: jnp.full(jnp.shape(x), value, dtype or jnp.finfo(jnp.result_type(x)).dtype), tree
+    )
+
+
 def unzip(tree_of_tuples: Any, treedef: Any, n: int) -> tuple:
     """Split a tree whose leaves became ``n``-tuples into ``n`` trees.
 

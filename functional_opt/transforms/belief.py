@@ -4,16 +4,10 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import jax
 import jax.numpy as jnp
 
 from functional_opt import _tree
-from functional_opt._hparams import (
-    check_number,
-    compute_dtype,
-    value_at,
-    zero_count,
-)
+from functional_opt._hparams import check_number, safe_increment, value_at, zero_count
 from functional_opt.base import GradientTransformation
 
 
@@ -81,24 +75,16 @@ def scale_by_belief(
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        k, count = _tree.moment_coefficients(b1, b2, state.count)
-        beta1, omb1, omb2, c1, c2, c1_next = k
+        k1, k2 = _tree.decay_scalars(b1, state.count), _tree.decay_scalars(b2, state.count)
         eps_, eps_root_ = value_at(eps, None), value_at(eps_root, None)
 
         def leaf(g, mu, nu):
-            dt = compute_dtype(g.dtype, mu.dtype, nu.dtype)
-            g_, mu_f, nu_f = g.astype(dt), mu.astype(dt), nu.astype(dt)
-            mu_new = mu_f + omb1 * (g_ - mu_f)
-            nu_new = nu_f + omb2 * (_tree.abs_sq(g_ - mu_new) - nu_f) + eps_root_
-            if nesterov:
-                mu_hat = beta1 * mu_new * c1_next + omb1 * g_ * c1
-            else:
-                mu_hat = mu_new * c1
-            u = mu_hat / (jnp.sqrt(nu_new * c2) + eps_)
-            return u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
+            mu = _tree.ema(mu, g, k1.omb)
+            nu = _tree.ema(nu, _tree.abs_sq(g - mu), k2.omb) + eps_root_
+            mu_hat = k1.beta * mu * k1.c_next + k1.omb * g * k1.c if nesterov else mu * k1.c
+            return mu_hat / (jnp.sqrt(nu * k2.c) + eps_), mu, nu
 
-        out = jax.tree.map(leaf, updates, state.mu, state.nu)
-        u, mu, nu = _tree.unzip(out, jax.tree.structure(updates), 3)
-        return u, ScaleByBeliefState(count=count, mu=mu, nu=nu)
+        u, (mu, nu) = _tree.map_moments("scale_by_belief", leaf, updates, mu=state.mu, nu=state.nu)
+        return u, ScaleByBeliefState(count=safe_increment(state.count), mu=mu, nu=nu)
 
     return GradientTransformation(init, update)

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 
 from functional_opt import _tree
-from functional_opt._hparams import (
-    check_number,
-    compute_dtype,
-    log_of,
-    one_minus,
-    safe_increment,
-    value_at,
-    zero_count,
-)
+from functional_opt._hparams import check_number, safe_increment, value_at, zero_count
 from functional_opt.base import GradientTransformation
 from functional_opt.transforms.adam import ScaleByAdamState
 
@@ -85,35 +76,22 @@ def scale_by_yogi(
 
     def init(params):
         mu = _tree.full_like(params, initial_accumulator_value)
-        nu = jax.tree.map(
-            lambda p: jnp.full(jnp.shape(p), initial_accumulator_value,
-                               jnp.finfo(jnp.result_type(p)).dtype),
-            params,
-        )
+        nu = _tree.real_dtype_full(params, initial_accumulator_value)
         return ScaleByAdamState(count=zero_count(), mu=mu, nu=nu)
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        omb1, omb2 = one_minus(b1, state.count), one_minus(b2, state.count)
+        k1, k2 = _tree.decay_scalars(b1, state.count), _tree.decay_scalars(b2, state.count)
+        c1, c2 = (k1.c, k2.c) if bias_correction else (1.0, 1.0)
         eps_, eps_root_ = value_at(eps, None), value_at(eps_root, None)
-        count = safe_increment(state.count)
-        if bias_correction:
-            c1 = _tree.bias_correction_factor(log_of(b1, state.count), count)
-            c2 = _tree.bias_correction_factor(log_of(b2, state.count), count)
-        else:
-            c1 = c2 = jnp.ones([], jnp.float32)
 
         def leaf(g, mu, nu):
-            dt = compute_dtype(g.dtype, mu.dtype, nu.dtype)
-            g_, mu_f, nu_f = g.astype(dt), mu.astype(dt), nu.astype(dt)
-            g2 = _tree.abs_sq(g_)
-            mu_new = mu_f + omb1 * (g_ - mu_f)
-            nu_new = nu_f - omb2 * jnp.sign(nu_f - g2) * g2
-            u = c1 * mu_new / (jnp.sqrt(c2 * nu_new + eps_root_) + eps_)
-            return u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
+            g2 = _tree.abs_sq(g)
+            mu = _tree.ema(mu, g, k1.omb)
+            nu = nu - k2.omb * jnp.sign(nu - g2) * g2
+            return c1 * mu / (jnp.sqrt(c2 * nu + eps_root_) + eps_), mu, nu
 
-        out = jax.tree.map(leaf, updates, state.mu, state.nu)
-        u, mu, nu = _tree.unzip(out, jax.tree.structure(updates), 3)
-        return u, ScaleByAdamState(count=count, mu=mu, nu=nu)
+        u, (mu, nu) = _tree.map_moments("scale_by_yogi", leaf, updates, mu=state.mu, nu=state.nu)
+        return u, ScaleByAdamState(count=safe_increment(state.count), mu=mu, nu=nu)
 
     return GradientTransformation(init, update)
