@@ -121,6 +121,14 @@ def floating_dtype(name: str, x: Any) -> Any:
     return dt
 
 
+def check_betas(betas: Any) -> None:
+    """Validate a ``betas=(b1, b2)`` pair (torch's spelling): two decay rates in ``[0, 1)``."""
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise TypeError(f"betas must be a pair (b1, b2), got {betas!r}")
+    check_number("betas[0]", betas[0], low=0.0, high=1.0, high_inclusive=False)
+    check_number("betas[1]", betas[1], low=0.0, high=1.0, high_inclusive=False)
+
+
 def check_dtype(name: str, value: Any) -> Any:
     """Validate an optional ``*_dtype`` argument and canonicalise it."""
     if value is None:

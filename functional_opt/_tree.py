@@ -146,7 +146,9 @@ def map_moments(
        pass per leaf);
     4. casts ``u`` back to the update's dtype and each new moment back to its
        stored dtype; extra outputs beyond the moments are returned as they
-       are (e.g. a per-leaf norm for a later reduction);
+       are (e.g. a per-leaf norm for a later reduction); a ``u`` of
+       ``None`` (a first pass whose update waits for such a reduction)
+       comes back as ``None`` leaves;
     5. unzips the per-leaf tuples into trees.
 
     Moments are passed by keyword (``mu=state.mu``), in the order ``leaf``
@@ -191,7 +193,7 @@ def map_moments(
             raise TypeError(
                 f"{where}: the per-leaf rule must return a tuple (update, {n} new moments, ...), got {out!r}"
             )
-        u = out[0].astype(g.dtype)
+        u = None if out[0] is None else out[0].astype(g.dtype)
         new = tuple(o.astype(m.dtype) for o, m in zip(out[1 : 1 + n], xs[:n]))
         return (u, *new, *out[1 + n :])
 
