@@ -1,8 +1,8 @@
-"""The adaptive family, part 1: Adam's relatives (NAdam, RAdam, AMSGrad,
-AdaMax, AdaBelief, Yogi). The rest of the family is in ``adaptive_more``.
+"""Adam's relatives: NAdam, RAdam, AMSGrad, AdaMax, AdaBelief, Yogi.
 
-Each optimizer is a ``chain`` of transforms; the equations and the tables of
-conventions (this library / optax / torch / paper) live on the transforms.
+Each optimizer is a documented ``chain`` of transforms; the update rules and
+the full tables of conventions (this library / optax / torch / paper) live on
+the transforms.
 """
 
 from __future__ import annotations
@@ -32,14 +32,11 @@ def nadam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Any
           momentum_decay=None) -> GradientTransformation:
     """NAdam: Adam with a Nesterov look-ahead first moment.
 
-    Update rule (default, ``momentum_decay=None``: optax's ``nadam``)::
-
-        mu_hat = b1 * mu / (1 - b1**(t+1)) + (1 - b1) * g / (1 - b1**t)
-        theta <- theta - eta * mu_hat / (sqrt(nu_hat + eps_root) + eps)
-
-    With ``momentum_decay=psi`` (e.g. ``0.004``): Dozat's schedule
-    ``mu_t = b1 (1 - 0.5 * 0.96**(t psi))`` as ``torch.optim.NAdam``, see
-    :func:`~functional_opt.scale_by_nadam`.
+    ``chain(scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=True),
+    scale_by_learning_rate(learning_rate))`` by default (optax's ``nadam``);
+    with ``momentum_decay=psi`` the direction is
+    :func:`~functional_opt.scale_by_nadam` (Dozat's momentum schedule, as
+    ``torch.optim.NAdam``).
 
     ======================  ================  ===============  ==================
     choice                  this library      optax            torch
@@ -77,15 +74,17 @@ def nadamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: An
            weight_decay=1e-4, mask=None, *, momentum_decay=None) -> GradientTransformation:
     """NAdam with decoupled weight decay (optax's ``nadamw``; torch's ``NAdam(decoupled_weight_decay=True)``).
 
-    Update rule: ``theta <- theta - eta * (nadam_direction + weight_decay * theta)``,
-    the direction as :func:`nadam` (``momentum_decay`` chooses optax's or
-    torch's form). Defaults: ``weight_decay=1e-4`` as optax (torch: 0).
+    ``chain(<the direction of nadam>, add_decayed_weights(weight_decay, mask),
+    scale_by_learning_rate(learning_rate))``; ``momentum_decay`` chooses
+    optax's or torch's direction as in :func:`nadam`. Default
+    ``weight_decay=1e-4`` as optax (torch: 0).
 
     Args:
         learning_rate: ``eta >= 0``: number, array or schedule.
         b1, b2, eps, eps_root, mu_dtype, momentum_decay: as :func:`nadam`.
         weight_decay: ``>= 0``: number, array or schedule.
-        mask: tree of bools or function of the params; ``False`` leaves are not decayed.
+        mask: tree of bools (the params' structure or a prefix of it) or a
+            function of the params; ``False`` leaves are not decayed.
 
     Example:
         >>> import jax.numpy as jnp
@@ -100,17 +99,17 @@ def nadamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: An
         Dozat 2016; Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019.
     """
     return chain(_nadam_direction(b1, b2, eps, eps_root, mu_dtype, momentum_decay),
-                 add_decayed_weights(weight_decay, mask), scale_by_learning_rate(learning_rate))
+                 add_decayed_weights(weight_decay=weight_decay, mask=mask), scale_by_learning_rate(learning_rate))
 
 
 def radam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, threshold=5.0, *,
           nesterov: bool = False, convention: str = "optax") -> GradientTransformation:
     """Rectified Adam: momentum SGD until the variance of Adam's step is tractable.
 
-    Update rule: ``theta <- theta - eta * u`` with ``u`` from
-    :func:`~functional_opt.scale_by_radam` (``r_t * mu_hat / (sqrt(nu_hat) + eps)``
-    once ``rho_t >= threshold``, ``mu_hat`` before). ``convention="torch"``
-    matches ``torch.optim.RAdam`` (strict ``rho_t > 5``, ``eps`` added to the
+    ``chain(scale_by_radam(b1, b2, eps, eps_root, threshold, nesterov=nesterov,
+    convention=convention), scale_by_learning_rate(learning_rate))``, as
+    ``optax.radam`` by default. ``convention="torch"`` matches
+    ``torch.optim.RAdam`` (strict threshold, ``eps`` added to the
     uncorrected root); the table of conventions is on the transform.
 
     Args:
@@ -139,14 +138,16 @@ def amsgrad(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: A
             max_of_corrected: bool = False) -> GradientTransformation:
     """AMSGrad: Adam over the running maximum of the second moment.
 
-    Update rule (default, ``torch.optim.Adam(amsgrad=True)``)::
+    ``chain(scale_by_amsgrad(b1, b2, eps, eps_root, mu_dtype,
+    bias_correction_mu, bias_correction_nu, max_of_corrected=...),
+    scale_by_learning_rate(learning_rate))``.
 
-        nu_max <- max(nu_max, nu)
-        theta <- theta - eta * mu_hat / (sqrt(nu_max / (1 - b2**t) + eps_root) + eps)
-
-    ``max_of_corrected=True`` takes the max over ``nu / (1 - b2**t)`` (optax);
-    both ``bias_correction_*=False`` is the paper. See
-    :func:`~functional_opt.scale_by_amsgrad` for the table.
+    Conventions: by default the maximum runs over the raw second moment and
+    the current bias correction multiplies it, as
+    ``torch.optim.Adam(amsgrad=True)``; ``optax.amsgrad`` takes the maximum
+    of bias-corrected values (``max_of_corrected=True``). Both
+    ``bias_correction_*=False`` is the paper. The table is on
+    :func:`~functional_opt.scale_by_amsgrad`.
 
     Args:
         learning_rate: ``eta >= 0``: number, array or schedule.
@@ -172,11 +173,11 @@ def amsgrad(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: A
 
 
 def adamax(learning_rate, b1=0.9, b2=0.999, eps=1e-8) -> GradientTransformation:
-    """AdaMax: ``theta <- theta - eta * mu / ((1 - b1**t) * max(b2 * nu, |g| + eps))``.
+    """AdaMax: Adam with an infinity-norm second moment.
 
-    See :func:`~functional_opt.scale_by_adamax`. optax's ``adamax`` and
-    ``torch.optim.Adamax`` (``weight_decay=0``) compute the same; torch's
-    default learning rate is 2e-3.
+    ``chain(scale_by_adamax(b1, b2, eps), scale_by_learning_rate(learning_rate))``.
+    optax's ``adamax`` and ``torch.optim.Adamax`` (``weight_decay=0``)
+    compute the same; torch's default learning rate is 2e-3.
 
     Args:
         learning_rate: ``eta >= 0``: number, array or schedule.
@@ -199,15 +200,16 @@ def adamax(learning_rate, b1=0.9, b2=0.999, eps=1e-8) -> GradientTransformation:
 def adamaxw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4, mask=None) -> GradientTransformation:
     """AdaMax with decoupled weight decay, as optax's ``adamaxw``.
 
-    Update rule: ``theta <- theta - eta * (adamax_direction + weight_decay * theta)``.
-    (``torch.optim.Adamax``'s ``weight_decay`` is an L2 term added to the
-    gradient, which is different.)
+    ``chain(scale_by_adamax(b1, b2, eps), add_decayed_weights(weight_decay, mask),
+    scale_by_learning_rate(learning_rate))``. (``torch.optim.Adamax``'s
+    ``weight_decay`` is an L2 term added to the gradient, which is different.)
 
     Args:
         learning_rate: ``eta >= 0``: number, array or schedule.
         b1, b2, eps: as :func:`adamax`.
         weight_decay: ``>= 0``: number, array or schedule (default 1e-4 as optax).
-        mask: tree of bools or function of the params; ``False`` leaves are not decayed.
+        mask: tree of bools (the params' structure or a prefix of it) or a
+            function of the params; ``False`` leaves are not decayed.
 
     Example:
         >>> import jax.numpy as jnp
@@ -221,16 +223,18 @@ def adamaxw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4, mask=N
     References:
         Kingma & Ba 2015; Loshchilov & Hutter, ICLR 2019.
     """
-    return chain(scale_by_adamax(b1=b1, b2=b2, eps=eps), add_decayed_weights(weight_decay, mask),
+    return chain(scale_by_adamax(b1=b1, b2=b2, eps=eps), add_decayed_weights(weight_decay=weight_decay, mask=mask),
                  scale_by_learning_rate(learning_rate))
 
 
 def adabelief(learning_rate, b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, *,
               nesterov: bool = False) -> GradientTransformation:
-    """AdaBelief: ``theta <- theta - eta * mu_hat / (sqrt(s_hat) + eps)``, ``s`` the EMA of ``(g - mu)**2``.
+    """AdaBelief: Adam whose second moment tracks the gradient's deviation from its mean.
 
-    See :func:`~functional_opt.scale_by_belief` (the authors' and optax's
-    placement of ``eps_root`` in the state). Same as ``optax.adabelief``.
+    ``chain(scale_by_belief(b1, b2, eps, eps_root, nesterov=nesterov),
+    scale_by_learning_rate(learning_rate))``, the same as
+    ``optax.adabelief`` (``eps_root`` is added to the state, as the authors'
+    code; see :func:`~functional_opt.scale_by_belief`).
 
     Args:
         learning_rate: ``eta >= 0``: number, array or schedule.
@@ -252,11 +256,12 @@ def adabelief(learning_rate, b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, *,
 
 
 def yogi(learning_rate, b1=0.9, b2=0.999, eps=1e-3, *, bias_correction: bool = True) -> GradientTransformation:
-    """Yogi: Adam with ``nu <- nu - (1 - b2) sign(nu - g**2) g**2``.
+    """Yogi: Adam with an additive, sign-controlled second-moment update.
 
-    See :func:`~functional_opt.scale_by_yogi`. Same as ``optax.yogi`` (moments
-    start at 1e-6, bias-corrected); ``bias_correction=False`` is the paper's
-    Algorithm 2.
+    ``chain(scale_by_yogi(b1, b2, eps, bias_correction=bias_correction),
+    scale_by_learning_rate(learning_rate))``, the same as ``optax.yogi``
+    (moments start at 1e-6, bias-corrected); ``bias_correction=False`` is the
+    paper's Algorithm 2.
 
     Args:
         learning_rate: ``eta >= 0``: number, array or schedule.

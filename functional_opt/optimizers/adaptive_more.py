@@ -1,9 +1,8 @@
-"""The adaptive family, part 2: the accumulators Adagrad and Adadelta, Rprop,
-the sign methods, noisy and Polyak SGD, and the layer-wise NovoGrad, Fromage
-and SM3.
+"""Adagrad, Adadelta, SM3, Rprop, the sign methods, noisy and Polyak SGD,
+NovoGrad and Fromage.
 
-Each optimizer is a ``chain`` of transforms; the equations and the tables of
-conventions live on the transforms.
+Each optimizer is a documented ``chain`` of transforms; the update rules and
+the tables of conventions live on the transforms.
 """
 
 from __future__ import annotations
@@ -28,9 +27,11 @@ from functional_opt.transforms.weight_decay import add_decayed_weights
 
 def adagrad(learning_rate, initial_accumulator_value=0.1, eps=1e-7, *,
             eps_in_sqrt: bool = True) -> GradientTransformation:
-    """Adagrad: ``G <- G + g**2;  theta <- theta - eta * g / sqrt(G + eps)``.
+    """Adagrad: per-coordinate steps scaled by the root of the summed squared gradients.
 
-    Defaults follow optax (``G`` starts at 0.1, ``eps=1e-7`` inside the root).
+    ``chain(scale_by_rss(initial_accumulator_value, eps, eps_in_sqrt=eps_in_sqrt),
+    scale_by_learning_rate(learning_rate))``. Defaults follow optax (the sum
+    starts at 0.1, ``eps=1e-7`` inside the root).
     ``torch.optim.Adagrad`` (and the paper's ``delta``) is
     ``adagrad(lr, initial_accumulator_value=0.0, eps=1e-10, eps_in_sqrt=False)``
     (torch's default learning rate is 1e-2; its ``lr_decay`` is the schedule
@@ -63,21 +64,21 @@ def adadelta(learning_rate=1.0, rho=0.9, eps=1e-6, weight_decay=0.0,
              weight_decay_mask=None) -> GradientTransformation:
     """Adadelta; with the default ``learning_rate=1.0`` exactly Zeiler's method.
 
-    Update rule::
+    ``chain(add_decayed_weights(weight_decay, weight_decay_mask) if
+    weight_decay != 0, scale_by_adadelta(rho, eps),
+    scale_by_learning_rate(learning_rate))``.
 
-        g <- g + weight_decay * theta                      (coupled, as torch and optax)
-        dx = sqrt(E[dx^2] + eps) / sqrt(E[g^2] + eps) * g   (see scale_by_adadelta)
-        theta <- theta - eta * dx
-
-    The update always descends. Defaults follow torch (``lr=1.0``); optax's
-    ``adadelta`` has no default learning rate.
+    Conventions: the weight decay is coupled (added to the gradient before
+    the adaptive scaling, as torch and optax). Defaults follow torch
+    (``lr=1.0``); optax's ``adadelta`` has no default learning rate.
 
     Args:
         learning_rate: ``eta >= 0``: number, array or schedule (default 1.0).
         rho: decay in ``[0, 1]``.
         eps: ``> 0``.
         weight_decay: ``>= 0``, an L2 term added to the gradient (needs params when not 0).
-        weight_decay_mask: tree of bools or function of the params.
+        weight_decay_mask: tree of bools (the params' structure or a prefix
+            of it) or a function of the params; ``False`` leaves are not decayed.
 
     Example:
         >>> import jax.numpy as jnp
@@ -92,17 +93,20 @@ def adadelta(learning_rate=1.0, rho=0.9, eps=1e-6, weight_decay=0.0,
     """
     check_number("weight_decay", weight_decay, low=0.0, allow_schedule=True)
     decay = (identity() if concrete_scalar(weight_decay) == 0.0
-             else add_decayed_weights(weight_decay, weight_decay_mask))
+             else add_decayed_weights(weight_decay=weight_decay, mask=weight_decay_mask))
     return chain(decay, scale_by_adadelta(rho=rho, eps=eps), scale_by_learning_rate(learning_rate))
 
 
 def rprop(learning_rate, eta_minus=0.5, eta_plus=1.2, min_step_size=1e-6,
           max_step_size=50.0) -> GradientTransformation:
-    """Rprop (iRprop-): ``theta <- theta - Delta * sign(g)``, per-entry ``Delta`` adapted by sign agreement.
+    """Rprop (iRprop-): signed steps whose per-entry sizes adapt to sign agreement.
 
-    ``learning_rate`` is the initial ``Delta`` (torch's default is 0.01). Equal
-    to ``torch.optim.Rprop``; optax's ``rprop`` lags by one step (see
-    :func:`~functional_opt.scale_by_rprop` for the rule and the table).
+    ``chain(scale_by_rprop(learning_rate, eta_minus, eta_plus, min_step_size,
+    max_step_size), scale(-1.0))``: ``learning_rate`` is the initial step
+    size (torch's default is 0.01), which the transform itself adapts, so the
+    last link only flips the sign. Equal to ``torch.optim.Rprop``; optax's
+    ``rprop`` lags by one step (see :func:`~functional_opt.scale_by_rprop`
+    for the rule and the table).
 
     Args:
         learning_rate: initial step size ``>= 0`` (number or array; no schedule).
@@ -126,7 +130,9 @@ def rprop(learning_rate, eta_minus=0.5, eta_plus=1.2, min_step_size=1e-6,
 
 
 def sign_sgd(learning_rate) -> GradientTransformation:
-    """signSGD: ``theta <- theta - eta * sign(g)`` (as optax's ``sign_sgd``).
+    """signSGD: descend along the sign of the gradient, as optax's ``sign_sgd``.
+
+    ``chain(scale_by_sign(), scale_by_learning_rate(learning_rate))``.
 
     Args:
         learning_rate: ``eta >= 0``: number, array or schedule.
@@ -145,10 +151,12 @@ def sign_sgd(learning_rate) -> GradientTransformation:
 
 
 def signum(learning_rate, beta=0.9, accumulator_dtype: Any = None) -> GradientTransformation:
-    """Signum: ``m <- beta m + (1 - beta) g;  theta <- theta - eta * sign(m)``.
+    """Signum: descend along the sign of a moving average of the gradients.
 
-    The average is not bias-corrected (the sign does not change). Same as
-    optax's ``signum`` and the paper's Algorithm 3.
+    ``chain(ema(beta, debias=False, accumulator_dtype), scale_by_sign(),
+    scale_by_learning_rate(learning_rate))``. The average is not
+    bias-corrected (the sign does not change). Same as optax's ``signum`` and
+    the paper's Algorithm 3.
 
     Args:
         learning_rate: ``eta >= 0``: number, array or schedule.
@@ -172,8 +180,10 @@ def signum(learning_rate, beta=0.9, accumulator_dtype: Any = None) -> GradientTr
 def noisy_sgd(learning_rate, eta=0.01, gamma=0.55, key: Any = 0) -> GradientTransformation:
     """SGD on gradients with annealed Gaussian noise, as optax's ``noisy_sgd``.
 
-    Update rule: ``theta <- theta - lr * (g + N(0, eta / t**gamma))``, ``t = count + 1``
-    (see :func:`~functional_opt.add_noise`; the same ``key`` gives optax's noise).
+    ``chain(add_noise(eta, gamma, key), scale_by_learning_rate(learning_rate))``
+    (the noise schedule is on :func:`~functional_opt.add_noise`). Default
+    ``key=0`` (optax: ``None``, which it treats as seed 0); the same ``key``
+    gives optax's noise.
 
     Args:
         learning_rate: ``>= 0``: number, array or schedule.
@@ -191,21 +201,19 @@ def noisy_sgd(learning_rate, eta=0.01, gamma=0.55, key: Any = 0) -> GradientTran
     References:
         Neelakantan et al., arXiv:1511.06807, 2015.
     """
-    return chain(add_noise(eta, gamma, key), scale_by_learning_rate(learning_rate))
+    return chain(add_noise(eta=eta, gamma=gamma, key=key), scale_by_learning_rate(learning_rate))
 
 
 def polyak_sgd(max_learning_rate=1.0, scaling=1.0, f_min=0.0, eps=0.0,
                variant: str = "sps") -> GradientTransformation:
     """SGD with Polyak's step size; ``update`` needs ``value=loss``.
 
-    Update rule, ``c = scaling``, ``f = value``::
-
-        theta <- theta - min((f - f_min) / (c * ||g||**2 + eps / c), c * max_learning_rate) * g
-
-    (``chain(scale_by_learning_rate(scaling), scale_by_polyak(...))``, as
-    optax). With ``c = 1`` this is SPS_max of Loizou et al. with
-    ``gamma_b = max_learning_rate``; ``c`` is their constant in the
-    denominator (and it also scales the cap).
+    ``chain(scale_by_learning_rate(scaling), scale_by_polyak(f_min,
+    max_learning_rate, eps, variant))``, as optax: the scaling comes first, so
+    the step size is computed from the scaled gradient. With ``scaling=1``
+    this is SPS_max of Loizou et al. with ``gamma_b = max_learning_rate``;
+    ``scaling`` plays their constant ``c`` in the denominator and also scales
+    the cap.
 
     Args:
         max_learning_rate: the cap ``> 0``.
@@ -233,8 +241,8 @@ def novograd(learning_rate, b1=0.9, b2=0.25, eps=1e-6, eps_root=0.0,
              weight_decay=0.0) -> GradientTransformation:
     """NovoGrad: per-leaf normalised gradient momentum (defaults as optax's ``novograd``).
 
-    Update rule: ``theta <- theta - eta * mu`` with ``mu`` from
-    :func:`~functional_opt.scale_by_novograd` (the paper's Algorithm 1).
+    ``chain(scale_by_novograd(b1, b2, eps, eps_root, weight_decay),
+    scale_by_learning_rate(learning_rate))``, the paper's Algorithm 1.
 
     Args:
         learning_rate: ``eta >= 0``: number, array or schedule.
@@ -255,10 +263,12 @@ def novograd(learning_rate, b1=0.9, b2=0.25, eps=1e-6, eps_root=0.0,
 
 
 def fromage(learning_rate, min_norm=1e-6) -> GradientTransformation:
-    """Fromage: ``W <- (W - eta * ||W|| / ||g|| * g) / sqrt(1 + eta**2)`` per leaf.
+    """Fromage: per-leaf steps relative to the parameter's norm, as optax's ``fromage``.
 
-    See :func:`~functional_opt.scale_by_fromage`; equal to optax's ``fromage``.
-    Needs ``params`` in ``update``.
+    ``chain(scale_by_fromage(learning_rate, min_norm))``: the transform takes
+    the learning rate itself (it enters the rescaling of the parameters, see
+    :func:`~functional_opt.scale_by_fromage`) and returns the full descent
+    update. Needs ``params`` in ``update``.
 
     Args:
         learning_rate: ``eta >= 0``: number, array or schedule.
@@ -276,15 +286,15 @@ def fromage(learning_rate, min_norm=1e-6) -> GradientTransformation:
     References:
         Bernstein et al., NeurIPS 2020.
     """
-    return chain(scale_by_fromage(learning_rate, min_norm=min_norm))
+    return chain(scale_by_fromage(learning_rate=learning_rate, min_norm=min_norm))
 
 
 def sm3(learning_rate, momentum=0.9) -> GradientTransformation:
     """SM3: Adagrad with one accumulator per row/column (per axis) of each leaf.
 
-    Update rule: ``theta <- theta - eta * nu`` with ``nu`` from
-    :func:`~functional_opt.scale_by_sm3` (``b1 = momentum``, ``b2 = 1``), as
-    optax's ``sm3`` (whose learning rate cannot be a schedule; here it can).
+    ``chain(scale_by_sm3(b1=momentum), scale_by_learning_rate(learning_rate))``
+    (``b2 = 1``), as optax's ``sm3`` (whose learning rate cannot be a
+    schedule; here it can).
 
     Args:
         learning_rate: ``eta >= 0``: number, array or schedule.

@@ -1,8 +1,8 @@
-"""The tutorial's four optimizers, written exactly as it states them, and
+"""Gradient descent, momentum, RMSProp and Adam in their textbook forms, and
 optax's ``sgd`` and ``adamw``.
 
-The equations live on the transforms (:mod:`functional_opt.transforms`); each
-optimizer here is a ``chain`` of them, documented with the rule it implements.
+Each optimizer is a documented ``chain`` of transforms; the update rules live
+on the transforms (:mod:`functional_opt.transforms`).
 """
 
 from __future__ import annotations
@@ -19,17 +19,14 @@ from functional_opt._hparams import check_number
 
 
 def gradient_descent(learning_rate) -> GradientTransformation:
-    """Plain gradient descent, the tutorial's section 3.1.
+    """Plain gradient descent: ``theta <- theta - eta * grad J(theta)``, ``eta = learning_rate``.
 
-    Update rule: ``theta <- theta - eta * grad J(theta)`` with
-    ``eta = learning_rate`` (or ``learning_rate(count)`` for a schedule).
-    Equal to ``sgd(learning_rate)`` without momentum.
+    ``chain(scale_by_learning_rate(learning_rate))``; equal to
+    ``sgd(learning_rate)`` (no momentum). A schedule is evaluated at the
+    step count, ``eta = learning_rate(count)``.
 
     Args:
         learning_rate: ``eta >= 0``: a number, an array or a schedule.
-
-    Returns:
-        ``chain(scale_by_learning_rate(learning_rate))``.
 
     Example:
         >>> import jax.numpy as jnp
@@ -48,19 +45,17 @@ def gradient_descent(learning_rate) -> GradientTransformation:
 
 
 def momentum(learning_rate, decay=0.9) -> GradientTransformation:
-    """Momentum exactly as the tutorial writes it (section 3.2), learning rate inside.
+    """Momentum with the learning rate inside the velocity.
 
-    Update rule::
+    ``chain(scale_by_learning_rate(learning_rate), trace(decay))``, which is
+    the textbook rule ``v_t = gamma * v_{t-1} + eta * grad J(theta_t)``,
+    ``theta_{t+1} = theta_t - v_t`` (``gamma = decay``, ``eta = learning_rate``).
 
-        v_t = gamma * v_{t-1} + eta * g_t        (gamma = decay, eta = learning_rate)
-        theta_{t+1} = theta_t - v_t
-
-    Conventions: the learning rate multiplies the gradient *before* it enters
-    the buffer (``chain(scale_by_learning_rate, trace)``). With a constant rate
-    this equals ``sgd(learning_rate, momentum=decay)`` (optax, torch, which keep
-    ``eta`` outside: ``v = gamma v + g; theta -= eta v``). With a scheduled rate
-    the two differ: here a change of ``eta`` only affects new gradients, there
-    it rescales the whole accumulated velocity.
+    Conventions: the rate multiplies the gradient *before* it enters the
+    buffer. optax's and torch's ``sgd(momentum=...)`` keep it outside
+    (``v = gamma v + g; theta -= eta v``): equal for a constant rate; with a
+    schedule, here a change of ``eta`` affects only new gradients, there it
+    rescales the whole accumulated velocity. Default ``decay=0.9``.
 
     Args:
         learning_rate: ``eta >= 0``: number, array or schedule.
@@ -96,33 +91,34 @@ def rmsprop(
     nesterov: bool = False,
     bias_correction: bool = False,
 ) -> GradientTransformation:
-    """RMSProp as the tutorial writes it (section 3.3), with optax's options.
+    """RMSProp, as ``optax.rmsprop`` (same arguments and defaults).
 
-    Update rule (defaults)::
-
-        E[g^2]_t = beta * E[g^2]_{t-1} + (1 - beta) * g_t**2      (beta = decay)
-        theta_{t+1} = theta_t - eta / sqrt(E[g^2]_t + eps) * g_t
-
-    The defaults reproduce the tutorial and ``optax.rmsprop`` exactly (``eps``
-    inside the root). ``torch.optim.RMSprop`` puts ``eps`` outside the root
-    (``eps_in_sqrt=False``), defaults ``alpha=0.99`` and applies momentum as
-    ``b = m b + g / (sqrt(v) + eps); theta -= lr b`` (learning rate outside the
-    buffer); here, as in optax, momentum is a :func:`trace` after the
-    learning-rate scaling, equal for a constant rate.
+    ``chain(scale_by_rms(decay, eps, initial_scale, eps_in_sqrt,
+    bias_correction, centered), scale_by_learning_rate(learning_rate),
+    trace(momentum, nesterov) if momentum is not None)``; the rule is on
+    :func:`scale_by_rms`. With the defaults it is Hinton's
+    ``E[g^2]_t = 0.9 E[g^2]_{t-1} + 0.1 g_t**2``,
+    ``theta_{t+1} = theta_t - eta / sqrt(E[g^2]_t + eps) * g_t``.
 
     ==============  ============  ============  ==============
     choice          this library  optax         torch
     ==============  ============  ============  ==============
     decay default   0.9           0.9           0.99 (alpha)
     eps placement   inside sqrt   inside sqrt   outside sqrt
+    learning rate   inside the    inside the    outside the
+                    momentum      momentum      momentum
     ==============  ============  ============  ==============
+
+    ``torch.optim.RMSprop`` is ``eps_in_sqrt=False, decay=0.99``; its momentum
+    buffer holds ``g / (sqrt(v) + eps)`` and the rate multiplies the buffer,
+    which equals this chain for a constant rate.
 
     Args:
         learning_rate: ``eta >= 0``: number, array or schedule.
         decay: ``beta`` in ``[0, 1]``.
         eps: ``>= 0``.
         initial_scale: initial ``E[g^2]`` (``>= 0``).
-        eps_in_sqrt: eps inside (tutorial, optax) or outside (torch) the root.
+        eps_in_sqrt: eps inside (optax) or outside (torch) the root.
         centered: divide by the variance estimate (Graves).
         momentum: ``None`` or a momentum coefficient in ``[0, 1]``.
         nesterov: Nesterov momentum (with ``momentum``).
@@ -165,24 +161,24 @@ def adam(
     *,
     nesterov: bool = False,
 ) -> GradientTransformation:
-    """Adam as the tutorial writes it (section 3.4); the same as ``optax.adam``.
+    """Adam, as ``optax.adam`` (same arguments and defaults).
 
-    Update rule, ``t`` the 1-based step::
+    ``chain(scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+    scale_by_learning_rate(learning_rate))``; the rule, with ``eps_root`` and
+    the Nesterov form, is on :func:`scale_by_adam`. With ``eps_root=0`` and
+    ``nesterov=False`` (the defaults) it is Kingma & Ba's
+    ``m_t = b1 m_{t-1} + (1 - b1) g_t``, ``v_t = b2 v_{t-1} + (1 - b2) g_t**2``,
+    ``theta_{t+1} = theta_t - eta * (m_t / (1 - b1**t)) / (sqrt(v_t / (1 - b2**t)) + eps)``.
 
-        m_t = b1 m_{t-1} + (1 - b1) g_t
-        v_t = b2 v_{t-1} + (1 - b2) g_t**2
-        m_hat = m_t / (1 - b1**t),  v_hat = v_t / (1 - b2**t)
-        theta_{t+1} = theta_t - eta / (sqrt(v_hat) + eps) * m_hat
-
-    Conventions: ``eps`` outside the root (paper, optax, torch agree);
-    ``eps_root`` inside it. See :func:`scale_by_adam`.
+    Defaults: ``b1=0.9, b2=0.999, eps=1e-8`` (paper, optax, torch); no default
+    learning rate (torch: 1e-3). ``eps`` sits outside the root in all three.
 
     Args:
         learning_rate: ``eta >= 0``: number, array or schedule.
         b1, b2: decays in ``[0, 1)``.
-        eps, eps_root: ``>= 0``.
+        eps, eps_root: ``>= 0``, outside and inside the root.
         mu_dtype: dtype of the first moment (e.g. ``jnp.bfloat16``).
-        nesterov: NAdam's first-moment estimate.
+        nesterov: NAdam's first-moment estimate (optax's ``nadam``).
 
     Example:
         >>> import jax.numpy as jnp
@@ -204,15 +200,13 @@ def adam(
 def sgd(learning_rate, momentum=None, nesterov: bool = False, accumulator_dtype: Any = None) -> GradientTransformation:
     """Stochastic gradient descent with optional momentum, as ``optax.sgd``.
 
-    Update rule::
+    ``chain(trace(momentum, nesterov, accumulator_dtype) if momentum is not
+    None, scale_by_learning_rate(learning_rate))``; the momentum rule is on
+    :func:`trace`.
 
-        v <- momentum * v + g                 (if momentum is not None)
-        u = v  or  momentum * v + g           (heavy ball / nesterov)
-        theta <- theta - eta * u
-
-    Conventions: learning rate outside the momentum buffer and no dampening,
-    as optax and ``torch.optim.SGD(dampening=0)``. For the tutorial's form
-    (rate inside the buffer) see :func:`momentum`.
+    Conventions: the learning rate is outside the momentum buffer and there is
+    no dampening, as optax and ``torch.optim.SGD(dampening=0)``; for the rate
+    inside the buffer see :func:`momentum`.
 
     Args:
         learning_rate: ``eta >= 0``: number, array or schedule.
@@ -254,22 +248,22 @@ def adamw(
     *,
     nesterov: bool = False,
 ) -> GradientTransformation:
-    """Adam with decoupled weight decay, as ``optax.adamw``.
+    """Adam with decoupled weight decay, as ``optax.adamw`` (same arguments and defaults).
 
-    Update rule::
+    ``chain(scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+    add_decayed_weights(weight_decay, mask), scale_by_learning_rate(learning_rate))``.
 
-        u = adam_direction(g)                          (see scale_by_adam)
-        theta <- theta - eta * (u + weight_decay * theta)
-
-    Conventions: the decay is multiplied by the learning rate (optax, torch,
-    and the paper's ``eta_t`` schedule multiplier with ``alpha = eta``).
-    Defaults: ``weight_decay=1e-4`` (optax); torch's ``AdamW`` uses ``1e-2``.
+    Conventions: the decay is multiplied by the learning rate (optax, torch;
+    the paper's schedule multiplier ``eta_t`` with ``alpha = eta``). Default
+    ``weight_decay=1e-4`` (optax); torch's ``AdamW`` uses ``1e-2``.
 
     Args:
         learning_rate: ``eta >= 0``: number, array or schedule.
         b1, b2, eps, eps_root, mu_dtype, nesterov: as :func:`adam`.
         weight_decay: ``>= 0``: number, array or schedule.
-        mask: tree of bools or function of the params; ``False`` leaves are
+        mask: a tree of bools with the params' structure or a prefix of it
+            (optax's semantics, e.g. ``{"encoder": False, "head": True}``),
+            or a function of the params returning one; ``False`` leaves are
             not decayed.
 
     Example:
@@ -286,6 +280,6 @@ def adamw(
     """
     return chain(
         scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov),
-        add_decayed_weights(weight_decay, mask),
+        add_decayed_weights(weight_decay=weight_decay, mask=mask),
         scale_by_learning_rate(learning_rate),
     )

@@ -1,8 +1,9 @@
 """Large-batch optimizers: LARS, LAMB (layer-wise trust ratios) and Lion.
 
-The equations live on the transforms (:func:`scale_by_trust_ratio`,
-:func:`scale_by_adam`, :func:`scale_by_lion`); each optimizer here is a
-documented ``chain`` of them, with the same names and defaults as optax.
+Each optimizer is a documented ``chain`` of transforms
+(:func:`scale_by_trust_ratio`, :func:`scale_by_adam`, :func:`scale_by_lion`),
+with the same names and defaults as optax; the update rules live on the
+transforms.
 """
 
 from __future__ import annotations
@@ -19,11 +20,6 @@ from functional_opt.transforms.trust_ratio import scale_by_trust_ratio
 from functional_opt.transforms.weight_decay import add_decayed_weights
 
 
-def _mask_or_none(mask):
-    # optax spells "every leaf" as ``True``; our transforms take ``None``.
-    return None if mask is True else mask
-
-
 def lars(
     learning_rate,
     weight_decay=0.0,
@@ -36,38 +32,40 @@ def lars(
 ) -> GradientTransformation:
     """LARS: SGD with momentum and a per-layer trust ratio, as ``optax.lars``.
 
-    Update rule, per leaf ``w`` (a "layer"), ``beta = weight_decay``,
-    ``eta = trust_coefficient``, ``gamma = learning_rate``, ``m = momentum``::
-
-        d   = g + beta * w
-        lam = eta * ||w|| / (||d|| + eps)        (1 if ||w|| or ||d|| is 0)
-        v  <- m * v + gamma * lam * d
-        w  <- w - v                  (nesterov: w <- w - (m * v + gamma * lam * d))
+    ``chain(add_decayed_weights(weight_decay, weight_decay_mask),
+    scale_by_trust_ratio(trust_coefficient=trust_coefficient, eps=eps,
+    mask=trust_ratio_mask), scale_by_learning_rate(learning_rate),
+    trace(momentum, nesterov))``: the ratio (on
+    :func:`scale_by_trust_ratio`) rescales the decayed gradient
+    ``d = g + weight_decay * w`` of each leaf, and the learning rate is
+    inside the momentum buffer.
 
     Conventions:
 
-    ====================  =========================  =======================
-    choice                this library, optax        LARS paper (Alg. 1)
-    ====================  =========================  =======================
-    trust-ratio denom.    ``||g + beta w|| + eps``   ``||g|| + beta ||w||``
-    learning rate         inside the momentum        inside the momentum
-    trust coefficient     0.001                      0.001
-    ====================  =========================  =======================
+    ====================  ===================================  ===============================
+    choice                this library, optax                  LARS paper (Alg. 1)
+    ====================  ===================================  ===============================
+    trust-ratio denom.    ``||g + weight_decay w|| + eps``     ``||g|| + weight_decay ||w||``
+    learning rate         inside the momentum                  inside the momentum
+    trust coefficient     0.001                                0.001
+    ====================  ===================================  ===============================
 
     The two denominators agree without weight decay; with it the paper's is
     the triangle-inequality bound of ours, so its ratio is slightly smaller.
     A leaf is a layer: kernel and bias get separate ratios.
 
     Args:
-        learning_rate: ``gamma >= 0``: number, array or schedule.
-        weight_decay: ``beta >= 0`` (coupled: added to the gradient before
-            the trust ratio, as in the paper).
-        weight_decay_mask: ``True`` (all leaves), a tree of bools or a function.
-        trust_coefficient: ``eta > 0``.
+        learning_rate: ``>= 0``: number, array or schedule.
+        weight_decay: ``>= 0`` (coupled: added to the gradient before the
+            trust ratio, as in the paper).
+        weight_decay_mask: ``True`` (all leaves, the default), or a tree of
+            bools with the params' structure or a prefix of it, or a function
+            of the params returning one.
+        trust_coefficient: ``> 0``.
         eps: ``>= 0``, added to the denominator of the ratio.
-        trust_ratio_mask: ``True``, a tree of bools or a function; ``False``
-            leaves (e.g. biases, norms) skip the ratio.
-        momentum: ``m`` in ``[0, 1]``.
+        trust_ratio_mask: like ``weight_decay_mask``; ``False`` leaves (e.g.
+            biases, norms) skip the ratio.
+        momentum: in ``[0, 1]``.
         nesterov: Nesterov momentum.
 
     Example:
@@ -85,8 +83,8 @@ def lars(
     """
     check_number("momentum", momentum, low=0.0, high=1.0, allow_schedule=True)
     return chain(
-        add_decayed_weights(weight_decay, _mask_or_none(weight_decay_mask)),
-        scale_by_trust_ratio(trust_coefficient=trust_coefficient, eps=eps, mask=_mask_or_none(trust_ratio_mask)),
+        add_decayed_weights(weight_decay=weight_decay, mask=weight_decay_mask),
+        scale_by_trust_ratio(trust_coefficient=trust_coefficient, eps=eps, mask=trust_ratio_mask),
         scale_by_learning_rate(learning_rate),
         trace(decay=momentum, nesterov=nesterov),
     )
@@ -103,12 +101,10 @@ def lamb(
 ) -> GradientTransformation:
     """LAMB: Adam's direction plus decoupled decay, rescaled per layer, as ``optax.lamb``.
 
-    Update rule, per leaf ``w`` (a "layer"), ``t`` the 1-based step::
-
-        r   = mu_hat / (sqrt(nu_hat + eps_root) + eps)       (Adam, see scale_by_adam)
-        d   = r + weight_decay * w
-        lam = ||w|| / ||d||                                  (1 if either norm is 0)
-        w  <- w - learning_rate * lam * d
+    ``chain(scale_by_adam(b1, b2, eps, eps_root), add_decayed_weights(weight_decay,
+    mask), scale_by_trust_ratio(), scale_by_learning_rate(learning_rate))``:
+    each leaf's direction ``d = adam + weight_decay * w`` is rescaled by
+    ``||w|| / ||d||``.
 
     Conventions: the paper's scaling function ``phi`` is the identity (as in
     optax and NVIDIA's reference); ``eps = 1e-6`` outside the root (paper,
@@ -121,7 +117,8 @@ def lamb(
         b1, b2: Adam decays in ``[0, 1)``.
         eps, eps_root: ``>= 0`` (outside / inside the root).
         weight_decay: ``>= 0`` (decoupled: added to Adam's direction).
-        mask: tree of bools or function; ``False`` leaves are not decayed.
+        mask: tree of bools (the params' structure or a prefix of it) or a
+            function of the params; ``False`` leaves are not decayed.
 
     Example:
         >>> import jax.numpy as jnp
@@ -138,7 +135,7 @@ def lamb(
     """
     return chain(
         scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root),
-        add_decayed_weights(weight_decay, mask),
+        add_decayed_weights(weight_decay=weight_decay, mask=mask),
         scale_by_trust_ratio(),
         scale_by_learning_rate(learning_rate),
     )
@@ -154,11 +151,9 @@ def lion(
 ) -> GradientTransformation:
     """Lion (EvoLved Sign Momentum), as ``optax.lion``.
 
-    Update rule (see :func:`scale_by_lion`)::
-
-        c   = b1 * mu + (1 - b1) * g
-        w  <- w - learning_rate * (sign(c) + weight_decay * w)
-        mu <- b2 * mu + (1 - b2) * g
+    ``chain(scale_by_lion(b1, b2, mu_dtype), add_decayed_weights(weight_decay,
+    mask), scale_by_learning_rate(learning_rate))``; the sign-of-interpolation
+    rule is on :func:`scale_by_lion`.
 
     Conventions: decoupled weight decay multiplied by the learning rate (the
     paper's Algorithm 2, optax). Defaults ``b1 = 0.9, b2 = 0.99`` (paper,
@@ -171,7 +166,8 @@ def lion(
         b2: momentum decay in ``[0, 1]``.
         mu_dtype: dtype of the momentum buffer.
         weight_decay: ``>= 0``.
-        mask: tree of bools or function; ``False`` leaves are not decayed.
+        mask: tree of bools (the params' structure or a prefix of it) or a
+            function of the params; ``False`` leaves are not decayed.
 
     Example:
         >>> import jax.numpy as jnp
@@ -187,6 +183,6 @@ def lion(
     """
     return chain(
         scale_by_lion(b1=b1, b2=b2, mu_dtype=mu_dtype),
-        add_decayed_weights(weight_decay, mask),
+        add_decayed_weights(weight_decay=weight_decay, mask=mask),
         scale_by_learning_rate(learning_rate),
     )
