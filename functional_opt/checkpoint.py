@@ -60,10 +60,28 @@ _ALIGN = 64
 _DIGEST = 32
 
 
-try:  # keeps a weakly typed target leaf (e.g. an injected hyperparameter) weak, so jit does not retrace
-    from jax._src.lax.lax import _convert_element_type as _make_weak
-except ImportError:  # pragma: no cover - private API moved: restore strongly typed
-    _make_weak = None
+# A Python scalar becomes a weakly typed array of the default dtype of its kind.
+_WEAK_TEMPLATES = {"b": False, "i": 0, "u": 0, "f": 0.0, "c": 0j}
+
+
+def _as_weak(x: jax.Array) -> jax.Array:
+    """``x`` as a weakly typed array with the same values, with public jax API only.
+
+    A weakly typed target leaf (e.g. a hyperparameter that ``inject_hyperparams``
+    made from a Python float) must come back weak, or the first jitted call after
+    a restore retraces. ``jax.lax.full_like`` keeps the weak type of its template,
+    so each value is written into a weak scalar template (``vmap``-ed over the
+    entries). Weak arrays only exist in the default dtype of their kind (the dtype
+    of ``jnp.asarray(0.0)`` etc.); any other dtype is returned unchanged.
+    """
+    template = jnp.asarray(_WEAK_TEMPLATES.get(x.dtype.kind, 0.0))
+    if template.dtype != x.dtype or not template.weak_type:
+        return x
+
+    def fill(v: jax.Array) -> jax.Array:
+        return jax.lax.full_like(template, v)
+
+    return jax.vmap(fill)(x.reshape(-1)).reshape(x.shape) if x.ndim else fill(x)
 
 
 class CheckpointError(ValueError):
@@ -294,8 +312,9 @@ def restore(path: str | os.PathLike, target: Any) -> Any:
             x = jax.random.wrap_key_data(jnp.array(a), impl=meta["key_impl"])
             return jax.device_put(x, sharding) if sharding is not None else x
         x = jax.device_put(a, sharding) if sharding is not None else jnp.array(a)
-        if getattr(t, "weak_type", False) and _make_weak is not None:
-            x = _make_weak(x, x.dtype, weak_type=True)
+        if getattr(t, "weak_type", False):  # weak leaves are Python-number scalars in practice
+            x = _as_weak(x)
+            x = jax.device_put(x, sharding) if sharding is not None else x
         return x
 
     return jax.tree_util.tree_unflatten(treedef, [place(a, t, m) for (_, a), (_, t), m in zip(saved, items, header["leaves"])])

@@ -65,6 +65,17 @@ def test_round_trip_is_bit_exact_with_types(tmp_path):
     assert bits(checkpoint.restore(f, tree)) == bits(tree)
 
 
+def test_weak_types_survive_a_round_trip(tmp_path):
+    # weakly typed leaves of every kind and rank come back weak (no retrace after a restore) and bit-exact
+    tree = {"f": jnp.asarray(0.1), "i": jnp.asarray(3), "c": jnp.asarray(1 - 2j), "vec": jnp.full((2, 3), 0.25),
+            "strong": jnp.float32(0.1)}
+    assert all(tree[k].weak_type for k in ("f", "i", "c", "vec"))
+    checkpoint.save(tmp_path / "w", tree)
+    out = checkpoint.restore(tmp_path / "w", jax.eval_shape(lambda: tree))
+    assert {k: v.weak_type for k, v in out.items()} == {k: v.weak_type for k, v in tree.items()}
+    assert bits(out) == bits(tree)
+
+
 def test_typed_prng_keys_round_trip(tmp_path):
     tree = {"key": jax.random.key(3), "keys": jax.random.split(jax.random.key(1), 3), "raw": jax.random.PRNGKey(2)}
     checkpoint.save(tmp_path / "k", tree)
