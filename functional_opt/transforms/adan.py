@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import jax
 import jax.numpy as jnp
 
 from functional_opt import _tree
 from functional_opt._hparams import (
     check_dtype,
     check_number,
-    compute_dtype,
-    log_of,
-    one_minus,
     safe_increment,
     value_at,
     zero_count,
@@ -97,41 +93,25 @@ def scale_by_adan(
 
     def init(params):
         z = _tree.zeros_like(params, mu_dtype)
-        return ScaleByAdanState(
-            count=zero_count(), m=z, v=z, n=_tree.zeros_like(params), prev_g=z
-        )
+        return ScaleByAdanState(count=zero_count(), m=z, v=z, n=_tree.real_dtype_zeros(params), prev_g=z)
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        c = state.count
-        beta2 = value_at(b2, c)
-        omb1, omb2, omb3 = one_minus(b1, c), one_minus(b2, c), one_minus(b3, c)
-        t = safe_increment(c)
-        c1 = _tree.bias_correction_factor(log_of(b1, c), t)
-        c2 = _tree.bias_correction_factor(log_of(b2, c), t)
-        c3 = _tree.bias_correction_factor(log_of(b3, c), t)
+        k1, k2, k3 = (_tree.decay_scalars(b, state.count) for b in (b1, b2, b3))
         eps_, eps_root_ = value_at(eps, None), value_at(eps_root, None)
-        first = c == 0
+        first = state.count == 0
 
-        def leaf(g, m, v, n, prev):
-            dt = compute_dtype(g.dtype, m.dtype, n.dtype)
-            g_ = g.astype(dt)
-            m_f, v_f, n_f = m.astype(dt), v.astype(dt), n.astype(dt)
-            d = jnp.where(first, jnp.zeros_like(g_), g_ - prev.astype(dt))
-            m_new = m_f + omb1 * (g_ - m_f)
-            v_new = v_f + omb2 * (d - v_f)
-            n_new = n_f + omb3 * (jnp.square(g_ + beta2 * d) - n_f)
-            u = (m_new * c1 + beta2 * v_new * c2) / (jnp.sqrt(n_new * c3 + eps_root_) + eps_)
-            return (
-                u.astype(g.dtype),
-                m_new.astype(m.dtype),
-                v_new.astype(v.dtype),
-                n_new.astype(n.dtype),
-                g.astype(prev.dtype),
-            )
+        def leaf(g, m, v, n, g_prev):
+            d = jnp.where(first, 0.0, g - g_prev)
+            m = _tree.ema(m, g, k1.omb)
+            v = _tree.ema(v, d, k2.omb)
+            n = _tree.ema(n, _tree.abs_sq(g + k2.beta * d), k3.omb)
+            u = (m * k1.c + k2.beta * v * k2.c) / (jnp.sqrt(n * k3.c + eps_root_) + eps_)
+            return u, m, v, n, g
 
-        out = jax.tree.map(leaf, updates, state.m, state.v, state.n, state.prev_g)
-        u, m, v, n, prev = _tree.unzip(out, jax.tree.structure(updates), 5)
-        return u, ScaleByAdanState(count=t, m=m, v=v, n=n, prev_g=prev)
+        u, (m, v, n, prev_g) = _tree.map_moments(
+            "scale_by_adan", leaf, updates, m=state.m, v=state.v, n=state.n, prev_g=state.prev_g
+        )
+        return u, ScaleByAdanState(count=safe_increment(state.count), m=m, v=v, n=n, prev_g=prev_g)
 
     return GradientTransformation(init, update)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
-import jax
 import jax.numpy as jnp
 
 from functional_opt import _tree
@@ -13,9 +12,6 @@ from functional_opt._hparams import (
     check_dtype,
     check_int,
     check_number,
-    compute_dtype,
-    log_of,
-    one_minus,
     safe_increment,
     value_at,
     zero_count,
@@ -89,31 +85,24 @@ def scale_by_ademamix(
 
     def init(params):
         z = _tree.zeros_like(params, mu_dtype)
-        return ScaleByAdemamixState(count=zero_count(), m1=z, m2=z, nu=_tree.zeros_like(params))
+        return ScaleByAdemamixState(count=zero_count(), m1=z, m2=z, nu=_tree.real_dtype_zeros(params))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        c = state.count
-        omb1, omb2, omb3 = one_minus(b1, c), one_minus(b2, c), one_minus(b3, c)
-        alpha_ = value_at(alpha, c)
-        t = safe_increment(c)
-        c1 = _tree.bias_correction_factor(log_of(b1, c), t)
-        c2 = _tree.bias_correction_factor(log_of(b2, c), t)
+        k1, k2, k3 = (_tree.decay_scalars(b, state.count) for b in (b1, b2, b3))
+        alpha_ = value_at(alpha, state.count)
         eps_, eps_root_ = value_at(eps, None), value_at(eps_root, None)
 
         def leaf(g, m1, m2, nu):
-            dt = compute_dtype(g.dtype, m1.dtype, nu.dtype)
-            g_ = g.astype(dt)
-            m1f, m2f, nuf = m1.astype(dt), m2.astype(dt), nu.astype(dt)
-            m1n = m1f + omb1 * (g_ - m1f)
-            m2n = m2f + omb3 * (g_ - m2f)
-            nun = nuf + omb2 * (jnp.square(g_) - nuf)
-            u = (m1n * c1 + alpha_ * m2n) / (jnp.sqrt(nun * c2 + eps_root_) + eps_)
-            return u.astype(g.dtype), m1n.astype(m1.dtype), m2n.astype(m2.dtype), nun.astype(nu.dtype)
+            m1 = _tree.ema(m1, g, k1.omb)
+            m2 = _tree.ema(m2, g, k3.omb)
+            nu = _tree.ema(nu, _tree.abs_sq(g), k2.omb)
+            return (m1 * k1.c + alpha_ * m2) / (jnp.sqrt(nu * k2.c + eps_root_) + eps_), m1, m2, nu
 
-        out = jax.tree.map(leaf, updates, state.m1, state.m2, state.nu)
-        u, m1, m2, nu = _tree.unzip(out, jax.tree.structure(updates), 4)
-        return u, ScaleByAdemamixState(count=t, m1=m1, m2=m2, nu=nu)
+        u, (m1, m2, nu) = _tree.map_moments(
+            "scale_by_ademamix", leaf, updates, m1=state.m1, m2=state.m2, nu=state.nu
+        )
+        return u, ScaleByAdemamixState(count=safe_increment(state.count), m1=m1, m2=m2, nu=nu)
 
     return GradientTransformation(init, update)
 
