@@ -12,7 +12,7 @@ import math
 from functional_opt.base import GradientTransformation, chain
 from functional_opt.transforms.dadapt import scale_by_dadapt_adamw
 from functional_opt.transforms.prodigy import scale_by_prodigy
-from functional_opt.transforms.scaling import scale
+from functional_opt.transforms.scaling import scale_by_learning_rate
 
 
 def prodigy(
@@ -30,9 +30,12 @@ def prodigy(
 ) -> GradientTransformation:
     """Prodigy, as ``optax.contrib.prodigy`` (argument names and defaults).
 
-    ``chain(scale_by_prodigy(...), scale(-1))``; the equations and the
-    conventions table (bias correction, growth rate, zero-denominator
-    handling versus the reference and optax) are on :func:`scale_by_prodigy`.
+    ``chain(scale_by_prodigy(learning_rate, ...),
+    scale_by_learning_rate(learning_rate))``: the transform reads the
+    learning rate for its estimate of ``d`` and the second member applies it
+    (and the descent sign). The equations and the conventions table (bias
+    correction, growth rate, zero-denominator handling versus the reference
+    and optax) are on :func:`scale_by_prodigy`.
     The adapted step size is ``state[0].estim_lr``. The state keeps a copy of
     the initial params (``x0``): five param-sized buffers in all.
 
@@ -59,7 +62,7 @@ def prodigy(
             learning_rate, betas, beta3, eps, estim_lr0, estim_lr_coef, weight_decay, safeguard_warmup,
             bias_correction=bias_correction, growth_rate=growth_rate,
         ),
-        scale(-1.0),  # descent: updates are added to the params
+        scale_by_learning_rate(learning_rate),
     )
 
 
@@ -75,8 +78,13 @@ def dadapt_adamw(
 ) -> GradientTransformation:
     """D-Adaptation AdamW, as ``optax.contrib.dadapt_adamw`` (names and defaults).
 
-    ``chain(scale_by_dadapt_adamw(...), scale(-1))``; the equations and the
-    conventions table are on :func:`scale_by_dadapt_adamw`. The adapted step
+    ``chain(scale_by_dadapt_adamw(learning_rate, ...), scale_by_learning_rate(1.0))``;
+    the equations and the conventions table are on
+    :func:`scale_by_dadapt_adamw`. The learning rate is applied inside the
+    transform, because it sits inside the moment buffers (``m`` and ``s``
+    accumulate ``d * learning_rate * g``, as in the reference, so a new rate
+    affects only new gradients) and cannot be factored out of the step;
+    the second member only flips the sign for descent. The adapted step
     size is ``state[0].estim_lr``.
 
     Args:
@@ -100,5 +108,5 @@ def dadapt_adamw(
             learning_rate, betas, eps, estim_lr0, weight_decay,
             bias_correction=bias_correction, growth_rate=growth_rate,
         ),
-        scale(-1.0),  # descent: updates are added to the params
+        scale_by_learning_rate(1.0),  # the sign only: the rate is inside the moments
     )

@@ -10,16 +10,14 @@ import jax.numpy as jnp
 
 from functional_opt import _tree
 from functional_opt._hparams import (
+    check_betas,
     check_number,
     compute_dtype,
-    log_of,
-    one_minus,
     safe_increment,
     value_at,
     zero_count,
 )
 from functional_opt.base import GradientTransformation
-from functional_opt.transforms.prodigy import _check_betas
 
 
 class DAdaptAdamWState(NamedTuple):
@@ -49,7 +47,7 @@ def scale_by_dadapt_adamw(
     bias_correction: bool = True,
     growth_rate=math.inf,
 ) -> GradientTransformation:
-    """D-Adapted Adam's step (positive: :func:`functional_opt.dadapt_adamw` negates it).
+    """D-Adapted Adam's step, learning rate included (it points along the gradient).
 
     Update rule, ``k = count``, ``t = k + 1``, ``d = estim_lr``, ``q = sqrt(b2)``,
     sums over every coordinate of every leaf::
@@ -57,14 +55,19 @@ def scale_by_dadapt_adamw(
         dlr = d * learning_rate(k) * (sqrt(1 - b2**t) / (1 - b1**t) if bias_correction else 1)
         r  <- q * r + (1 - q) * dlr * <g, s / (sqrt(v) + eps)>      (old s and v)
         m  <- b1 * m + (1 - b1) * dlr * g
-        v  <- b2 * v + (1 - b2) * g**2
+        v  <- b2 * v + (1 - b2) * |g|**2
         s  <- q * s + (1 - q) * dlr * g
         d_hat = r / ((1 - q) * sum|s|)
         d  <- max(d, min(d_hat, d * growth_rate))
         u   = m / (sqrt(v) + eps) + weight_decay * dlr * x
 
     The learning rate is inside ``m`` (``m`` accumulates ``dlr * g``), so a
-    changing ``d`` only affects new gradients. ``d`` never decreases; while
+    changing ``d`` or ``learning_rate`` only affects new gradients. That is
+    why this transform applies the learning rate itself, unlike Adam's: it
+    cannot be factored out of ``u`` into a later
+    :func:`~functional_opt.scale_by_learning_rate`, and
+    :func:`functional_opt.dadapt_adamw` ends with
+    ``scale_by_learning_rate(1.0)`` for the descent sign only. ``d`` never decreases; while
     ``sum|s| == 0`` it is kept (the reference skips the step).
 
     Conventions:
@@ -105,7 +108,7 @@ def scale_by_dadapt_adamw(
         Defazio & Mishchenko, "Learning-Rate-Free Learning by D-Adaptation",
         ICML 2023; facebookresearch/dadaptation (reference).
     """
-    _check_betas(betas)
+    check_betas(betas)
     b1, b2 = betas
     check_number("learning_rate", learning_rate, low=0.0, allow_schedule=True)
     check_number("eps", eps, low=0.0)
@@ -123,53 +126,36 @@ def scale_by_dadapt_adamw(
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError("dadapt_adamw needs params: call update(updates, state, params)")
         sdt = state.estim_lr.dtype
-        f32 = lambda x: value_at(x, None, sdt)  # noqa: E731
-        k = state.count
-        t = safe_increment(k)
-        beta1, beta2 = f32(b1), f32(b2)
-        omb1, omb2 = one_minus(b1, None).astype(sdt), one_minus(b2, None).astype(sdt)
-        q = jnp.sqrt(beta2)
-        omq = omb2 / (1 + q)  # 1 - sqrt(b2) without cancellation
-        lr = value_at(learning_rate, k, sdt)
-        if bias_correction:
-            bc = jnp.sqrt(-jnp.expm1(t * log_of(b2, None))) / -jnp.expm1(t * log_of(b1, None))
-            bc = bc.astype(sdt)
-        else:
-            bc = jnp.ones([], sdt)
+        k1, k2 = _tree.decay_scalars(b1, state.count), _tree.decay_scalars(b2, state.count)
+        q = jnp.sqrt(value_at(b2, None, sdt))
+        omq = k2.omb / (1 + q)  # 1 - sqrt(b2) without cancellation
+        lr = value_at(learning_rate, state.count, sdt)
+        bc = (k1.c / jnp.sqrt(k2.c)).astype(sdt) if bias_correction else 1.0
         d = state.estim_lr
         dlr = d * lr * bc
-        eps_ = f32(eps)
+        eps_, wd = value_at(eps, None, sdt), value_at(weight_decay, None, sdt)
 
-        def moments(g, m, v, s):
-            dt = compute_dtype(g.dtype, m.dtype)
-            g_, v_ = g.astype(dt), v.astype(dt)
-            num = jnp.sum(g_ * s.astype(dt) / (jnp.sqrt(v_) + eps_))
-            m_new = beta1 * m.astype(dt) + omb1 * dlr * g_
-            v_new = beta2 * v_ + omb2 * g_ * g_
-            s_new = q * s.astype(dt) + omq * dlr * g_
-            return m_new.astype(m.dtype), v_new.astype(v.dtype), s_new.astype(s.dtype), num, jnp.sum(jnp.abs(s_new))
+        def leaf(g, m, v, s, x):
+            r_term = jnp.sum(g * s / (jnp.sqrt(v) + eps_))  # old s and v
+            m = _tree.ema(m, dlr * g, k1.omb)
+            v = _tree.ema(v, _tree.abs_sq(g), k2.omb)
+            s = _tree.ema(s, dlr * g, omq)
+            u = m / (jnp.sqrt(v) + eps_) + wd * dlr * x
+            return u, m, v, s, r_term, jnp.sum(jnp.abs(s))
 
-        treedef = jax.tree.structure(updates)
-        out = jax.tree.map(moments, updates, state.exp_avg, state.exp_avg_sq, state.grad_sum)
-        m, v, s, num, l1 = _tree.unzip(out, treedef, 5)
-        numerator = q * state.numerator_weighted + omq * dlr * _tree.tree_sum(jax.tree.leaves(num))
+        u, (m, v, s, r_terms, l1) = _tree.map_moments(
+            "scale_by_dadapt_adamw", leaf, updates, params=params,
+            m=state.exp_avg, v=state.exp_avg_sq, s=state.grad_sum,
+        )
+        r = q * state.numerator_weighted + omq * dlr * _tree.tree_sum(jax.tree.leaves(r_terms))
         l1_sum = _tree.tree_sum(jax.tree.leaves(l1))
-        d_hat = numerator / (omq * jnp.where(l1_sum > 0, l1_sum, 1.0))
-        adapt = (l1_sum > 0) & (lr > 0)
-        d_new = jnp.where(adapt, jnp.maximum(d, jnp.minimum(d_hat, d * f32(growth_rate))), d)
-        wd = f32(weight_decay)
-
-        def step(g, m_, v_, x):
-            dt = compute_dtype(g.dtype, m_.dtype)
-            u = m_.astype(dt) / (jnp.sqrt(v_.astype(dt)) + eps_) + wd * dlr * jnp.asarray(x).astype(dt)
-            return u.astype(g.dtype)
-
-        u = jax.tree.map(step, updates, m, v, params)
+        d_hat = r / (omq * jnp.where(l1_sum > 0, l1_sum, 1.0))
+        adapt = (l1_sum > 0) & (lr > 0)  # otherwise the reference skips the estimate
+        d_new = jnp.where(adapt, jnp.maximum(d, jnp.minimum(d_hat, d * value_at(growth_rate, None, sdt))), d)
         new_state = DAdaptAdamWState(
-            count=t, exp_avg=m, exp_avg_sq=v, grad_sum=s, estim_lr=d_new, numerator_weighted=numerator,
+            count=safe_increment(state.count), exp_avg=m, exp_avg_sq=v, grad_sum=s, estim_lr=d_new,
+            numerator_weighted=r,
         )
         return u, new_state
 

@@ -10,10 +10,9 @@ import jax.numpy as jnp
 
 from functional_opt import _tree
 from functional_opt._hparams import (
+    check_betas,
     check_number,
     compute_dtype,
-    log_of,
-    one_minus,
     safe_increment,
     value_at,
     zero_count,
@@ -41,13 +40,6 @@ class ProdigyState(NamedTuple):
     numerator_weighted: Any
 
 
-def _check_betas(betas):
-    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-        raise TypeError(f"betas must be a pair (b1, b2), got {betas!r}")
-    check_number("betas[0]", betas[0], low=0.0, high=1.0, high_inclusive=False)
-    check_number("betas[1]", betas[1], low=0.0, high=1.0, high_inclusive=False)
-
-
 def scale_by_prodigy(
     learning_rate=1.0,
     betas=(0.9, 0.999),
@@ -61,21 +53,29 @@ def scale_by_prodigy(
     bias_correction: bool = True,
     growth_rate=math.inf,
 ) -> GradientTransformation:
-    """Prodigy's step (positive: negate it, as :func:`functional_opt.prodigy` does).
+    """Prodigy's step before the learning rate: Adam on ``d * g``, with ``d`` estimated online.
 
     Update rule, ``k = count``, ``t = k + 1``, ``d = estim_lr``, ``d0 = estim_lr0``,
     ``lr = learning_rate(k)``, sums over every coordinate of every leaf::
 
-        dlr = d * lr * (sqrt(1 - b2**t) / (1 - b1**t) if bias_correction else 1)
+        bc  = sqrt(1 - b2**t) / (1 - b1**t)     (1 if not bias_correction)
+        dlr = d * lr * bc
         r   <- b3 * r + (d / d0) * dlr * <g, x0 - x>                  (numerator_weighted)
         m   <- b1 * m + (1 - b1) * d * g
-        v   <- b2 * v + (1 - b2) * d**2 * g**2
+        v   <- b2 * v + (1 - b2) * d**2 * |g|**2
         s   <- b3 * s + (d / d0) * (d if safeguard_warmup else dlr) * g
         d_hat = estim_lr_coef * r / sum|s|
         d_max <- max(d_max, d_hat)
-        d   <- min(d_max, max(d, d_hat) * growth_rate)  while d == d0 (the first jump is uncapped)
-        d   <- min(d_max, d * growth_rate)              afterwards
-        u   = dlr * (m / (sqrt(v) + d_new * eps) + weight_decay * x)
+        d_new = min(d_max, max(d, d_hat) * growth_rate)  while d == d0 (the first jump is uncapped)
+        d_new = min(d_max, d * growth_rate)              afterwards
+        u   = d * bc * (m / (sqrt(v) + d_new * eps) + weight_decay * x)
+
+    ``u`` leaves the learning rate out: :func:`functional_opt.prodigy` ends
+    with ``scale_by_learning_rate(learning_rate)``, so the step taken is
+    ``-lr * u = -dlr * (...)``, the reference's. ``learning_rate`` is also an
+    argument here because it enters the estimate of ``d`` (through ``dlr``
+    in ``r`` and ``s``), as in the reference: give both the same value or
+    schedule.
 
     ``d`` only grows. While ``sum|s| == 0`` (no gradient yet, or ``lr = 0``)
     ``d`` is kept (the reference skips such a step; optax divides 0 by 0).
@@ -92,7 +92,8 @@ def scale_by_prodigy(
     ==================  ====================  ===================  ==================
 
     Args:
-        learning_rate: ``>= 0`` multiplier of the adapted step (1 recommended).
+        learning_rate: ``>= 0`` (number, array or schedule), as it enters the
+            estimate of ``d`` (1 recommended; a warmup/decay *shape*).
         betas: ``(b1, b2)``, each in ``[0, 1)``.
         beta3: decay of ``r`` and ``s`` in ``[0, 1]``; default ``sqrt(b2)``.
         eps: ``>= 0``; the denominator uses ``d * eps``.
@@ -121,7 +122,7 @@ def scale_by_prodigy(
         Mishchenko & Defazio, "Prodigy: An Expeditiously Adaptive
         Parameter-Free Learner", ICML 2024; konstmish/prodigy (reference).
     """
-    _check_betas(betas)
+    check_betas(betas)
     b1, b2 = betas
     check_number("learning_rate", learning_rate, low=0.0, allow_schedule=True)
     if beta3 is not None:
@@ -133,66 +134,53 @@ def scale_by_prodigy(
     check_number("growth_rate", growth_rate, low=1.0, allow_inf=True)
 
     def init(params):
-        sdt = compute_dtype(*[jnp.result_type(p) for p in jax.tree.leaves(params)])  # >= float32
-        zeros = _tree.zeros_like(params)
-        f32 = lambda x: value_at(x, None, sdt)  # noqa: E731
+        sdt = compute_dtype(*[jnp.result_type(p) for p in jax.tree.leaves(params)])  # the d-estimate's dtype
         return ProdigyState(
-            count=zero_count(), exp_avg=zeros, exp_avg_sq=_tree.zeros_like(params), grad_sum=_tree.zeros_like(params),
-            params0=jax.tree.map(lambda p: jnp.array(p, copy=True), params),
-            estim_lr=f32(estim_lr0), estim_lr_max=f32(estim_lr0), numerator_weighted=jnp.zeros([], sdt),
+            count=zero_count(), exp_avg=_tree.zeros_like(params), exp_avg_sq=_tree.zeros_like(params),
+            grad_sum=_tree.zeros_like(params), params0=jax.tree.map(lambda p: jnp.array(p, copy=True), params),
+            estim_lr=value_at(estim_lr0, None, sdt), estim_lr_max=value_at(estim_lr0, None, sdt),
+            numerator_weighted=jnp.zeros([], sdt),
         )
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError("prodigy needs params: call update(updates, state, params)")
         sdt = state.estim_lr.dtype
-        f32 = lambda x: value_at(x, None, sdt)  # noqa: E731
-        k = state.count
-        t = safe_increment(k)
-        beta1, beta2 = f32(b1), f32(b2)
-        omb1, omb2 = one_minus(b1, None).astype(sdt), one_minus(b2, None).astype(sdt)
-        b3 = jnp.sqrt(beta2) if beta3 is None else f32(beta3)
-        lr = value_at(learning_rate, k, sdt)
-        if bias_correction:
-            bc = jnp.sqrt(-jnp.expm1(t * log_of(b2, None))) / -jnp.expm1(t * log_of(b1, None))
-            bc = bc.astype(sdt)
-        else:
-            bc = jnp.ones([], sdt)
-        d, d0 = state.estim_lr, f32(estim_lr0)
+        k1, k2 = _tree.decay_scalars(b1, state.count), _tree.decay_scalars(b2, state.count)
+        b3 = jnp.sqrt(value_at(b2, None, sdt)) if beta3 is None else value_at(beta3, None, sdt)
+        lr = value_at(learning_rate, state.count, sdt)
+        bc = (k1.c / jnp.sqrt(k2.c)).astype(sdt) if bias_correction else 1.0
+        d, d0 = state.estim_lr, value_at(estim_lr0, None, sdt)
         dlr = d * lr * bc
         s_scale = (d / d0) * (d if safeguard_warmup else dlr)
 
-        def moments(g, m, v, s, x, x0):
-            dt = compute_dtype(g.dtype, m.dtype)
-            g_ = g.astype(dt)
-            num = jnp.sum(g_ * (x0.astype(dt) - jnp.asarray(x).astype(dt)))
-            m_new = beta1 * m.astype(dt) + omb1 * d * g_
-            v_new = beta2 * v.astype(dt) + omb2 * d * d * g_ * g_
-            s_new = b3 * s.astype(dt) + s_scale * g_
-            return m_new.astype(m.dtype), v_new.astype(v.dtype), s_new.astype(s.dtype), num, jnp.sum(jnp.abs(s_new))
+        # first pass: the moments and the two sums of d's estimate (u needs the new d)
+        def estimate(g, m, v, s, x0, x):
+            m = _tree.ema(m, d * g, k1.omb)
+            v = _tree.ema(v, d * d * _tree.abs_sq(g), k2.omb)
+            s = b3 * s + s_scale * g
+            return None, m, v, s, x0, jnp.sum(g * (x0 - x)), jnp.sum(jnp.abs(s))
 
-        treedef = jax.tree.structure(updates)
-        out = jax.tree.map(moments, updates, state.exp_avg, state.exp_avg_sq, state.grad_sum, params, state.params0)
-        m, v, s, num, l1 = _tree.unzip(out, treedef, 5)
-        numerator = b3 * state.numerator_weighted + (d / d0) * dlr * _tree.tree_sum(jax.tree.leaves(num))
-        denom = _tree.tree_sum(jax.tree.leaves(l1))
-        d_hat = f32(estim_lr_coef) * numerator / jnp.where(denom > 0, denom, 1.0)
-        adapt = (denom > 0) & (lr > 0)  # otherwise the reference skips the estimate
+        _, (m, v, s, _, num, l1) = _tree.map_moments(
+            "scale_by_prodigy", estimate, updates, params=params,
+            m=state.exp_avg, v=state.exp_avg_sq, s=state.grad_sum, x0=state.params0,
+        )
+        r = b3 * state.numerator_weighted + (d / d0) * dlr * _tree.tree_sum(jax.tree.leaves(num))
+        l1_sum = _tree.tree_sum(jax.tree.leaves(l1))
+        d_hat = value_at(estim_lr_coef, None, sdt) * r / jnp.where(l1_sum > 0, l1_sum, 1.0)
+        adapt = (l1_sum > 0) & (lr > 0)  # otherwise the reference skips the estimate
         d_max = jnp.where(adapt, jnp.maximum(state.estim_lr_max, d_hat), state.estim_lr_max)
         d_first = jnp.where(d == d0, jnp.maximum(d, d_hat), d)  # the first jump is not capped
-        d_new = jnp.where(adapt, jnp.minimum(d_max, d_first * f32(growth_rate)), d)
-        wd = f32(weight_decay)
+        d_new = jnp.where(adapt, jnp.minimum(d_max, d_first * value_at(growth_rate, None, sdt)), d)
+        eps_, wd = value_at(eps, None, sdt), value_at(weight_decay, None, sdt)
 
-        def step(g, m_, v_, x):
-            dt = compute_dtype(g.dtype, m_.dtype)
-            u = dlr * (m_.astype(dt) / (jnp.sqrt(v_.astype(dt)) + d_new * f32(eps)) + wd * jnp.asarray(x).astype(dt))
-            return u.astype(g.dtype)
+        # second pass: the step (m and v are read, not changed)
+        def step(g, m, v, x):
+            return d * bc * (m / (jnp.sqrt(v) + d_new * eps_) + wd * x), m, v
 
-        u = jax.tree.map(step, updates, m, v, params)
+        u, _ = _tree.map_moments("scale_by_prodigy", step, updates, params=params, m=m, v=v)
         new_state = ProdigyState(
-            count=t, exp_avg=m, exp_avg_sq=v, grad_sum=s, params0=state.params0,
-            estim_lr=d_new, estim_lr_max=d_max, numerator_weighted=numerator,
+            count=safe_increment(state.count), exp_avg=m, exp_avg_sq=v, grad_sum=s, params0=state.params0,
+            estim_lr=d_new, estim_lr_max=d_max, numerator_weighted=r,
         )
         return u, new_state
 
