@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import jax
 import jax.numpy as jnp
 
 from functional_opt import _tree
-from functional_opt._hparams import check_number, compute_dtype, value_at
+from functional_opt._hparams import check_number, value_at
 from functional_opt.base import GradientTransformation
 
 
@@ -39,8 +38,12 @@ def scale_by_rprop(
         if g * g' = 0:  Delta unchanged
         u = Delta * sign(g);   g' <- g
 
-    The result points along the gradient; :func:`~functional_opt.rprop`
-    negates it. ``Delta`` starts at ``learning_rate``.
+    The result points along the gradient. ``Delta`` starts at
+    ``learning_rate`` and is state: the learning rate is the initial
+    per-entry step, not a factor applied to the result, so it cannot move
+    into a later :func:`~functional_opt.scale_by_learning_rate`;
+    :func:`~functional_opt.rprop` follows this with
+    ``scale_by_learning_rate(1.0)`` for the descent sign only.
 
     Conventions:
 
@@ -93,31 +96,24 @@ def scale_by_rprop(
             )
 
     def init(params):
-        step_sizes = jax.tree.map(
-            lambda p: jnp.broadcast_to(jnp.asarray(learning_rate, jnp.result_type(p)), jnp.shape(p)),
-            params,
-        )
-        return ScaleByRpropState(step_sizes=step_sizes, prev_updates=_tree.zeros_like(params))
+        return ScaleByRpropState(step_sizes=_tree.full_like(params, learning_rate),
+                                 prev_updates=_tree.zeros_like(params))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         em, ep = value_at(eta_minus, None), value_at(eta_plus, None)
         lo, hi = value_at(min_step_size, None), value_at(max_step_size, None)
 
-        def leaf(g, step, prev):
-            dt = compute_dtype(g.dtype, step.dtype, prev.dtype)
-            g_, step_f = g.astype(dt), step.astype(dt)
-            agree = g_ * prev.astype(dt)
-            step_new = jnp.where(
-                agree > 0, jnp.minimum(step_f * ep, hi),
-                jnp.where(agree < 0, jnp.maximum(step_f * em, lo), step_f),
-            )
-            g_kept = jnp.where(agree < 0, 0.0, g_)
-            u = step_new * jnp.sign(g_kept)
-            return u.astype(g.dtype), step_new.astype(step.dtype), g_kept.astype(prev.dtype)
+        def leaf(g, delta, g_prev):
+            agree = g * g_prev
+            delta = jnp.where(agree > 0, jnp.minimum(delta * ep, hi),
+                              jnp.where(agree < 0, jnp.maximum(delta * em, lo), delta))
+            g = jnp.where(agree < 0, 0.0, g)
+            return delta * jnp.sign(g), delta, g
 
-        out = jax.tree.map(leaf, updates, state.step_sizes, state.prev_updates)
-        u, steps, prev = _tree.unzip(out, jax.tree.structure(updates), 3)
-        return u, ScaleByRpropState(step_sizes=steps, prev_updates=prev)
+        u, (step_sizes, prev) = _tree.map_moments(
+            "scale_by_rprop", leaf, updates, step_sizes=state.step_sizes, prev_updates=state.prev_updates
+        )
+        return u, ScaleByRpropState(step_sizes=step_sizes, prev_updates=prev)
 
     return GradientTransformation(init, update)
