@@ -1,6 +1,6 @@
-"""Orthogonalized, second-order and other modern optimizers (issue 7, second half).
+"""Muon, Shampoo, Adan, AdEMAMix, ADOPT and Sophia.
 
-Each is a documented ``chain`` of transforms; the equations and the
+Each is a documented ``chain`` of transforms; the update rules and the
 conventions tables live on the transforms in :mod:`functional_opt.transforms`
 (``muon``, ``shampoo``, ``adan``, ``ademamix``, ``adopt``, ``sophia``). SAM is
 a wrapper: see :mod:`functional_opt.sam`.
@@ -12,6 +12,7 @@ from typing import Any
 
 import jax
 
+from functional_opt import _tree
 from functional_opt._hparams import check_number, value_at
 from functional_opt.base import GradientTransformation, chain, identity
 from functional_opt.optimizers.core import adamw
@@ -27,27 +28,15 @@ from functional_opt.transforms.weight_decay import add_decayed_weights
 from functional_opt.wrappers.masking import partition
 
 
-def _muon_labels(muon_mask):
-    """``tree -> tree of "muon"/"fallback"`` from a mask (tree of bools, prefix or function)."""
-
-    def labels(tree):
-        if muon_mask is None:
-            return jax.tree.map(lambda x: "muon" if len(getattr(x, "shape", ())) == 2 else "fallback", tree)
-        m = muon_mask(tree) if callable(muon_mask) else muon_mask
-        return jax.tree.map(lambda b: "muon" if b else "fallback", m)
-
-    return labels
-
-
 def muon(
     learning_rate,
-    beta=0.95,
     ns_coeffs=MUON_NS_COEFFS,
     ns_steps: int = 5,
+    beta=0.95,
     eps=1e-7,
     weight_decay=0.0,
-    mu_dtype: Any = None,
     *,
+    mu_dtype: Any = None,
     nesterov: bool = True,
     muon_mask=None,
     fallback: GradientTransformation | None = None,
@@ -59,29 +48,36 @@ def muon(
 ) -> GradientTransformation:
     """Muon on the matrix leaves, a fallback optimizer (AdamW by default) on the rest.
 
-    Update rule (see :func:`scale_by_muon` for the direction ``o``)::
-
-        leaves with muon_mask True:   w <- w - learning_rate * (o + weight_decay * w)
-        the other leaves:             fallback (default adamw(adam_learning_rate or
-                                      learning_rate, adam_b1, adam_b2, adam_eps,
-                                      weight_decay=adam_weight_decay))
+    ``partition({"muon": chain(scale_by_muon(beta, ns_coeffs, ns_steps, eps,
+    mu_dtype, nesterov=nesterov), add_decayed_weights(weight_decay),
+    scale_by_learning_rate(learning_rate)), "fallback": fallback}, labels)``,
+    where ``fallback`` defaults to ``adamw(adam_learning_rate or
+    learning_rate, adam_b1, adam_b2, adam_eps,
+    weight_decay=adam_weight_decay)``.
 
     ``muon_mask`` picks the Muon leaves: a tree of bools with the params'
-    structure (or a prefix of it), or a function of a tree returning one
-    (called on the params at ``init`` and on the updates at ``update``, so it
-    may look at structure and shapes, not values). The default rule is "``ndim ==
-    2``", as optax; the reference also recommends sending the embedding and the
-    output head to the fallback, which you do with a mask. Leaves with ``ndim >
-    2`` marked True are treated as ``(prod(shape[:-1]), shape[-1])`` matrices.
-    Weight decay is decoupled and multiplied by the learning rate (the
-    reference's ``p *= 1 - lr * wd``). Reference defaults: ``lr=0.02``,
-    ``beta=0.95``, Nesterov, 5 steps of ``(3.4445, -4.7750, 2.0315)``.
+    structure or a prefix of it (optax's semantics), or a function of a tree
+    returning one (called on the params at ``init`` and on the updates at
+    ``update``, so it may look at structure and shapes, not values). The
+    default rule is "``ndim == 2``", as optax; the reference also recommends
+    sending the embedding and the output head to the fallback, which you do
+    with a mask. Leaves with ``ndim > 2`` marked True are treated as
+    ``(prod(shape[:-1]), shape[-1])`` matrices.
+
+    Conventions: weight decay is decoupled and multiplied by the learning
+    rate (the reference's ``p *= 1 - lr * wd``). Defaults are the
+    reference's: ``beta=0.95``, Nesterov, 5 steps of ``(3.4445, -4.7750,
+    2.0315)``, norm ``eps=1e-7`` (optax: 1e-8; the reference's learning rate
+    is 0.02). The momentum is not bias-corrected (optax's is); the table is on
+    :func:`scale_by_muon`. The positional arguments follow
+    ``optax.contrib.muon``'s order.
 
     Args:
         learning_rate: Muon's rate ``>= 0`` (number, array or schedule).
-        beta, ns_coeffs, ns_steps, eps, mu_dtype, nesterov: see :func:`scale_by_muon`.
+        ns_coeffs, ns_steps, beta, eps, mu_dtype, nesterov: see :func:`scale_by_muon`.
         weight_decay: ``>= 0`` decoupled decay of the Muon leaves.
-        muon_mask: tree of bools or function; ``None`` means ``ndim == 2``.
+        muon_mask: tree of bools (the params' structure or a prefix of it) or
+            a function of a tree returning one; ``None`` means ``ndim == 2``.
         fallback: the optimizer of the other leaves (a full optimizer, sign
             included); default AdamW built from the ``adam_*`` arguments.
         adam_b1, adam_b2, adam_eps, adam_weight_decay: the default fallback's.
@@ -112,11 +108,21 @@ def muon(
             weight_decay=adam_weight_decay,
         )
     branch = chain(
-        scale_by_muon(beta, ns_coeffs, ns_steps, eps, mu_dtype, nesterov=nesterov),
-        add_decayed_weights(weight_decay),
+        scale_by_muon(beta=beta, ns_coeffs=ns_coeffs, ns_steps=ns_steps, eps=eps, mu_dtype=mu_dtype,
+                      nesterov=nesterov),
+        add_decayed_weights(weight_decay=weight_decay),
         scale_by_learning_rate(learning_rate),
     )
-    return partition({"muon": branch, "fallback": fallback}, _muon_labels(muon_mask))
+
+    def labels(tree):
+        leaves, treedef = jax.tree.flatten(tree)
+        if muon_mask is None:
+            flags = [len(getattr(x, "shape", ())) == 2 for x in leaves]
+        else:
+            flags = _tree.resolve_mask("muon", muon_mask, tree, name="muon_mask")
+        return treedef.unflatten(["muon" if f else "fallback" for f in flags])
+
+    return partition({"muon": branch, "fallback": fallback}, labels)
 
 
 def shampoo(
@@ -127,13 +133,14 @@ def shampoo(
     momentum=None,
     nesterov: bool = False,
 ) -> GradientTransformation:
-    """Shampoo: ``w <- w - learning_rate * L^{-1/4} G R^{-1/4}`` (optionally with momentum).
+    """Shampoo: Kronecker-factored preconditioning of each leaf (optionally with momentum).
 
-    ``chain(scale_by_shampoo, trace(momentum) if momentum, scale_by_learning_rate)``;
-    see :func:`scale_by_shampoo` for the rule on tensors of any order, the
-    update frequency and the memory (``2 (m^2 + n^2)`` floats per ``m x n``
-    matrix). Momentum, when given, is heavy-ball on the preconditioned
-    direction (learning rate outside the buffer).
+    ``chain(scale_by_shampoo(eps, precondition_frequency, max_preconditioner_dim),
+    trace(momentum, nesterov) if momentum is not None,
+    scale_by_learning_rate(learning_rate))``; see :func:`scale_by_shampoo`
+    for the rule on tensors of any order, the update frequency and the
+    memory. Momentum, when given, is heavy-ball on the preconditioned
+    direction (learning rate outside the buffer). optax has no Shampoo.
 
     Args:
         learning_rate: ``>= 0`` (number, array or schedule).
@@ -155,8 +162,10 @@ def shampoo(
     if momentum is not None:
         check_number("momentum", momentum, low=0.0, high=1.0, allow_schedule=True)
     return chain(
-        scale_by_shampoo(eps, precondition_frequency, max_preconditioner_dim),
-        trace(momentum, nesterov=nesterov) if momentum is not None else identity(),
+        scale_by_shampoo(
+            eps=eps, precondition_frequency=precondition_frequency, max_preconditioner_dim=max_preconditioner_dim
+        ),
+        trace(decay=momentum, nesterov=nesterov) if momentum is not None else identity(),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -175,20 +184,24 @@ def adan(
 ) -> GradientTransformation:
     """Adan with the official coefficients and its proximal weight decay.
 
-    Update rule, ``u`` the direction of :func:`scale_by_adan`, ``eta = learning_rate``::
+    ``chain(scale_by_adan(b1, b2, b3, eps, eps_root), add_decayed_weights(weight_decay,
+    mask), scale_by_learning_rate(learning_rate), scale_by_schedule(1 / (1 +
+    learning_rate * weight_decay)) unless no_prox)``. With ``u`` the direction
+    and ``eta = learning_rate``, the last two links give the official
+    proximal step ``w <- (w - eta * u) / (1 + eta * weight_decay)``;
+    ``no_prox=True`` is optax's (AdamW-like) ``w <- w - eta * (u + weight_decay * w)``.
 
-        no_prox=False (official default):  w <- (w - eta * u) / (1 + eta * weight_decay)
-        no_prox=True  (optax's form):      w <- w - eta * (u + weight_decay * w)
-
-    Defaults are the official ``betas=(0.98, 0.92, 0.99)``, ``eps=1e-8``. The
-    difference term uses ``b2`` as in the paper, not optax's ``1 - b2`` (see
-    :func:`scale_by_adan`).
+    Defaults are the official ``b1, b2, b3 = 0.98, 0.92, 0.99`` and ``eps=1e-8``,
+    with ``eps_root=0`` (the official code has none; ``optax.adan`` uses
+    1e-8). The difference term uses ``b2`` as in the paper, not optax's
+    ``1 - b2`` (see :func:`scale_by_adan`).
 
     Args:
         learning_rate: ``>= 0`` (number, array or schedule).
         b1, b2, b3, eps, eps_root: see :func:`scale_by_adan`.
         weight_decay: ``>= 0`` (number, array or schedule).
-        mask: tree of bools or function; ``False`` leaves are not decayed.
+        mask: tree of bools (the params' structure or a prefix of it) or a
+            function of the params; ``False`` leaves are not decayed.
         no_prox: decay as AdamW instead of the proximal division.
 
     Example:
@@ -211,8 +224,8 @@ def adan(
         return 1 / (1 + value_at(learning_rate, count) * value_at(weight_decay, count))
 
     return chain(
-        scale_by_adan(b1, b2, b3, eps, eps_root),
-        add_decayed_weights(weight_decay, mask),
+        scale_by_adan(b1=b1, b2=b2, b3=b3, eps=eps, eps_root=eps_root),
+        add_decayed_weights(weight_decay=weight_decay, mask=mask),
         scale_by_learning_rate(learning_rate),
         identity() if no_prox else scale_by_schedule(prox_factor),
     )
@@ -230,17 +243,20 @@ def ademamix(
     weight_decay=0.0,
     mask=None,
 ) -> GradientTransformation:
-    """AdEMAMix with decoupled weight decay, as ``optax.contrib.ademamix``.
+    """AdEMAMix: Adam plus a slow momentum, with decoupled weight decay, as ``optax.contrib.ademamix``.
 
-    Update rule: ``w <- w - learning_rate * (u + weight_decay * w)`` with ``u``
-    from :func:`scale_by_ademamix`. For the paper's warmups pass
-    ``alpha=ademamix_alpha_schedule(alpha, T)`` and
+    ``chain(scale_by_ademamix(b1, b2, b3, alpha, eps, eps_root, mu_dtype),
+    add_decayed_weights(weight_decay, mask),
+    scale_by_learning_rate(learning_rate))``, with optax's defaults. For the
+    paper's warmups pass ``alpha=ademamix_alpha_schedule(alpha, T)`` and
     ``b3=ademamix_b3_schedule(b3, T)``.
 
     Args:
         learning_rate: ``>= 0`` (number, array or schedule).
         b1, b2, b3, alpha, eps, eps_root, mu_dtype: see :func:`scale_by_ademamix`.
-        weight_decay: ``>= 0``; mask: tree of bools or function.
+        weight_decay: ``>= 0`` (number, array or schedule).
+        mask: tree of bools (the params' structure or a prefix of it) or a
+            function of the params; ``False`` leaves are not decayed.
 
     Example:
         >>> import jax.numpy as jnp
@@ -256,8 +272,8 @@ def ademamix(
         Faster, Older", ICLR 2025.
     """
     return chain(
-        scale_by_ademamix(b1, b2, b3, alpha, eps, eps_root, mu_dtype),
-        add_decayed_weights(weight_decay, mask),
+        scale_by_ademamix(b1=b1, b2=b2, b3=b3, alpha=alpha, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype),
+        add_decayed_weights(weight_decay=weight_decay, mask=mask),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -273,9 +289,11 @@ def adopt(
     use_clipping: bool = True,
     clip_value_fn=default_clip,
 ) -> GradientTransformation:
-    """ADOPT, as the reference and ``optax.contrib.adopt``: ``w <- w - learning_rate * u``.
+    """ADOPT: Adam normalizing the gradient by the previous second moment, as ``optax.contrib.adopt``.
 
-    ``u`` from :func:`scale_by_adopt`; the first step only initializes the
+    ``chain(scale_by_adopt(b1, b2, eps, mu_dtype, nesterov=..., use_clipping=...,
+    clip_value_fn=...), scale_by_learning_rate(learning_rate))``, with the
+    reference's and optax's defaults; the first step only initializes the
     second moment and leaves the params unchanged.
 
     Args:
@@ -297,7 +315,8 @@ def adopt(
     """
     return chain(
         scale_by_adopt(
-            b1, b2, eps, mu_dtype, nesterov=nesterov, use_clipping=use_clipping, clip_value_fn=clip_value_fn
+            b1=b1, b2=b2, eps=eps, mu_dtype=mu_dtype, nesterov=nesterov, use_clipping=use_clipping,
+            clip_value_fn=clip_value_fn,
         ),
         scale_by_learning_rate(learning_rate),
     )
@@ -316,17 +335,23 @@ def sophia(
     seed: int = 0,
     mu_dtype: Any = None,
 ) -> GradientTransformation:
-    """Sophia-H: ``w <- w - learning_rate * (clip(mu / max(gamma h, eps)) + weight_decay * w)``.
+    """Sophia-H: momentum preconditioned by a clipped Hessian-diagonal estimate.
 
-    ``update`` needs ``params`` and ``obj_fn=`` (the batch loss as a function
-    of the params), from which a Hutchinson estimate of the Hessian diagonal
-    is drawn every ``update_interval`` steps; see :func:`scale_by_sophia`.
-    Defaults are optax's (``b1=0.965``, ``b2=0.99``, ``gamma=0.01``,
-    ``weight_decay=1e-4``, ``update_interval=10``).
+    ``chain(scale_by_sophia(b1, b2, eps, gamma, clip_threshold,
+    update_interval, seed, mu_dtype), add_decayed_weights(weight_decay,
+    weight_decay_mask), scale_by_learning_rate(learning_rate))``. ``update``
+    needs ``params`` and ``obj_fn=`` (the batch loss as a function of the
+    params), from which a Hutchinson estimate of the Hessian diagonal is drawn
+    every ``update_interval`` steps; see :func:`scale_by_sophia`. Defaults
+    are optax's (``b1=0.965``, ``b2=0.99``, ``gamma=0.01``,
+    ``weight_decay=1e-4``, ``update_interval=10``); ``seed`` replaces optax's
+    ``hessian_diagonal_fn``.
 
     Args:
         learning_rate: ``>= 0`` (number, array or schedule).
-        weight_decay: ``>= 0`` decoupled decay; weight_decay_mask: tree of bools or function.
+        weight_decay: ``>= 0`` decoupled decay.
+        weight_decay_mask: tree of bools (the params' structure or a prefix of
+            it) or a function of the params; ``False`` leaves are not decayed.
         b1, b2, eps, gamma, clip_threshold, update_interval, seed, mu_dtype: see
             :func:`scale_by_sophia`.
 
@@ -345,7 +370,10 @@ def sophia(
         Language Model Pre-training", ICLR 2024.
     """
     return chain(
-        scale_by_sophia(b1, b2, eps, gamma, clip_threshold, update_interval, seed, mu_dtype),
-        add_decayed_weights(weight_decay, weight_decay_mask),
+        scale_by_sophia(
+            b1=b1, b2=b2, eps=eps, gamma=gamma, clip_threshold=clip_threshold, update_interval=update_interval,
+            seed=seed, mu_dtype=mu_dtype,
+        ),
+        add_decayed_weights(weight_decay=weight_decay, mask=weight_decay_mask),
         scale_by_learning_rate(learning_rate),
     )
