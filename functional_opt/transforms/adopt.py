@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import jax
 import jax.numpy as jnp
 
 from functional_opt import _tree
 from functional_opt._hparams import (
     check_dtype,
     check_number,
-    compute_dtype,
-    one_minus,
     safe_increment,
     value_at,
     zero_count,
@@ -29,6 +26,7 @@ class ScaleByAdoptState(NamedTuple):
 
 
 def default_clip(count):
+    """ADOPT's default clip value ``count**0.25`` (the 0-based count, as the reference)."""
     return jnp.asarray(count, jnp.float32) ** 0.25
 
 
@@ -93,33 +91,29 @@ def scale_by_adopt(
 
     def init(params):
         return ScaleByAdoptState(
-            count=zero_count(), mu=_tree.zeros_like(params, mu_dtype), nu=_tree.zeros_like(params)
+            count=zero_count(), mu=_tree.zeros_like(params, mu_dtype), nu=_tree.real_dtype_zeros(params)
         )
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        c = state.count
-        started = c > 0
-        beta1 = value_at(b1, c)
-        omb1 = jnp.where(started, one_minus(b1, c), 0.0)
-        omb2 = jnp.where(started, one_minus(b2, c), 1.0)
+        k1, k2 = _tree.decay_scalars(b1, state.count), _tree.decay_scalars(b2, state.count)
+        started = state.count > 0
+        omb1 = jnp.where(started, k1.omb, 0.0)  # the first call keeps mu = 0 ...
+        omb2 = jnp.where(started, k2.omb, 1.0)  # ... and sets nu = g**2
         eps_ = value_at(eps, None)
-        clip = value_at(clip_value_fn, c) if use_clipping else None
+        clip = value_at(clip_value_fn, state.count) if use_clipping else None
 
         def leaf(g, mu, nu):
-            dt = compute_dtype(g.dtype, mu.dtype, nu.dtype)
-            g_, mu_f, nu_f = g.astype(dt), mu.astype(dt), nu.astype(dt)
-            r = g_ / jnp.maximum(jnp.sqrt(nu_f), eps_)
+            r = g / jnp.maximum(jnp.sqrt(nu), eps_)
             if clip is not None:
                 r = jnp.clip(r, -clip, clip)
             r = jnp.where(started, r, 0.0)
-            mu_new = mu_f + omb1 * (r - mu_f)
-            u = beta1 * mu_new + omb1 * r if nesterov else mu_new
-            nu_new = nu_f + omb2 * (jnp.square(g_) - nu_f)
-            return u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
+            mu = _tree.ema(mu, r, omb1)
+            u = k1.beta * mu + omb1 * r if nesterov else mu
+            nu = _tree.ema(nu, _tree.abs_sq(g), omb2)
+            return u, mu, nu
 
-        out = jax.tree.map(leaf, updates, state.mu, state.nu)
-        u, mu, nu = _tree.unzip(out, jax.tree.structure(updates), 3)
-        return u, ScaleByAdoptState(count=safe_increment(c), mu=mu, nu=nu)
+        u, (mu, nu) = _tree.map_moments("scale_by_adopt", leaf, updates, mu=state.mu, nu=state.nu)
+        return u, ScaleByAdoptState(count=safe_increment(state.count), mu=mu, nu=nu)
 
     return GradientTransformation(init, update)

@@ -4,18 +4,10 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import jax
 import jax.numpy as jnp
 
 from functional_opt import _tree
-from functional_opt._hparams import (
-    check_dtype,
-    check_number,
-    compute_dtype,
-    one_minus,
-    safe_increment,
-    zero_count,
-)
+from functional_opt._hparams import check_dtype, check_number, safe_increment, zero_count
 from functional_opt.base import GradientTransformation
 
 
@@ -70,17 +62,14 @@ def scale_by_lion(b1=0.9, b2=0.99, mu_dtype: Any = None) -> GradientTransformati
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        omb1, omb2 = one_minus(b1, state.count), one_minus(b2, state.count)
+        k1, k2 = _tree.decay_scalars(b1, state.count), _tree.decay_scalars(b2, state.count)
 
         def leaf(g, mu):
-            dt = compute_dtype(g.dtype, mu.dtype)
-            g_, mu_f = g.astype(dt), mu.astype(dt)
-            c = mu_f + omb1.astype(dt) * (g_ - mu_f)
-            mu_new = mu_f + omb2.astype(dt) * (g_ - mu_f)
-            return jnp.sign(c).astype(g.dtype), mu_new.astype(mu.dtype)
+            c = _tree.ema(mu, g, k1.omb)
+            mu = _tree.ema(mu, g, k2.omb)
+            return jnp.sign(c), mu
 
-        out = jax.tree.map(leaf, updates, state.mu)
-        u, mu = _tree.unzip(out, jax.tree.structure(updates), 2)
+        u, (mu,) = _tree.map_moments("scale_by_lion", leaf, updates, mu=state.mu)
         return u, ScaleByLionState(count=safe_increment(state.count), mu=mu)
 
     return GradientTransformation(init, update)

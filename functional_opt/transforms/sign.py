@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 
+from functional_opt import _tree
 from functional_opt.base import GradientTransformation, stateless
 
 
@@ -28,4 +28,9 @@ def scale_by_sign() -> GradientTransformation:
         Bernstein et al., "signSGD: Compressed Optimisation for Non-Convex
         Problems", ICML 2018.
     """
-    return stateless(lambda updates, params: jax.tree.map(jnp.sign, updates))
+
+    def update(updates, params):
+        del params
+        return _tree.map_moments("scale_by_sign", lambda g: (jnp.sign(g),), updates)[0]
+
+    return stateless(update)
