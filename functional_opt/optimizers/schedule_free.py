@@ -10,7 +10,8 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from functional_opt._hparams import check_int, check_number, log_of, value_at
+from functional_opt import _tree
+from functional_opt._hparams import check_int, check_number, value_at
 from functional_opt.base import GradientTransformation, chain
 from functional_opt.transforms.rms import scale_by_rms
 from functional_opt.transforms.scaling import scale_by_learning_rate
@@ -151,9 +152,8 @@ def schedule_free_adamw(
     check_number("b2", b2, low=0.0, high=1.0, high_inclusive=False)
 
     def lr(count):
-        t = count.astype(jnp.float32) + 1
-        bc2 = -jnp.expm1(t * log_of(b2, None).astype(jnp.float32))  # 1 - b2**t
-        return value_at(learning_rate, count, jnp.float32) * _warmup(warmup_steps, count) * jnp.sqrt(bc2)
+        c2 = _tree.decay_scalars(b2, count).c  # 1 / (1 - b2**t)
+        return value_at(learning_rate, count, jnp.float32) * _warmup(warmup_steps, count) / jnp.sqrt(c2)
 
     base = chain(
         scale_by_rms(decay=b2, eps=eps, eps_in_sqrt=False),

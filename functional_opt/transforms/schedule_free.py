@@ -8,14 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from functional_opt import _tree
-from functional_opt._hparams import (
-    check_dtype,
-    check_number,
-    compute_dtype,
-    safe_increment,
-    value_at,
-    zero_count,
-)
+from functional_opt._hparams import check_dtype, check_number, safe_increment, value_at, zero_count
 from functional_opt.base import GradientTransformation
 
 
@@ -118,7 +111,7 @@ def schedule_free(
         )
 
     def update(updates, state, params=None, **extra_args):
-        if params is None:
+        if params is None:  # before the base optimizer's own complaint
             raise ValueError("schedule_free needs params (the current y): call update(updates, state, params)")
         k = state.count
         lr = value_at(learning_rate, k, jnp.float32)
@@ -132,13 +125,9 @@ def schedule_free(
         base_updates, base_state = base_optimizer.update(updates, state.base_optimizer_state, params, **extra_args)
 
         def leaf(delta, z, y):
-            dt = compute_dtype(delta.dtype, z.dtype, jnp.result_type(y))
-            d_, z_, y_ = delta.astype(dt), z.astype(dt), jnp.asarray(y).astype(dt)
-            u = c.astype(dt) * (z_ - y_) + coef.astype(dt) * d_
-            return u.astype(delta.dtype), (z_ + d_).astype(z.dtype)
+            return c * (z - y) + coef * delta, z + delta
 
-        out = jax.tree.map(leaf, base_updates, state.z, params)
-        u, z = _tree.unzip(out, jax.tree.structure(base_updates), 2)
+        u, (z,) = _tree.map_moments("schedule_free", leaf, base_updates, params=params, z=state.z)
         new_state = ScheduleFreeState(
             count=safe_increment(k), b1=state.b1, weight_sum=weight_sum, lr_max=lr_max,
             base_optimizer_state=base_state, z=z,
@@ -182,8 +171,7 @@ def schedule_free_eval_params(state: Any, params: Any) -> Any:
     sf = found[0]
 
     def leaf(y, z):
-        dt = compute_dtype(jnp.result_type(y), z.dtype)
-        x = (jnp.asarray(y).astype(dt) - (1 - sf.b1.astype(dt)) * z.astype(dt)) / sf.b1.astype(dt)
-        return x.astype(jnp.result_type(y))
+        return (y - (1 - sf.b1) * z) / sf.b1, z
 
-    return jax.tree.map(leaf, params, sf.z)
+    x, _ = _tree.map_moments("schedule_free_eval_params", leaf, params, z=sf.z)
+    return x
