@@ -119,6 +119,24 @@ def up(x: jax.Array) -> jax.Array:
 _NO_PARAMS = object()
 
 
+def _is_prefix(treedef: Any, tree: Any) -> bool:
+    try:
+        treedef.flatten_up_to(tree)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def _up_any(x: Any) -> Any:  # one array, or a tuple of per-leaf statistics
+    return up(x) if hasattr(x, "dtype") else jax.tree.map(up, x)
+
+
+def _cast_any(new: Any, old: Any) -> Any:
+    if hasattr(old, "dtype"):
+        return new.astype(old.dtype)
+    return jax.tree.map(lambda a, b: a.astype(b.dtype), new, old)
+
+
 def map_moments(
     where: str,
     leaf: Callable[..., tuple],
@@ -139,7 +157,9 @@ def map_moments(
        that every moment tree (and ``params`` when passed) has the updates'
        structure and shapes, raising an error that names ``where`` and the
        first differing key path (``check_shapes=False`` checks the structure
-       only, for factored or per-leaf statistics of other shapes);
+       only, for factored or per-leaf statistics of other shapes; a moment's
+       entry for one leaf may then also be a tuple of arrays, e.g. one
+       statistic per axis, which ``leaf`` receives and returns as a tuple);
     2. casts each array to its compute dtype (at least float32; complex
        stays complex, so a real second moment stays real);
     3. calls ``leaf`` once per leaf (so XLA fuses the whole rule into one
@@ -171,8 +191,10 @@ def map_moments(
         u, (mu, nu) = _tree.map_moments("scale_by_adam", leaf, updates, mu=state.mu, nu=state.nu)
     """
     check_inexact(where, "the update", updates)
+    treedef = jax.tree.structure(updates)
     for name, m in moments.items():
-        check_same_shapes(where, "updates", updates, f"state.{name}", m, shapes=check_shapes)
+        if check_shapes or not _is_prefix(treedef, m):  # (a prefix admits per-leaf tuples)
+            check_same_shapes(where, "updates", updates, f"state.{name}", m, shapes=check_shapes)
     trees = list(moments.values())
     if params is not _NO_PARAMS:
         if params is None:
@@ -180,7 +202,6 @@ def map_moments(
         check_same_shapes(where, "updates", updates, "params", params)
         trees.append(params)
     n = len(moments)
-    treedef = jax.tree.structure(updates)
     columns = [treedef.flatten_up_to(t) for t in (updates, *moments.values())]
     flags = (
         [True] * treedef.num_leaves if mask is None
@@ -188,13 +209,13 @@ def map_moments(
     )
 
     def lifted(g, *xs):
-        out = leaf(up(g), *(up(x) for x in xs))
+        out = leaf(up(g), *(_up_any(x) for x in xs))
         if not isinstance(out, tuple) or len(out) < 1 + n:
             raise TypeError(
                 f"{where}: the per-leaf rule must return a tuple (update, {n} new moments, ...), got {out!r}"
             )
         u = None if out[0] is None else out[0].astype(g.dtype)
-        new = tuple(o.astype(m.dtype) for o, m in zip(out[1 : 1 + n], xs[:n]))
+        new = tuple(_cast_any(o, m) for o, m in zip(out[1 : 1 + n], xs[:n]))
         return (u, *new, *out[1 + n :])
 
     args = zip(*(treedef.flatten_up_to(t) for t in (updates, *trees)))

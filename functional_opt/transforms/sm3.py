@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from functional_opt.flat import check_not_flat
 from functional_opt import _tree
-from functional_opt._hparams import check_number, compute_dtype, one_minus, value_at
+from functional_opt._hparams import check_number, one_minus, value_at
 from functional_opt.base import GradientTransformation
 
 
@@ -27,9 +27,22 @@ class ScaleBySM3State(NamedTuple):
 
 
 def _axis_shapes(shape):
+    return [(n,) for n in shape] or [()]
+
+
+def _cover_min(mu, shape):
+    """``min_i mu_i``, each ``mu_i`` broadcast along the other axes (a scalar leaf: its one accumulator)."""
     if not shape:
-        return [()]
-    return [(n,) for n in shape]
+        return mu[0]
+    k = len(shape)
+    return functools.reduce(jnp.minimum, [jnp.reshape(m, [1] * i + [-1] + [1] * (k - i - 1)) for i, m in enumerate(mu)])
+
+
+def _cover_max(v):
+    """``mu_i = max of v over every axis but i``, for each axis ``i`` (a scalar leaf: ``v`` itself)."""
+    if v.ndim <= 1:
+        return (v,)
+    return tuple(jnp.max(v, axis=tuple(a for a in range(v.ndim) if a != i)) for i in range(v.ndim))
 
 
 def scale_by_sm3(b1=0.9, b2=1.0, eps=1e-8) -> GradientTransformation:
@@ -79,50 +92,28 @@ def scale_by_sm3(b1=0.9, b2=1.0, eps=1e-8) -> GradientTransformation:
 
     def init(params):
         check_not_flat(params, "scale_by_sm3")
-        def leaf(p):
-            dt = jnp.finfo(jnp.result_type(p)).dtype
-            return tuple(jnp.zeros(s, dt) for s in _axis_shapes(jnp.shape(p)))
 
-        return ScaleBySM3State(mu=jax.tree.map(leaf, params), nu=_tree.zeros_like(params))
+        def accumulators(p):  # one real vector per axis
+            return tuple(jnp.zeros(a, jnp.finfo(jnp.result_type(p)).dtype) for a in _axis_shapes(jnp.shape(p)))
+
+        return ScaleBySM3State(mu=jax.tree.map(accumulators, params), nu=_tree.zeros_like(params))
 
     def update(updates, state, params=None, **extra_args):
         check_not_flat(updates, "scale_by_sm3")
         del params, extra_args
-        beta2 = value_at(b2, None)
+        beta2, omb1, eps_ = value_at(b2, None), one_minus(b1, None), value_at(eps, None)
         c = jnp.where(beta2 == 1, 1.0, one_minus(b2, None))
-        omb1 = one_minus(b1, None)
-        eps_ = value_at(eps, None)
 
         def leaf(g, mu, nu):
-            dt = compute_dtype(g.dtype, nu.dtype, *(m.dtype for m in mu))
-            g_ = g.astype(dt)
-            k = g_.ndim
-            if k == 0:
-                prev = mu[0].astype(dt)
-            else:
-                expanded = [
-                    jnp.reshape(m.astype(dt), [1] * i + [g_.shape[i]] + [1] * (k - i - 1))
-                    for i, m in enumerate(mu)
-                ]
-                prev = functools.reduce(jnp.minimum, expanded)
-            v = c * _tree.abs_sq(g_) + beta2 * prev
-            if k == 0:
-                mu_new = (v,)
-            else:
-                mu_new = tuple(
-                    jnp.max(v, axis=tuple(a for a in range(k) if a != i)) if k > 1 else v
-                    for i in range(k)
-                )
+            v = c * _tree.abs_sq(g) + beta2 * _cover_min(mu, g.shape)
             positive = v > 0
-            s = jnp.where(positive, g_ * jax.lax.rsqrt(jnp.where(positive, v, 1.0) + eps_), 0.0)
-            nu_f = nu.astype(dt)
-            nu_new = nu_f + omb1 * (s - nu_f)
-            mu_out = tuple(m_new.astype(m.dtype) for m_new, m in zip(mu_new, mu))
-            return nu_new.astype(g.dtype), mu_out, nu_new.astype(nu.dtype)
+            s = jnp.where(positive, g * jax.lax.rsqrt(jnp.where(positive, v, 1.0) + eps_), 0.0)
+            nu = _tree.ema(nu, s, omb1)
+            return nu, _cover_max(v), nu
 
-        treedef = jax.tree.structure(updates)
-        out = jax.tree.map(leaf, updates, state.mu, state.nu)
-        u, mu, nu = _tree.unzip(out, treedef, 3)
+        u, (mu, nu) = _tree.map_moments(
+            "scale_by_sm3", leaf, updates, mu=state.mu, nu=state.nu, check_shapes=False
+        )
         return u, ScaleBySM3State(mu=mu, nu=nu)
 
     return GradientTransformation(init, update)

@@ -8,16 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from functional_opt import _tree
-from functional_opt._hparams import (
-    check_dtype,
-    check_int,
-    check_number,
-    compute_dtype,
-    one_minus,
-    safe_increment,
-    value_at,
-    zero_count,
-)
+from functional_opt._hparams import check_dtype, check_int, check_number, safe_increment, value_at, zero_count
 from functional_opt.base import GradientTransformation
 
 
@@ -35,9 +26,9 @@ def hutchinson_diag_hessian(obj_fn: Callable, params: Any, key: jax.Array) -> An
 
     Example:
         >>> import jax, jax.numpy as jnp
-        >>> import functional_opt as fo
+        >>> from functional_opt.transforms.sophia import hutchinson_diag_hessian
         >>> f = lambda p: jnp.sum(jnp.array([1.0, 3.0]) * p ** 2)
-        >>> fo.hutchinson_diag_hessian(f, jnp.ones(2), jax.random.PRNGKey(0))
+        >>> hutchinson_diag_hessian(f, jnp.ones(2), jax.random.PRNGKey(0))
         Array([2., 6.], dtype=float32)
 
     References:
@@ -153,32 +144,24 @@ def scale_by_sophia(
                 "scale_by_sophia needs params and the loss function: "
                 "update(grads, state, params, obj_fn=lambda p: loss(p, batch))"
             )
-        c = state.count
-        omb1, omb2 = one_minus(b1, c), one_minus(b2, c)
+        k1, k2 = _tree.decay_scalars(b1, state.count), _tree.decay_scalars(b2, state.count)
         key, sub = jax.random.split(state.key)
 
-        def refresh(h):
-            est = hutchinson_diag_hessian(obj_fn, params, sub)
-            return jax.tree.map(
-                lambda hh, e: (hh + omb2 * (e.astype(hh.dtype) - hh)).astype(hh.dtype), h, est
-            )
+        def refresh(h):  # h <- b2 * h + (1 - b2) * h_est
+            h_est = hutchinson_diag_hessian(obj_fn, params, sub)
+            _, (h,) = _tree.map_moments("scale_by_sophia", lambda e, h: (e, _tree.ema(h, e, k2.omb)), h_est, h=h)
+            return h
 
-        h = jax.lax.cond(c % update_interval == 0, refresh, lambda h: h, state.h)
-        g_, e_ = value_at(gamma, c), value_at(eps, None)
+        h = jax.lax.cond(state.count % update_interval == 0, refresh, lambda h: h, state.h)
+        gamma_, eps_ = value_at(gamma, state.count), value_at(eps, None)
+        ct = None if clip_threshold is None else value_at(clip_threshold, None)
 
-        def leaf(g, mu, hh):
-            dt = compute_dtype(g.dtype, mu.dtype, hh.dtype)
-            mu_f = mu.astype(dt)
-            mu_new = mu_f + omb1 * (g.astype(dt) - mu_f)
-            u = mu_new / jnp.maximum(g_ * hh.astype(dt), e_)
-            if clip_threshold is not None:
-                ct = value_at(clip_threshold, None)
-                u = jnp.clip(u, -ct, ct)
-            return u.astype(g.dtype), mu_new.astype(mu.dtype)
+        def leaf(g, mu, h):
+            mu = _tree.ema(mu, g, k1.omb)
+            u = mu / jnp.maximum(gamma_ * h, eps_)
+            return (u if ct is None else jnp.clip(u, -ct, ct)), mu, h
 
-        u, mu = _tree.unzip(jax.tree.map(leaf, updates, state.mu, h), jax.tree.structure(updates), 2)
-        return u, ScaleBySophiaState(
-            count=safe_increment(c), mu=mu, h=h, key=key
-        )
+        u, (mu, _) = _tree.map_moments("scale_by_sophia", leaf, updates, mu=state.mu, h=h)
+        return u, ScaleBySophiaState(count=safe_increment(state.count), mu=mu, h=h, key=key)
 
     return GradientTransformation(init, update)
