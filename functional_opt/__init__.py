@@ -5,296 +5,253 @@ Import everything from here::
     import functional_opt as fo
     opt = fo.adam(1e-3)
 
-The public API is the explicit list below (``__all__``); each section is
-owned by one area of the library.
+Public paths, one per object:
+
+* Every optimizer, transform, wrapper, schedule, loss and regularizer is at
+  the top level, ``fo.<name>``, as in optax. The state types sit next to
+  their transforms.
+* ``fo.losses``, ``fo.schedules``, ``fo.transforms`` and ``fo.contrib``
+  mirror the optax namespaces of the same names, so that code written for
+  ``optax.losses.softmax_cross_entropy`` or ``optax.contrib.muon`` ports by
+  renaming the package. ``fo.losses`` and ``fo.schedules`` hold every loss
+  and every schedule of the library; ``fo.transforms`` and ``fo.contrib``
+  hold exactly the names optax keeps there that the library implements.
+  These are the only objects with two public paths (top level and the
+  mirror), as in optax itself.
+* ``fo.flat`` (flat buffers) and ``fo.checkpoint`` are namespaces of their
+  own: their names are reached only through them (``fo.flat.flatten_params``,
+  ``fo.checkpoint.save``), never re-exported at the top level.
+* Nothing else is public: helpers that an optimizer uses internally (the
+  Newton-Schulz iteration, the Hessian estimator) are reached, for tests and
+  experiments, through their module (``functional_opt.transforms.muon``).
+
+Each name is written once below, as ``from .x import y as y`` (one line per
+module), grouped by concept; ``__all__`` is derived from them.
 """
+
+from functional_opt._exports import public_names as _public_names
 
 __version__ = "0.1.0"
 
-# --- core (base, transforms, tutorial optimizers) ---
+# --- core: the transformation type, composition, applying updates ---
+from functional_opt._tree import global_norm as global_norm
 from functional_opt.base import (
-    EmptyState,
-    GradientTransformation,
-    apply_updates,
-    chain,
-    identity,
-    stateless,
+    EmptyState as EmptyState,
+    GradientTransformation as GradientTransformation,
+    apply_updates as apply_updates,
+    chain as chain,
+    identity as identity,
+    stateless as stateless,
 )
-from functional_opt.transforms.adam import ScaleByAdamState, scale_by_adam
-from functional_opt.transforms.momentum import (
-    EmaState,
-    TraceState,
-    ema,
-    trace,
-)
-from functional_opt.transforms.rms import ScaleByRmsState, scale_by_rms
-from functional_opt.transforms.scaling import (
-    ScaleByScheduleState,
-    scale,
-    scale_by_learning_rate,
-    scale_by_schedule,
-)
-from functional_opt.transforms.weight_decay import AddDecayedWeightsState, add_decayed_weights
-from functional_opt.optimizers.core import (
-    adam,
-    adamw,
-    gradient_descent,
-    momentum,
-    rmsprop,
-    sgd,
-)
-from functional_opt._tree import global_norm
 
-_CORE = [
-    "EmptyState", "GradientTransformation", "apply_updates", "chain", "identity", "stateless",
-    "ScaleByAdamState", "scale_by_adam", "EmaState", "TraceState", "ema",
-    "trace", "ScaleByRmsState", "scale_by_rms", "ScaleByScheduleState", "scale",
-    "scale_by_learning_rate", "scale_by_schedule", "AddDecayedWeightsState", "add_decayed_weights",
-    "adam", "adamw", "gradient_descent", "momentum", "rmsprop", "sgd", "global_norm",
-]
-
-# --- issue 3: losses, regularizers, dropout, batch norm ---
-from functional_opt.losses import (
-    cosine_distance,
-    cosine_similarity,
-    huber_loss,
-    l2_loss,
-    log_cosh,
-    squared_error,
+# --- transforms: one algorithmic idea each (state types beside their factories) ---
+from functional_opt.transforms.adadelta import (
+    ScaleByAdaDeltaState as ScaleByAdaDeltaState,
+    scale_by_adadelta as scale_by_adadelta,
 )
-from functional_opt.losses_classification import (
-    hinge_loss,
-    kl_divergence,
-    sigmoid_binary_cross_entropy,
-    sigmoid_focal_loss,
-    smooth_labels,
-    softmax_cross_entropy,
-    softmax_cross_entropy_with_integer_labels,
+from functional_opt.transforms.adafactor import (
+    FactoredState as FactoredState,
+    scale_by_factored_rms as scale_by_factored_rms,
 )
-from functional_opt.regularizers import dropout, elastic_net_penalty, l1_penalty, l2_penalty
-from functional_opt.batch_norm import BatchNormStats, batch_norm, batch_norm_init
-from functional_opt.transforms.proximal import ProxL1State, prox_l1
-
-_LOSSES = [
-    "cosine_distance", "cosine_similarity", "huber_loss", "l2_loss", "log_cosh", "squared_error",
-    "hinge_loss", "kl_divergence", "sigmoid_binary_cross_entropy", "sigmoid_focal_loss",
-    "smooth_labels", "softmax_cross_entropy", "softmax_cross_entropy_with_integer_labels",
-    "dropout", "elastic_net_penalty", "l1_penalty", "l2_penalty",
-    "BatchNormStats", "batch_norm", "batch_norm_init", "ProxL1State", "prox_l1",
-]
-
-# --- issue 4: schedules ---
-from functional_opt.schedules.basic import (
-    constant_schedule,
-    exponential_decay,
-    inverse_time_decay,
-    linear_schedule,
-    polynomial_schedule,
-    step_decay_schedule,
-    warmup_constant_schedule,
-    warmup_exponential_decay_schedule,
+from functional_opt.transforms.adagrad import ScaleByRssState as ScaleByRssState, scale_by_rss as scale_by_rss
+from functional_opt.transforms.adam import ScaleByAdamState as ScaleByAdamState, scale_by_adam as scale_by_adam
+from functional_opt.transforms.adamax import scale_by_adamax as scale_by_adamax
+from functional_opt.transforms.adan import ScaleByAdanState as ScaleByAdanState, scale_by_adan as scale_by_adan
+from functional_opt.transforms.ademamix import (
+    ScaleByAdemamixState as ScaleByAdemamixState,
+    scale_by_ademamix as scale_by_ademamix,
 )
-from functional_opt.schedules.combine import join_schedules, multiply_schedules
-from functional_opt.schedules.cosine import (
-    cosine_decay_schedule,
-    cosine_restarts_schedule,
-    sgdr_schedule,
-    warmup_cosine_decay_schedule,
+from functional_opt.transforms.adopt import ScaleByAdoptState as ScaleByAdoptState, scale_by_adopt as scale_by_adopt
+from functional_opt.transforms.amsgrad import (
+    ScaleByAmsgradState as ScaleByAmsgradState,
+    scale_by_amsgrad as scale_by_amsgrad,
 )
-from functional_opt.schedules.modern import (
-    cyclic_schedule,
-    inverse_sqrt_schedule,
-    warmup_stable_decay_schedule,
+from functional_opt.transforms.belief import (
+    ScaleByBeliefState as ScaleByBeliefState,
+    scale_by_belief as scale_by_belief,
 )
-from functional_opt.schedules.onecycle import (
-    cosine_onecycle_schedule,
-    linear_onecycle_schedule,
-    onecycle_schedules,
-)
-from functional_opt.schedules.piecewise import (
-    piecewise_constant_schedule,
-    piecewise_interpolate_schedule,
-)
-from functional_opt.transforms.plateau import ReduceLROnPlateauState, reduce_on_plateau
-
-_SCHEDULES = [
-    "constant_schedule", "exponential_decay", "inverse_time_decay", "linear_schedule",
-    "polynomial_schedule", "step_decay_schedule", "warmup_constant_schedule",
-    "warmup_exponential_decay_schedule", "join_schedules", "multiply_schedules",
-    "cosine_decay_schedule", "cosine_restarts_schedule", "sgdr_schedule",
-    "warmup_cosine_decay_schedule", "cyclic_schedule", "inverse_sqrt_schedule",
-    "warmup_stable_decay_schedule", "cosine_onecycle_schedule", "linear_onecycle_schedule",
-    "onecycle_schedules", "piecewise_constant_schedule", "piecewise_interpolate_schedule",
-    "ReduceLROnPlateauState", "reduce_on_plateau",
-]
-
-# --- issue 5: combinators, wrappers, clipping ---
 from functional_opt.transforms.clipping import (
-    adaptive_grad_clip,
-    clip,
-    clip_by_block_rms,
-    clip_by_global_norm,
-    per_example_global_norm_clip,
+    adaptive_grad_clip as adaptive_grad_clip,
+    clip as clip,
+    clip_by_block_rms as clip_by_block_rms,
+    clip_by_global_norm as clip_by_global_norm,
+    per_example_global_norm_clip as per_example_global_norm_clip,
 )
-from functional_opt.wrappers.accumulation import MultiStepsState, multi_steps
-from functional_opt.wrappers.averaging import (
-    EmaParamsState,
-    LookaheadState,
-    ema_params,
-    get_ema_params,
-    lookahead,
-    lookahead_slow_params,
+from functional_opt.transforms.dadapt import (
+    DAdaptAdamWState as DAdaptAdamWState,
+    scale_by_dadapt_adamw as scale_by_dadapt_adamw,
 )
-from functional_opt.wrappers.guards import (
-    ApplyIfFiniteState,
-    SkipLossSpikesState,
-    apply_if_finite,
-    skip_loss_spikes,
+from functional_opt.transforms.fromage import (
+    ScaleByFromageState as ScaleByFromageState,
+    scale_by_fromage as scale_by_fromage,
 )
-from functional_opt.wrappers.hyperparams import (
-    InjectHyperparamsState,
-    get_hyperparam,
-    inject_hyperparams,
-    set_hyperparam,
+from functional_opt.transforms.lion import ScaleByLionState as ScaleByLionState, scale_by_lion as scale_by_lion
+from functional_opt.transforms.momentum import (
+    EmaState as EmaState,
+    TraceState as TraceState,
+    ema as ema,
+    trace as trace,
 )
-from functional_opt.wrappers.masking import (
-    MaskedNode,
-    MaskedState,
-    PartitionState,
-    freeze,
-    labels_by_regex,
-    masked,
-    partition,
-    set_to_zero,
+from functional_opt.transforms.muon import ScaleByMuonState as ScaleByMuonState, scale_by_muon as scale_by_muon
+from functional_opt.transforms.nadam import ScaleByNadamState as ScaleByNadamState, scale_by_nadam as scale_by_nadam
+from functional_opt.transforms.noise import AddNoiseState as AddNoiseState, add_noise as add_noise
+from functional_opt.transforms.novograd import (
+    ScaleByNovogradState as ScaleByNovogradState,
+    scale_by_novograd as scale_by_novograd,
 )
-from functional_opt.wrappers.naming import find_states, get_substate, named_chain
+from functional_opt.transforms.plateau import (
+    ReduceLROnPlateauState as ReduceLROnPlateauState,
+    reduce_on_plateau as reduce_on_plateau,
+)
+from functional_opt.transforms.polyak import scale_by_polyak as scale_by_polyak
+from functional_opt.transforms.prodigy import ProdigyState as ProdigyState, scale_by_prodigy as scale_by_prodigy
+from functional_opt.transforms.proximal import ProxL1State as ProxL1State, prox_l1 as prox_l1
+from functional_opt.transforms.radam import scale_by_radam as scale_by_radam
+from functional_opt.transforms.rms import ScaleByRmsState as ScaleByRmsState, scale_by_rms as scale_by_rms
+from functional_opt.transforms.rprop import ScaleByRpropState as ScaleByRpropState, scale_by_rprop as scale_by_rprop
+from functional_opt.transforms.scaling import (
+    ScaleByScheduleState as ScaleByScheduleState,
+    scale as scale,
+    scale_by_learning_rate as scale_by_learning_rate,
+    scale_by_schedule as scale_by_schedule,
+)
+from functional_opt.transforms.schedule_free import (
+    ScheduleFreeState as ScheduleFreeState,
+    schedule_free as schedule_free,
+    schedule_free_eval_params as schedule_free_eval_params,
+)
+from functional_opt.transforms.shampoo import (
+    ScaleByShampooState as ScaleByShampooState,
+    scale_by_shampoo as scale_by_shampoo,
+)
+from functional_opt.transforms.sign import scale_by_sign as scale_by_sign
+from functional_opt.transforms.sm3 import ScaleBySM3State as ScaleBySM3State, scale_by_sm3 as scale_by_sm3
+from functional_opt.transforms.sophia import (
+    ScaleBySophiaState as ScaleBySophiaState,
+    scale_by_sophia as scale_by_sophia,
+)
+from functional_opt.transforms.trust_ratio import scale_by_trust_ratio as scale_by_trust_ratio
+from functional_opt.transforms.weight_decay import (
+    AddDecayedWeightsState as AddDecayedWeightsState,
+    add_decayed_weights as add_decayed_weights,
+)
+from functional_opt.transforms.yogi import scale_by_yogi as scale_by_yogi
 
-_WRAPPERS = [
-    "adaptive_grad_clip", "clip", "clip_by_block_rms", "clip_by_global_norm",
-    "per_example_global_norm_clip", "MultiStepsState", "multi_steps", "EmaParamsState",
-    "LookaheadState", "ema_params", "get_ema_params", "lookahead", "lookahead_slow_params",
-    "ApplyIfFiniteState", "SkipLossSpikesState", "apply_if_finite", "skip_loss_spikes",
-    "InjectHyperparamsState", "get_hyperparam", "inject_hyperparams", "set_hyperparam",
-    "MaskedNode", "MaskedState", "PartitionState", "freeze", "labels_by_regex", "masked",
-    "partition", "set_to_zero", "find_states", "get_substate", "named_chain",
-]
-
-# --- issue 6: optimizer catalogue part 1 ---
-from functional_opt.transforms.adadelta import ScaleByAdaDeltaState, scale_by_adadelta
-from functional_opt.transforms.adagrad import ScaleByRssState, scale_by_rss
-from functional_opt.transforms.adamax import scale_by_adamax
-from functional_opt.transforms.amsgrad import ScaleByAmsgradState, scale_by_amsgrad
-from functional_opt.transforms.belief import ScaleByBeliefState, scale_by_belief
-from functional_opt.transforms.fromage import ScaleByFromageState, scale_by_fromage
-from functional_opt.transforms.nadam import ScaleByNadamState, scale_by_nadam
-from functional_opt.transforms.noise import AddNoiseState, add_noise
-from functional_opt.transforms.novograd import ScaleByNovogradState, scale_by_novograd
-from functional_opt.transforms.polyak import scale_by_polyak
-from functional_opt.transforms.radam import scale_by_radam
-from functional_opt.transforms.rprop import ScaleByRpropState, scale_by_rprop
-from functional_opt.transforms.sign import scale_by_sign
-from functional_opt.transforms.sm3 import ScaleBySM3State, scale_by_sm3
-from functional_opt.transforms.yogi import scale_by_yogi
+# --- optimizers: each a documented chain(...) of the transforms above ---
 from functional_opt.optimizers.adaptive import (
-    adabelief,
-    adamax,
-    adamaxw,
-    amsgrad,
-    nadam,
-    nadamw,
-    radam,
-    yogi,
+    adabelief as adabelief,
+    adamax as adamax,
+    adamaxw as adamaxw,
+    amsgrad as amsgrad,
+    nadam as nadam,
+    nadamw as nadamw,
+    radam as radam,
+    yogi as yogi,
 )
 from functional_opt.optimizers.adaptive_more import (
-    adadelta,
-    adagrad,
-    fromage,
-    noisy_sgd,
-    novograd,
-    polyak_sgd,
-    rprop,
-    sign_sgd,
-    signum,
-    sm3,
+    adadelta as adadelta,
+    adagrad as adagrad,
+    fromage as fromage,
+    noisy_sgd as noisy_sgd,
+    novograd as novograd,
+    polyak_sgd as polyak_sgd,
+    rprop as rprop,
+    sign_sgd as sign_sgd,
+    signum as signum,
+    sm3 as sm3,
+)
+from functional_opt.optimizers.core import (
+    adam as adam,
+    adamw as adamw,
+    gradient_descent as gradient_descent,
+    momentum as momentum,
+    rmsprop as rmsprop,
+    sgd as sgd,
+)
+from functional_opt.optimizers.large_batch import lamb as lamb, lars as lars, lion as lion
+from functional_opt.optimizers.lr_free import dadapt_adamw as dadapt_adamw, prodigy as prodigy
+from functional_opt.optimizers.memory_light import adafactor as adafactor
+from functional_opt.optimizers.modern import (
+    adan as adan,
+    ademamix as ademamix,
+    adopt as adopt,
+    muon as muon,
+    shampoo as shampoo,
+    sophia as sophia,
+)
+from functional_opt.optimizers.schedule_free import (
+    schedule_free_adamw as schedule_free_adamw,
+    schedule_free_sgd as schedule_free_sgd,
 )
 
-_CATALOGUE_1 = [
-    "ScaleByAdaDeltaState", "scale_by_adadelta", "ScaleByRssState", "scale_by_rss", "scale_by_adamax",
-    "ScaleByAmsgradState", "scale_by_amsgrad", "ScaleByBeliefState", "scale_by_belief",
-    "ScaleByFromageState", "scale_by_fromage", "ScaleByNadamState", "scale_by_nadam", "AddNoiseState",
-    "add_noise", "ScaleByNovogradState", "scale_by_novograd", "scale_by_polyak", "scale_by_radam",
-    "ScaleByRpropState", "scale_by_rprop", "scale_by_sign", "ScaleBySM3State", "scale_by_sm3",
-    "scale_by_yogi", "adabelief", "adamax", "adamaxw", "amsgrad", "nadam", "nadamw", "radam", "yogi",
-    "adadelta", "adagrad", "fromage", "noisy_sgd", "novograd", "polyak_sgd", "rprop", "sign_sgd",
-    "signum", "sm3",
-]
+# --- schedules: every name of fo.schedules (AdEMAMix's warmups and inject_hyperparams included) ---
+from functional_opt import schedules as schedules
+from functional_opt.schedules import *  # noqa: F403
 
-# --- issue 7: optimizer catalogue part 2 ---
-_CATALOGUE_2 = []
-# issue 7, first half: large-batch, memory-light, schedule-free, learning-rate-free
-from functional_opt.transforms.trust_ratio import scale_by_trust_ratio
-from functional_opt.transforms.lion import ScaleByLionState, scale_by_lion
-from functional_opt.optimizers.large_batch import lamb, lars, lion
-from functional_opt.transforms.adafactor import FactoredState, scale_by_factored_rms
-from functional_opt.optimizers.memory_light import adafactor
-_CATALOGUE_2 += [
-    "scale_by_trust_ratio", "ScaleByLionState", "scale_by_lion", "lamb", "lars", "lion",
-    "FactoredState", "scale_by_factored_rms", "adafactor",
-]
-from functional_opt.transforms.schedule_free import (
-    ScheduleFreeState,
-    schedule_free,
-    schedule_free_eval_params,
+# --- wrappers: parameter groups, accumulation, guards, averaging, naming, SAM ---
+from functional_opt.sam import (
+    SamState as SamState,
+    sam as sam,
+    sam_perturbation as sam_perturbation,
+    sam_train_step as sam_train_step,
 )
-from functional_opt.optimizers.schedule_free import schedule_free_adamw, schedule_free_sgd
-_CATALOGUE_2 += [
-    "ScheduleFreeState", "schedule_free", "schedule_free_eval_params", "schedule_free_adamw",
-    "schedule_free_sgd",
-]
-from functional_opt.transforms.prodigy import ProdigyState, scale_by_prodigy
-from functional_opt.transforms.dadapt import DAdaptAdamWState, scale_by_dadapt_adamw
-from functional_opt.optimizers.lr_free import dadapt_adamw, prodigy
-_CATALOGUE_2 += [
-    "ProdigyState", "scale_by_prodigy", "DAdaptAdamWState", "scale_by_dadapt_adamw", "dadapt_adamw", "prodigy",
-]
-# issue 7, second half: orthogonalized, second-order and other modern optimizers
-from functional_opt.transforms.muon import MUON_NS_COEFFS, ScaleByMuonState, newton_schulz, scale_by_muon
-from functional_opt.transforms.shampoo import ScaleByShampooState, scale_by_shampoo
-from functional_opt.transforms.adan import ScaleByAdanState, scale_by_adan
-from functional_opt.transforms.ademamix import (
-    ScaleByAdemamixState,
-    ademamix_alpha_schedule,
-    ademamix_b3_schedule,
-    scale_by_ademamix,
+from functional_opt.wrappers.accumulation import MultiStepsState as MultiStepsState, multi_steps as multi_steps
+from functional_opt.wrappers.averaging import (
+    EmaParamsState as EmaParamsState,
+    LookaheadState as LookaheadState,
+    ema_params as ema_params,
+    get_ema_params as get_ema_params,
+    lookahead as lookahead,
+    lookahead_slow_params as lookahead_slow_params,
 )
-from functional_opt.transforms.adopt import ScaleByAdoptState, scale_by_adopt
-from functional_opt.transforms.sophia import ScaleBySophiaState, hutchinson_diag_hessian, scale_by_sophia
-from functional_opt.optimizers.modern import adan, ademamix, adopt, muon, shampoo, sophia
-from functional_opt.sam import SamState, sam, sam_perturbation, sam_train_step
-_CATALOGUE_2 += [
-    "MUON_NS_COEFFS", "ScaleByMuonState", "newton_schulz", "scale_by_muon", "ScaleByShampooState",
-    "scale_by_shampoo", "ScaleByAdanState", "scale_by_adan", "ScaleByAdemamixState",
-    "ademamix_alpha_schedule", "ademamix_b3_schedule", "scale_by_ademamix", "ScaleByAdoptState",
-    "scale_by_adopt", "ScaleBySophiaState", "hutchinson_diag_hessian", "scale_by_sophia", "adan",
-    "ademamix", "adopt", "muon", "shampoo", "sophia", "SamState", "sam", "sam_perturbation",
-    "sam_train_step",
-]
-
-# --- issue 8: reliability (checkpoint) ---
-from functional_opt import checkpoint
-
-_RELIABILITY = ["checkpoint"]
-
-# --- issue 9: performance (flat buckets, train step) ---
-from functional_opt import flat
-from functional_opt.flat import FlatParams, flatten_params, per_leaf, unflatten_params
-from functional_opt.train_step import make_train_step
-
-from functional_opt.wrappers.stacked import PerLayerState, per_layer
-
-_PERFORMANCE = ["flat", "FlatParams", "flatten_params", "per_leaf", "unflatten_params", "make_train_step",
-                "PerLayerState", "per_layer"]
-
-__all__ = sorted(
-    set(_CORE + _LOSSES + _SCHEDULES + _WRAPPERS + _CATALOGUE_1 + _CATALOGUE_2 + _RELIABILITY + _PERFORMANCE)
+from functional_opt.wrappers.guards import (
+    ApplyIfFiniteState as ApplyIfFiniteState,
+    SkipLossSpikesState as SkipLossSpikesState,
+    apply_if_finite as apply_if_finite,
+    skip_loss_spikes as skip_loss_spikes,
 )
+# (inject_hyperparams and its state arrive with fo.schedules, where optax keeps them)
+from functional_opt.wrappers.hyperparams import get_hyperparam as get_hyperparam, set_hyperparam as set_hyperparam
+from functional_opt.wrappers.masking import (
+    MaskedNode as MaskedNode,
+    MaskedState as MaskedState,
+    PartitionState as PartitionState,
+    freeze as freeze,
+    labels_by_regex as labels_by_regex,
+    masked as masked,
+    partition as partition,
+    set_to_zero as set_to_zero,
+)
+from functional_opt.wrappers.naming import (
+    find_states as find_states,
+    get_substate as get_substate,
+    named_chain as named_chain,
+)
+from functional_opt.wrappers.stacked import PerLayerState as PerLayerState, per_layer as per_layer
+
+# --- losses and regularization: every name of fo.losses, penalties, dropout, batch norm ---
+from functional_opt import losses as losses
+from functional_opt.batch_norm import (
+    BatchNormStats as BatchNormStats,
+    batch_norm as batch_norm,
+    batch_norm_init as batch_norm_init,
+)
+from functional_opt.losses import *  # noqa: F403
+from functional_opt.regularizers import (
+    dropout as dropout,
+    elastic_net_penalty as elastic_net_penalty,
+    l1_penalty as l1_penalty,
+    l2_penalty as l2_penalty,
+)
+
+# --- flat mode and training step (flat buffers live in the fo.flat namespace) ---
+from functional_opt import flat as flat
+from functional_opt.train_step import make_train_step as make_train_step
+
+# --- checkpoint (the fo.checkpoint namespace: save, restore, load_arrays) ---
+from functional_opt import checkpoint as checkpoint
+
+# --- namespaces mirroring optax.transforms and optax.contrib ---
+from functional_opt import contrib as contrib, transforms as transforms
+
+__all__ = _public_names(globals())

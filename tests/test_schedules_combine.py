@@ -97,6 +97,7 @@ PUBLIC_SCHEDULES = {
 
 def test_all_public_schedules_are_exported():
     assert PUBLIC_SCHEDULES <= set(fo.__all__)
+    assert PUBLIC_SCHEDULES <= set(fo.schedules.__all__)
 
 
 @pytest.mark.parametrize("name", sorted(ALL))

@@ -13,12 +13,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from functional_opt._hparams import check_number, compute_dtype
-from functional_opt.losses import _float_dtype
+from functional_opt._hparams import check_number, compute_dtype, floating_dtype
 
 
 def _logits32(logits):
-    out = _float_dtype("logits", logits)
+    out = floating_dtype("logits", logits)
     return jnp.asarray(logits).astype(compute_dtype(out)), out
 
 
@@ -52,7 +51,7 @@ def softmax_cross_entropy(logits, labels, axis=-1, where=None):
         >>> import functional_opt as fo
         >>> logits = jnp.array([[1.2, -0.8, -0.5], [0.9, -1.2, 1.1]])
         >>> labels = jnp.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-        >>> [round(v, 4) for v in fo.softmax_cross_entropy(logits, labels).tolist()]
+        >>> [round(v, 4) for v in fo.losses.softmax_cross_entropy(logits, labels).tolist()]
         [0.2761, 2.9518]
 
     References:
@@ -92,7 +91,8 @@ def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1, where=Non
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> logits = jnp.array([[1.2, -0.8, -0.5], [0.9, -1.2, 1.1]])
-        >>> [round(v, 4) for v in fo.softmax_cross_entropy_with_integer_labels(logits, jnp.array([0, 1])).tolist()]
+        >>> loss = fo.losses.softmax_cross_entropy_with_integer_labels(logits, jnp.array([0, 1]))
+        >>> [round(v, 4) for v in loss.tolist()]
         [0.2761, 2.9518]
 
     References:
@@ -152,7 +152,8 @@ def sigmoid_binary_cross_entropy(logits, labels):
     Example:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
-        >>> [round(v, 4) for v in fo.sigmoid_binary_cross_entropy(jnp.array([0.0, 1e4]), jnp.array([1.0, 0.0])).tolist()]
+        >>> loss = fo.losses.sigmoid_binary_cross_entropy(jnp.array([0.0, 1e4]), jnp.array([1.0, 0.0]))
+        >>> [round(v, 4) for v in loss.tolist()]
         [0.6931, 10000.0]
 
     References:
@@ -191,7 +192,7 @@ def sigmoid_focal_loss(logits, labels, *, alpha=None, gamma=2.0):
     Example:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
-        >>> fo.sigmoid_focal_loss(jnp.array([0.0, 3.0]), jnp.array([1.0, 1.0])).round(5)
+        >>> fo.losses.sigmoid_focal_loss(jnp.array([0.0, 3.0]), jnp.array([1.0, 1.0])).round(5)
         Array([0.17329, 0.00011], dtype=float32)
 
     References:
@@ -223,13 +224,13 @@ def hinge_loss(predictor_outputs, targets):
     Example:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
-        >>> fo.hinge_loss(jnp.array([2.0, 0.3, -1.0]), jnp.array([1.0, 1.0, 1.0]))
+        >>> fo.losses.hinge_loss(jnp.array([2.0, 0.3, -1.0]), jnp.array([1.0, 1.0, 1.0]))
         Array([0. , 0.7, 2. ], dtype=float32)
 
     References:
         Cortes & Vapnik, "Support-Vector Networks", Machine Learning 1995.
     """
-    out = _float_dtype("predictor_outputs", predictor_outputs)
+    out = floating_dtype("predictor_outputs", predictor_outputs)
     dt = compute_dtype(out)
     f = jnp.asarray(predictor_outputs).astype(dt)
     y = jnp.asarray(targets).astype(dt)
@@ -254,13 +255,13 @@ def kl_divergence(log_predictions, targets, axis=-1, where=None):
         >>> import jax, jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = jnp.array([0.5, 0.5, 0.0])
-        >>> fo.kl_divergence(jnp.log(jnp.array([0.25, 0.5, 0.25])), t).round(4)
+        >>> fo.losses.kl_divergence(jnp.log(jnp.array([0.25, 0.5, 0.25])), t).round(4)
         Array(0.3466, dtype=float32)
 
     References:
         Kullback & Leibler, "On Information and Sufficiency", Ann. Math. Stat. 1951.
     """
-    out = jnp.promote_types(_float_dtype("log_predictions", log_predictions), _float_dtype("targets", targets))
+    out = jnp.promote_types(floating_dtype("log_predictions", log_predictions), floating_dtype("targets", targets))
     dt = compute_dtype(out)
     logq = jnp.asarray(log_predictions).astype(dt)
     t = jnp.asarray(targets).astype(dt)
@@ -284,7 +285,7 @@ def smooth_labels(labels, alpha, *, axis=-1, where=None):
     Example:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
-        >>> fo.smooth_labels(jnp.array([0.0, 1.0, 0.0, 0.0]), 0.2)
+        >>> fo.losses.smooth_labels(jnp.array([0.0, 1.0, 0.0, 0.0]), 0.2)
         Array([0.05, 0.85, 0.05, 0.05], dtype=float32)
 
     References:
@@ -292,7 +293,7 @@ def smooth_labels(labels, alpha, *, axis=-1, where=None):
         Muller et al., "When Does Label Smoothing Help?", NeurIPS 2019.
     """
     check_number("alpha", alpha, low=0.0, high=1.0)
-    out = _float_dtype("labels", labels)
+    out = floating_dtype("labels", labels)
     dt = compute_dtype(out)
     y = jnp.asarray(labels).astype(dt)
     if where is None:

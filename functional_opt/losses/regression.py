@@ -9,8 +9,6 @@ Dtypes: the math is done in at least float32 (so bfloat16/float16 inputs
 neither overflow in intermediate squares nor lose the small terms of a
 log-sum-exp) and the result is returned in the inputs' floating dtype.
 Gradients flow back through the casts, so they arrive in the input dtype too.
-
-The classification losses live in :mod:`functional_opt.losses_classification`.
 """
 
 from __future__ import annotations
@@ -19,21 +17,14 @@ import math
 
 import jax.numpy as jnp
 
-from functional_opt._hparams import check_number, compute_dtype
-
-
-def _float_dtype(name: str, x) -> jnp.dtype:
-    dt = jnp.result_type(x)
-    if not jnp.issubdtype(dt, jnp.floating):
-        raise TypeError(f"{name} must be a floating-point array, got dtype {dt}")
-    return dt
+from functional_opt._hparams import check_number, compute_dtype, floating_dtype
 
 
 def _error(predictions, targets):
     """``(predictions - targets)`` in the compute dtype, and the output dtype."""
-    out = _float_dtype("predictions", predictions)
+    out = floating_dtype("predictions", predictions)
     if targets is not None:
-        out = jnp.promote_types(out, _float_dtype("targets", targets))
+        out = jnp.promote_types(out, floating_dtype("targets", targets))
     dt = compute_dtype(out)
     e = jnp.asarray(predictions).astype(dt)
     if targets is not None:
@@ -58,7 +49,7 @@ def squared_error(predictions, targets=None):
     Example:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
-        >>> fo.squared_error(jnp.array([1.0, 3.0]), jnp.array([0.0, 1.0]))
+        >>> fo.losses.squared_error(jnp.array([1.0, 3.0]), jnp.array([0.0, 1.0]))
         Array([1., 4.], dtype=float32)
 
     References:
@@ -82,7 +73,7 @@ def l2_loss(predictions, targets=None):
     Example:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
-        >>> fo.l2_loss(jnp.array([1.0, 3.0]), jnp.array([0.0, 1.0]))
+        >>> fo.losses.l2_loss(jnp.array([1.0, 3.0]), jnp.array([0.0, 1.0]))
         Array([0.5, 2. ], dtype=float32)
 
     References:
@@ -112,7 +103,7 @@ def huber_loss(predictions, targets=None, *, delta=1.0):
     Example:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
-        >>> fo.huber_loss(jnp.array([0.5, 3.0]), delta=1.0)
+        >>> fo.losses.huber_loss(jnp.array([0.5, 3.0]), delta=1.0)
         Array([0.125, 2.5  ], dtype=float32)
 
     References:
@@ -139,7 +130,7 @@ def log_cosh(predictions, targets=None):
     Example:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
-        >>> [round(v, 3) for v in fo.log_cosh(jnp.array([0.0, 1e3])).tolist()]
+        >>> [round(v, 3) for v in fo.losses.log_cosh(jnp.array([0.0, 1e3])).tolist()]
         [0.0, 999.307]
 
     References:
@@ -177,14 +168,14 @@ def cosine_similarity(predictions, targets, *, epsilon=0.0, axis=-1, where=None)
     Example:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
-        >>> fo.cosine_similarity(jnp.array([1.0, 0.0]), jnp.array([1.0, 1.0])).round(4)
+        >>> fo.losses.cosine_similarity(jnp.array([1.0, 0.0]), jnp.array([1.0, 1.0])).round(4)
         Array(0.7071, dtype=float32)
 
     References:
         optax.losses.cosine_similarity.
     """
     check_number("epsilon", epsilon, low=0.0)
-    out = jnp.promote_types(_float_dtype("predictions", predictions), _float_dtype("targets", targets))
+    out = jnp.promote_types(floating_dtype("predictions", predictions), floating_dtype("targets", targets))
     dt = compute_dtype(out)
     p = jnp.asarray(predictions).astype(dt)
     t = jnp.asarray(targets).astype(dt)
@@ -203,7 +194,7 @@ def cosine_distance(predictions, targets, *, epsilon=0.0, axis=-1, where=None):
     Example:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
-        >>> fo.cosine_distance(jnp.array([1.0, 0.0]), jnp.array([-1.0, 0.0]))
+        >>> fo.losses.cosine_distance(jnp.array([1.0, 0.0]), jnp.array([-1.0, 0.0]))
         Array(2., dtype=float32)
 
     References:

@@ -1,5 +1,7 @@
 """The named optimizers, each a short documented ``chain(...)`` of transforms.
 
-The public names are re-exported from :mod:`functional_opt`; import them from
-there.
+Their public path is the top level (``fo.adamw``, ``fo.lion``); the ones
+optax keeps in ``optax.contrib`` are also listed in ``fo.contrib``. The
+modules here group the optimizers by family and are not a namespace of
+their own.
 """

@@ -124,7 +124,7 @@ def linear_schedule(init_value, end_value, transition_steps, transition_begin=0)
 
 def exponential_decay(init_value, transition_steps, decay_rate, transition_begin=0, staircase=False,
                       end_value=None) -> Callable:
-    """Continuous or staircase exponential decay (the tutorial's exponential decay).
+    """Continuous or staircase exponential decay: ``init_value * decay_rate ** (count / transition_steps)``.
 
     Rule, with ``I = init_value``, ``r = decay_rate``, ``B = transition_begin``,
     ``T = transition_steps``::

@@ -44,7 +44,7 @@ def join_schedules(schedules: Sequence[Callable], boundaries: Sequence[int]) -> 
     if not schedules:
         raise ValueError("join_schedules needs at least one schedule, got an empty sequence")
     for i, s in enumerate(schedules):
-        if not callable(s):
+        if not is_schedule(s):
             raise TypeError(f"schedules[{i}] must be a callable count -> value, got {s!r}")
     if len(boundaries) != len(schedules) - 1:
         raise ValueError(

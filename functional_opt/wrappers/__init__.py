@@ -1,6 +1,8 @@
 """Wrappers and combinators: parameter groups, accumulation, guards, injected
-hyperparameters, parameter averaging, named chains.
+hyperparameters, parameter averaging, named chains, stacked layers.
 
-The public names are re-exported from :mod:`functional_opt`; import them from
-there.
+Their public path is the top level (``fo.masked``, ``fo.multi_steps``); the
+ones optax keeps in ``optax.transforms`` or ``optax.schedules`` are also
+listed in ``fo.transforms`` and ``fo.schedules``. The modules here are not a
+namespace of their own.
 """
