@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 
 from functional_opt import _tree
-from functional_opt._hparams import check_number, compute_dtype, value_at
+from functional_opt._hparams import check_number, value_at
 from functional_opt.base import EmptyState, GradientTransformation
 
 _VARIANTS = ("sps", "sps+")
@@ -69,18 +68,14 @@ def scale_by_polyak(f_min=0.0, max_learning_rate=1.0, eps=0.0, variant: str = "s
             raise ValueError(
                 "scale_by_polyak needs the current loss: call update(updates, state, params, value=loss)"
             )
-        sq = _tree.squared_norm(updates)
-        dt = compute_dtype(sq.dtype)
-        gap = jnp.asarray(value).astype(dt) - value_at(f_min, None).astype(dt)
+        sq = _tree.squared_norm(updates)  # in at least float32
+        gap = jnp.asarray(value, sq.dtype) - value_at(f_min, None, sq.dtype)
         if variant == "sps+":
             gap = jnp.maximum(gap, 0.0)
-        denom = sq.astype(dt) + value_at(eps, None).astype(dt)
+        denom = sq + value_at(eps, None, sq.dtype)
         safe = jnp.where(denom <= _TINY, 1.0, denom)
         gamma = jnp.where(denom <= _TINY, 0.0, jnp.minimum(gap / safe, value_at(max_learning_rate, None)))
-
-        def leaf(g):
-            return (g.astype(compute_dtype(g.dtype)) * gamma).astype(g.dtype)
-
-        return jax.tree.map(leaf, updates), state
+        u, _ = _tree.map_moments("scale_by_polyak", lambda g: (gamma * g,), updates)
+        return u, state
 
     return GradientTransformation(init, update)
