@@ -7,6 +7,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from functional_opt import _tree
 from functional_opt._hparams import check_number, compute_dtype, safe_increment, value_at, zero_count
 from functional_opt.base import GradientTransformation
 
@@ -145,10 +146,7 @@ def reduce_on_plateau(factor=0.1, patience=10, rtol=1e-4, atol=0.0, cooldown=0, 
             avg_value=pick(jnp.zeros_like(avg), avg),
         )
 
-        def leaf(u):
-            ct = compute_dtype(u.dtype, dt)
-            return (u.astype(ct) * new_state.scale.astype(ct)).astype(u.dtype)
-
-        return jax.tree.map(leaf, updates), new_state
+        u, _ = _tree.map_moments("reduce_on_plateau", lambda g: (new_state.scale * g,), updates)
+        return u, new_state
 
     return GradientTransformation(init, update)
