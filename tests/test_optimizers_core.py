@@ -221,3 +221,16 @@ def test_quadratic_bowl(opt):
 def test_rosenbrock(opt, steps):
     x = _minimize(opt, rosenbrock, jnp.array([-1.2, 1.0]), steps)
     np.testing.assert_allclose(np.asarray(x), [1.0, 1.0], atol=5e-2)
+
+
+# --- masks: optax's prefix semantics ---
+
+def test_adamw_prefix_mask_equals_masked():
+    p = {"enc": {"w": jnp.full((2, 3), 2.0), "b": jnp.ones(3)}, "head": {"w": jnp.full((3,), -1.0)}}
+    g = jax.tree.map(lambda x: 0.5 * jnp.ones_like(x), p)
+    prefix = {"enc": False, "head": True}
+    ours = fo.adamw(0.1, weight_decay=0.5, mask=prefix)
+    ref = fo.chain(fo.scale_by_adam(), fo.masked(fo.add_decayed_weights(0.5), prefix), fo.scale_by_learning_rate(0.1))
+    u, _ = ours.update(g, ours.init(p), p)
+    chex.assert_trees_all_close(u, ref.update(g, ref.init(p), p)[0])
+    assert not np.allclose(u["head"]["w"], fo.adam(0.1).update(g["head"]["w"], fo.adam(0.1).init(p["head"]["w"]))[0])
