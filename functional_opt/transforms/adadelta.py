@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from functional_opt import _tree
-from functional_opt._hparams import check_number, compute_dtype, one_minus, value_at
+from functional_opt._hparams import check_number, one_minus, value_at
 from functional_opt.base import GradientTransformation
 
 
@@ -61,19 +61,15 @@ def scale_by_adadelta(rho=0.9, eps=1e-6) -> GradientTransformation:
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        omr = one_minus(rho, None)
-        eps_ = value_at(eps, None)
+        omr, eps_ = one_minus(rho, None), value_at(eps, None)
 
         def leaf(g, e_g, e_x):
-            dt = compute_dtype(g.dtype, e_g.dtype, e_x.dtype)
-            g_, e_g_f, e_x_f = g.astype(dt), e_g.astype(dt), e_x.astype(dt)
-            e_g_new = e_g_f + omr * (_tree.abs_sq(g_) - e_g_f)
-            u = jnp.sqrt(e_x_f + eps_) * jax.lax.rsqrt(e_g_new + eps_) * g_
-            e_x_new = e_x_f + omr * (_tree.abs_sq(u) - e_x_f)
-            return u.astype(g.dtype), e_g_new.astype(e_g.dtype), e_x_new.astype(e_x.dtype)
+            e_g = _tree.ema(e_g, _tree.abs_sq(g), omr)
+            u = jnp.sqrt(e_x + eps_) * jax.lax.rsqrt(e_g + eps_) * g
+            e_x = _tree.ema(e_x, _tree.abs_sq(u), omr)
+            return u, e_g, e_x
 
-        out = jax.tree.map(leaf, updates, state.e_g, state.e_x)
-        u, e_g, e_x = _tree.unzip(out, jax.tree.structure(updates), 3)
+        u, (e_g, e_x) = _tree.map_moments("scale_by_adadelta", leaf, updates, e_g=state.e_g, e_x=state.e_x)
         return u, ScaleByAdaDeltaState(e_g=e_g, e_x=e_x)
 
     return GradientTransformation(init, update)

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from functional_opt import _tree
-from functional_opt._hparams import check_number, compute_dtype, value_at
+from functional_opt._hparams import check_number, value_at
 from functional_opt.base import GradientTransformation
 
 
@@ -73,33 +73,20 @@ def scale_by_rss(
     check_number("eps", eps, low=0.0)
 
     def init(params):
-        return ScaleByRssState(
-            sum_of_squares=jax.tree.map(
-                lambda p: jnp.full(jnp.shape(p), initial_accumulator_value,
-                                   jnp.finfo(jnp.result_type(p)).dtype),
-                params,
-            )
-        )
+        return ScaleByRssState(sum_of_squares=_tree.real_dtype_full(params, initial_accumulator_value))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         eps_ = value_at(eps, None)
 
-        def leaf(g, acc):
-            dt = compute_dtype(g.dtype, acc.dtype)
-            g_ = g.astype(dt)
-            acc_new = acc.astype(dt) + _tree.abs_sq(g_)
-            positive = acc_new > 0
-            safe = jnp.where(positive, acc_new, 1.0)
-            if eps_in_sqrt:
-                u = g_ * jax.lax.rsqrt(safe + eps_)
-            else:
-                u = g_ / (jnp.sqrt(safe) + eps_)
-            u = jnp.where(positive, u, 0.0)
-            return u.astype(g.dtype), acc_new.astype(acc.dtype)
+        def leaf(g, G):
+            G = G + _tree.abs_sq(g)
+            positive = G > 0
+            safe = jnp.where(positive, G, 1.0)
+            u = g * jax.lax.rsqrt(safe + eps_) if eps_in_sqrt else g / (jnp.sqrt(safe) + eps_)
+            return jnp.where(positive, u, 0.0), G
 
-        out = jax.tree.map(leaf, updates, state.sum_of_squares)
-        u, acc = _tree.unzip(out, jax.tree.structure(updates), 2)
-        return u, ScaleByRssState(sum_of_squares=acc)
+        u, (G,) = _tree.map_moments("scale_by_rss", leaf, updates, sum_of_squares=state.sum_of_squares)
+        return u, ScaleByRssState(sum_of_squares=G)
 
     return GradientTransformation(init, update)
