@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from functional_opt import _tree
-from functional_opt._hparams import check_number, compute_dtype, value_at
+from functional_opt._hparams import check_number, value_at
 from functional_opt.base import EmptyState, GradientTransformation
 from functional_opt.flat import check_not_flat
 
@@ -25,11 +25,6 @@ def _shrink_factor(norm: jax.Array, max_norm: jax.Array) -> jax.Array:
     """``min(1, max_norm / norm)``, equal to 1 whenever ``norm <= max_norm`` (0/0 included)."""
     safe = jnp.where(norm > 0, norm, jnp.ones_like(norm))
     return jnp.where(norm <= max_norm, jnp.ones_like(norm), max_norm / safe)
-
-
-def _scale_leaf(u: jax.Array, factor: jax.Array) -> jax.Array:
-    dt = compute_dtype(u.dtype, factor.dtype)
-    return (u.astype(dt) * factor.astype(dt)).astype(u.dtype)
 
 
 def clip(max_delta) -> GradientTransformation:
@@ -56,12 +51,8 @@ def clip(max_delta) -> GradientTransformation:
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         d = value_at(max_delta, None)
-
-        def leaf(u):
-            b = d.astype(compute_dtype(u.dtype))
-            return jnp.clip(u.astype(b.dtype), -b, b).astype(u.dtype)
-
-        return jax.tree.map(leaf, updates), state
+        u, _ = _tree.map_moments("clip", lambda g: (jnp.clip(g, -d, d),), updates)
+        return u, state
 
     return GradientTransformation(_init_empty, update)
 
@@ -74,9 +65,9 @@ def clip_by_global_norm(max_norm) -> GradientTransformation:
         u <- u                      if n <= max_norm
         u <- u * max_norm / n       otherwise
 
-    Conventions: the comparison is ``n <= max_norm`` (optax uses ``n <
-    max_norm``; the two agree everywhere except exactly at the threshold,
-    where both give the same values). When ``n`` and ``max_norm`` are both 0
+    Conventions: the comparison is ``n <= max_norm`` (optax's is ``n <
+    max_norm``; at ``n == max_norm`` its factor ``max_norm / n`` is 1, so
+    both return the updates unchanged). When ``n`` and ``max_norm`` are both 0
     the update is returned unchanged (zero) instead of ``0 / 0``; an
     infinite norm clips finite leaves to 0. The norm is accumulated in at
     least float32 with a balanced reduction over the leaves
@@ -109,7 +100,8 @@ def clip_by_global_norm(max_norm) -> GradientTransformation:
         del params, extra_args
         norm = _tree.global_norm(updates)
         factor = _shrink_factor(norm, value_at(max_norm, None, jnp.result_type(norm)))
-        return jax.tree.map(lambda u: _scale_leaf(u, factor), updates), state
+        u, _ = _tree.map_moments("clip_by_global_norm", lambda g: (factor * g,), updates)
+        return u, state
 
     return GradientTransformation(_init_empty, update)
 
@@ -117,11 +109,12 @@ def clip_by_global_norm(max_norm) -> GradientTransformation:
 def clip_by_block_rms(threshold) -> GradientTransformation:
     """Rescale each leaf so that its root-mean-square is at most ``threshold``.
 
-    Update rule, for each leaf ``u`` separately, ``r = sqrt(mean(u**2))``::
+    Update rule, for each leaf ``u`` separately, ``r = sqrt(mean(|u|**2))``::
 
-        u <- u * min(1, threshold / r)
+        u <- u / max(1, r / threshold)
 
-    A zero ``r`` (with any ``threshold``, 0 included) leaves ``u`` unchanged.
+    (optax's form). A zero ``r`` (with any ``threshold``, 0 included) leaves
+    ``u`` unchanged; a zero ``threshold`` zeroes every nonzero leaf.
 
     Args:
         threshold: ``>= 0`` (number or array).
@@ -146,19 +139,20 @@ def clip_by_block_rms(threshold) -> GradientTransformation:
         check_not_flat(updates, "clip_by_block_rms")
         th = value_at(threshold, None)
 
-        def leaf(u):
-            dt = compute_dtype(u.dtype)
-            rms = jnp.sqrt(jnp.mean(_tree.abs_sq(u.astype(dt))))
-            return _scale_leaf(u, _shrink_factor(rms, th.astype(dt)))
+        def leaf(g):
+            r = jnp.sqrt(jnp.mean(_tree.abs_sq(g)))
+            # max(1, r / th), with 0 / 0 (r == th == 0) read as 1
+            return (g / jnp.where(r > th, r / th, 1.0),)
 
-        return jax.tree.map(leaf, updates), state
+        u, _ = _tree.map_moments("clip_by_block_rms", leaf, updates)
+        return u, state
 
     return GradientTransformation(_init_empty, update)
 
 
 def _unitwise_norm(x: jax.Array) -> jax.Array:
     """L2 norm of each output unit, broadcast to ``x``'s shape (optax's default axes)."""
-    sq = _tree.abs_sq(x.astype(compute_dtype(x.dtype)))
+    sq = _tree.abs_sq(x)
     if x.ndim <= 1 or jnp.squeeze(x).ndim <= 1:
         axes = None  # scalars and vectors: the whole leaf
     elif x.ndim in (2, 3):
@@ -207,17 +201,15 @@ def adaptive_grad_clip(clipping, eps=1e-3) -> GradientTransformation:
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError("adaptive_grad_clip needs params: call update(updates, state, params)")
         check_not_flat(updates, "adaptive_grad_clip")
         c, e = value_at(clipping, None), value_at(eps, None)
 
         def leaf(g, p):
-            g_norm, p_norm = _unitwise_norm(g), _unitwise_norm(p)
-            max_norm = c.astype(p_norm.dtype) * jnp.maximum(p_norm, e.astype(p_norm.dtype))
-            return _scale_leaf(g, _shrink_factor(g_norm, max_norm))
+            max_norm = c * jnp.maximum(_unitwise_norm(p), e)
+            return (g * _shrink_factor(_unitwise_norm(g), max_norm),)
 
-        return jax.tree.map(leaf, updates, params), state
+        u, _ = _tree.map_moments("adaptive_grad_clip", leaf, updates, params=params)
+        return u, state
 
     return GradientTransformation(_init_empty, update)
 
@@ -268,17 +260,15 @@ def per_example_global_norm_clip(l2_norm_clip) -> GradientTransformation:
                 "per_example_global_norm_clip expects every leaf to have the same leading batch "
                 f"axis, got shapes {[jnp.shape(x) for x in leaves]}"
             )
-        sq = [
-            jnp.sum(_tree.abs_sq(x.astype(compute_dtype(x.dtype))).reshape(x.shape[0], -1), axis=1)
-            for x in leaves
-        ]
-        norms = jnp.sqrt(_tree.tree_sum(sq))
+        where = "per_example_global_norm_clip"
+
+        def sq_norms(g):  # per example
+            return None, jnp.sum(_tree.abs_sq(g).reshape(g.shape[0], -1), axis=1)
+
+        _, (sq,) = _tree.map_moments(where, sq_norms, updates)
+        norms = jnp.sqrt(_tree.tree_sum(jax.tree.leaves(sq)))
         factors = _shrink_factor(norms, value_at(l2_norm_clip, None, norms.dtype)) / norms.shape[0]
-
-        def leaf(g):
-            dt = compute_dtype(g.dtype)
-            return jnp.tensordot(factors.astype(dt), g.astype(dt), axes=1).astype(g.dtype)
-
-        return jax.tree.map(leaf, updates), state
+        u, _ = _tree.map_moments(where, lambda g: (jnp.tensordot(factors, g, axes=1),), updates)
+        return u, state
 
     return GradientTransformation(_init_empty, update)
