@@ -138,50 +138,49 @@ from functional_opt.transforms.weight_decay import (
 from functional_opt.transforms.yogi import scale_by_yogi as scale_by_yogi
 
 # --- optimizers: each a documented chain(...) of the transforms above ---
-from functional_opt.optimizers.adaptive import (
-    adabelief as adabelief,
+from functional_opt.optimizers.adagrad import adadelta as adadelta, adagrad as adagrad, sm3 as sm3
+from functional_opt.optimizers.adam import (
+    adam as adam,
     adamax as adamax,
     adamaxw as adamaxw,
+    adamw as adamw,
     amsgrad as amsgrad,
     nadam as nadam,
     nadamw as nadamw,
-    radam as radam,
-    yogi as yogi,
 )
-from functional_opt.optimizers.adaptive_more import (
-    adadelta as adadelta,
-    adagrad as adagrad,
-    fromage as fromage,
-    noisy_sgd as noisy_sgd,
-    novograd as novograd,
-    polyak_sgd as polyak_sgd,
-    rprop as rprop,
-    sign_sgd as sign_sgd,
-    signum as signum,
-    sm3 as sm3,
-)
-from functional_opt.optimizers.core import (
-    adam as adam,
-    adamw as adamw,
-    gradient_descent as gradient_descent,
-    momentum as momentum,
-    rmsprop as rmsprop,
-    sgd as sgd,
-)
-from functional_opt.optimizers.large_batch import lamb as lamb, lars as lars, lion as lion
-from functional_opt.optimizers.lr_free import dadapt_adamw as dadapt_adamw, prodigy as prodigy
-from functional_opt.optimizers.memory_light import adafactor as adafactor
-from functional_opt.optimizers.modern import (
+from functional_opt.optimizers.adam_variants import (
+    adabelief as adabelief,
     adan as adan,
     ademamix as ademamix,
     adopt as adopt,
-    muon as muon,
-    shampoo as shampoo,
-    sophia as sophia,
+    radam as radam,
+    yogi as yogi,
 )
+from functional_opt.optimizers.layerwise import (
+    fromage as fromage,
+    lamb as lamb,
+    lars as lars,
+    novograd as novograd,
+)
+from functional_opt.optimizers.lion import lion as lion
+from functional_opt.optimizers.lr_free import dadapt_adamw as dadapt_adamw, prodigy as prodigy
+from functional_opt.optimizers.memory_light import adafactor as adafactor
+from functional_opt.optimizers.muon import muon as muon
+from functional_opt.optimizers.rmsprop import rmsprop as rmsprop
+from functional_opt.optimizers.rprop import rprop as rprop
 from functional_opt.optimizers.schedule_free import (
     schedule_free_adamw as schedule_free_adamw,
     schedule_free_sgd as schedule_free_sgd,
+)
+from functional_opt.optimizers.second_order import shampoo as shampoo, sophia as sophia
+from functional_opt.optimizers.sgd import (
+    gradient_descent as gradient_descent,
+    momentum as momentum,
+    noisy_sgd as noisy_sgd,
+    polyak_sgd as polyak_sgd,
+    sgd as sgd,
+    sign_sgd as sign_sgd,
+    signum as signum,
 )
 
 # --- schedules: every name of fo.schedules (AdEMAMix's warmups and inject_hyperparams included) ---

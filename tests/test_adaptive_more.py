@@ -1,6 +1,6 @@
-"""The named optimizers of ``optimizers/adaptive_more.py``: documentation,
-defaults that follow optax (and the documented exceptions), validation,
-descent on a quadratic."""
+"""Adagrad, Adadelta, SM3, Rprop, the sign methods, noisy and Polyak SGD,
+NovoGrad and Fromage: documentation, defaults that follow optax (and the
+documented exceptions), validation, descent on a quadratic."""
 
 import inspect
 

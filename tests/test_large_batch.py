@@ -1,4 +1,4 @@
-"""Tests for functional_opt/optimizers/large_batch.py: lars, lamb, lion.
+"""LARS and LAMB (optimizers/layerwise.py) and Lion (optimizers/lion.py).
 
 Golden trajectories against the update rules written out in numpy float64,
 and differential tests against optax (same conventions).

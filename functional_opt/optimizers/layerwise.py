@@ -1,9 +1,10 @@
-"""Large-batch optimizers: LARS, LAMB (layer-wise trust ratios) and Lion.
+"""Layer-wise normalized optimizers: LARS and LAMB (per-layer trust ratios,
+for large batches), NovoGrad (per-layer second moments) and Fromage (steps
+relative to each layer's norm). A leaf is a layer.
 
-Each optimizer is a documented ``chain`` of transforms
-(:func:`scale_by_trust_ratio`, :func:`scale_by_adam`, :func:`scale_by_lion`),
-with the same names and defaults as optax; the update rules live on the
-transforms.
+Each optimizer is a documented ``chain`` of transforms; the update rules and
+the tables of conventions live on the transforms
+(:mod:`functional_opt.transforms`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import Any
 from functional_opt._hparams import check_number
 from functional_opt.base import GradientTransformation, chain
 from functional_opt.transforms.adam import scale_by_adam
-from functional_opt.transforms.lion import scale_by_lion
+from functional_opt.transforms.fromage import scale_by_fromage
 from functional_opt.transforms.momentum import trace
+from functional_opt.transforms.novograd import scale_by_novograd
 from functional_opt.transforms.scaling import scale_by_learning_rate
 from functional_opt.transforms.trust_ratio import scale_by_trust_ratio
 from functional_opt.transforms.weight_decay import add_decayed_weights
@@ -141,48 +143,53 @@ def lamb(
     )
 
 
-def lion(
-    learning_rate,
-    b1=0.9,
-    b2=0.99,
-    mu_dtype: Any = None,
-    weight_decay=1e-3,
-    mask: Any = None,
-) -> GradientTransformation:
-    """Lion (EvoLved Sign Momentum), as ``optax.lion``.
+def novograd(learning_rate, b1=0.9, b2=0.25, eps=1e-6, eps_root=0.0,
+             weight_decay=0.0) -> GradientTransformation:
+    """NovoGrad: per-leaf normalised gradient momentum (defaults as optax's ``novograd``).
 
-    ``chain(scale_by_lion(b1, b2, mu_dtype), add_decayed_weights(weight_decay,
-    mask), scale_by_learning_rate(learning_rate))``; the sign-of-interpolation
-    rule is on :func:`scale_by_lion`.
-
-    Conventions: decoupled weight decay multiplied by the learning rate (the
-    paper's Algorithm 2, optax). Defaults ``b1 = 0.9, b2 = 0.99`` (paper,
-    optax); ``weight_decay = 1e-3`` is optax's (the paper tunes it, typically
-    3-10x AdamW's, with a learning rate 3-10x smaller).
+    ``chain(scale_by_novograd(b1, b2, eps, eps_root, weight_decay),
+    scale_by_learning_rate(learning_rate))``, the paper's Algorithm 1.
 
     Args:
-        learning_rate: ``>= 0``: number, array or schedule.
-        b1: interpolation coefficient in ``[0, 1]``.
-        b2: momentum decay in ``[0, 1]``.
-        mu_dtype: dtype of the momentum buffer.
-        weight_decay: ``>= 0``.
-        mask: tree of bools (the params' structure or a prefix of it) or a
-            function of the params; ``False`` leaves are not decayed.
+        learning_rate: ``eta >= 0``: number, array or schedule.
+        b1, b2, eps, eps_root, weight_decay: see :func:`~functional_opt.scale_by_novograd`.
 
     Example:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
-        >>> opt = fo.lion(0.1, weight_decay=0.0)
-        >>> p = jnp.zeros(2)
-        >>> u, _ = opt.update(jnp.array([0.5, -3.0]), opt.init(p), p)
-        >>> u
-        Array([-0.1,  0.1], dtype=float32)
+        >>> opt = fo.novograd(0.1, eps=0.0)
+        >>> opt.update(jnp.array([3.0, 4.0]), opt.init(jnp.zeros(2)))[0].round(4)  # -0.1 g / ||g||
+        Array([-0.06, -0.08], dtype=float32)
 
     References:
-        Chen et al., "Symbolic Discovery of Optimization Algorithms", NeurIPS 2023.
+        Ginsburg et al., arXiv:1905.11286, 2019.
     """
-    return chain(
-        scale_by_lion(b1=b1, b2=b2, mu_dtype=mu_dtype),
-        add_decayed_weights(weight_decay=weight_decay, mask=mask),
-        scale_by_learning_rate(learning_rate),
-    )
+    return chain(scale_by_novograd(b1=b1, b2=b2, eps=eps, eps_root=eps_root, weight_decay=weight_decay),
+                 scale_by_learning_rate(learning_rate))
+
+
+def fromage(learning_rate, min_norm=1e-6) -> GradientTransformation:
+    """Fromage: per-leaf steps relative to the parameter's norm, as optax's ``fromage``.
+
+    ``chain(scale_by_fromage(learning_rate, min_norm))``: the transform takes
+    the learning rate itself (it enters the rescaling of the parameters, see
+    :func:`~functional_opt.scale_by_fromage`) and returns the full descent
+    update. Needs ``params`` in ``update``.
+
+    Args:
+        learning_rate: ``eta >= 0``: number, array or schedule.
+        min_norm: ``>= 0``, floor for both norms.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> opt = fo.fromage(0.1)
+        >>> p = jnp.array([3.0, 4.0])
+        >>> u, _ = opt.update(jnp.array([0.0, 2.0]), opt.init(p), p)
+        >>> fo.apply_updates(p, u).round(4)  # (p - 0.1 * 5/2 * g) / sqrt(1.01)
+        Array([2.9851, 3.4826], dtype=float32)
+
+    References:
+        Bernstein et al., NeurIPS 2020.
+    """
+    return chain(scale_by_fromage(learning_rate=learning_rate, min_norm=min_norm))

@@ -1,8 +1,12 @@
-"""Adam's relatives: NAdam, RAdam, AMSGrad, AdaMax, AdaBelief, Yogi.
+"""Adam and the variants that optax and torch ship beside it: AdamW, NAdam and
+NAdamW, AMSGrad, AdaMax and AdaMaxW.
+
+Later variants that change Adam's moments (RAdam, AdaBelief, Yogi, Adan,
+AdEMAMix, ADOPT) are in :mod:`functional_opt.optimizers.adam_variants`.
 
 Each optimizer is a documented ``chain`` of transforms; the update rules and
-the full tables of conventions (this library / optax / torch / paper) live on
-the transforms.
+the tables of conventions live on the transforms
+(:mod:`functional_opt.transforms`).
 """
 
 from __future__ import annotations
@@ -13,12 +17,104 @@ from functional_opt.base import GradientTransformation, chain
 from functional_opt.transforms.adam import scale_by_adam
 from functional_opt.transforms.adamax import scale_by_adamax
 from functional_opt.transforms.amsgrad import scale_by_amsgrad
-from functional_opt.transforms.belief import scale_by_belief
 from functional_opt.transforms.nadam import scale_by_nadam
-from functional_opt.transforms.radam import scale_by_radam
 from functional_opt.transforms.scaling import scale_by_learning_rate
 from functional_opt.transforms.weight_decay import add_decayed_weights
-from functional_opt.transforms.yogi import scale_by_yogi
+
+
+def adam(
+    learning_rate,
+    b1=0.9,
+    b2=0.999,
+    eps=1e-8,
+    eps_root=0.0,
+    mu_dtype: Any = None,
+    *,
+    nesterov: bool = False,
+) -> GradientTransformation:
+    """Adam, as ``optax.adam`` (same arguments and defaults).
+
+    ``chain(scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+    scale_by_learning_rate(learning_rate))``; the rule, with ``eps_root`` and
+    the Nesterov form, is on :func:`scale_by_adam`. With ``eps_root=0`` and
+    ``nesterov=False`` (the defaults) it is Kingma & Ba's
+    ``m_t = b1 m_{t-1} + (1 - b1) g_t``, ``v_t = b2 v_{t-1} + (1 - b2) g_t**2``,
+    ``theta_{t+1} = theta_t - eta * (m_t / (1 - b1**t)) / (sqrt(v_t / (1 - b2**t)) + eps)``.
+
+    Defaults: ``b1=0.9, b2=0.999, eps=1e-8`` (paper, optax, torch); no default
+    learning rate (torch: 1e-3). ``eps`` sits outside the root in all three.
+
+    Args:
+        learning_rate: ``eta >= 0``: number, array or schedule.
+        b1, b2: decays in ``[0, 1)``.
+        eps, eps_root: ``>= 0``, outside and inside the root.
+        mu_dtype: dtype of the first moment (e.g. ``jnp.bfloat16``).
+        nesterov: NAdam's first-moment estimate (optax's ``nadam``).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> opt = fo.adam(0.1)
+        >>> u, _ = opt.update(jnp.array([3.0]), opt.init(jnp.zeros(1)))
+        >>> u
+        Array([-0.1], dtype=float32)
+
+    References:
+        Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015.
+    """
+    return chain(
+        scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def adamw(
+    learning_rate,
+    b1=0.9,
+    b2=0.999,
+    eps=1e-8,
+    eps_root=0.0,
+    mu_dtype: Any = None,
+    weight_decay=1e-4,
+    mask=None,
+    *,
+    nesterov: bool = False,
+) -> GradientTransformation:
+    """Adam with decoupled weight decay, as ``optax.adamw`` (same arguments and defaults).
+
+    ``chain(scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+    add_decayed_weights(weight_decay, mask), scale_by_learning_rate(learning_rate))``.
+
+    Conventions: the decay is multiplied by the learning rate (optax, torch;
+    the paper's schedule multiplier ``eta_t`` with ``alpha = eta``). Default
+    ``weight_decay=1e-4`` (optax); torch's ``AdamW`` uses ``1e-2``.
+
+    Args:
+        learning_rate: ``eta >= 0``: number, array or schedule.
+        b1, b2, eps, eps_root, mu_dtype, nesterov: as :func:`adam`.
+        weight_decay: ``>= 0``: number, array or schedule.
+        mask: a tree of bools with the params' structure or a prefix of it
+            (optax's semantics, e.g. ``{"encoder": False, "head": True}``),
+            or a function of the params returning one; ``False`` leaves are
+            not decayed.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> opt = fo.adamw(0.1, weight_decay=0.5)
+        >>> p = jnp.array([2.0])
+        >>> u, _ = opt.update(jnp.array([3.0]), opt.init(p), p)
+        >>> u  # -0.1 * (1 + 0.5 * 2)
+        Array([-0.2], dtype=float32)
+
+    References:
+        Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019.
+    """
+    return chain(
+        scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov),
+        add_decayed_weights(weight_decay=weight_decay, mask=mask),
+        scale_by_learning_rate(learning_rate),
+    )
 
 
 def _nadam_direction(b1, b2, eps, eps_root, mu_dtype, momentum_decay):
@@ -100,37 +196,6 @@ def nadamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: An
     """
     return chain(_nadam_direction(b1, b2, eps, eps_root, mu_dtype, momentum_decay),
                  add_decayed_weights(weight_decay=weight_decay, mask=mask), scale_by_learning_rate(learning_rate))
-
-
-def radam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, threshold=5.0, *,
-          nesterov: bool = False, convention: str = "optax") -> GradientTransformation:
-    """Rectified Adam: momentum SGD until the variance of Adam's step is tractable.
-
-    ``chain(scale_by_radam(b1, b2, eps, eps_root, threshold, nesterov=nesterov,
-    convention=convention), scale_by_learning_rate(learning_rate))``, as
-    ``optax.radam`` by default. ``convention="torch"`` matches
-    ``torch.optim.RAdam`` (strict threshold, ``eps`` added to the
-    uncorrected root); the table of conventions is on the transform.
-
-    Args:
-        learning_rate: ``eta >= 0``: number, array or schedule.
-        b1, b2, eps, eps_root, threshold, nesterov, convention: see
-            :func:`~functional_opt.scale_by_radam`.
-
-    Example:
-        >>> import jax.numpy as jnp
-        >>> import functional_opt as fo
-        >>> opt = fo.radam(0.1)
-        >>> u, _ = opt.update(jnp.array([3.0]), opt.init(jnp.zeros(1)))
-        >>> u.round(4)  # -eta * mu_hat
-        Array([-0.3], dtype=float32)
-
-    References:
-        Liu et al., "On the Variance of the Adaptive Learning Rate and Beyond", ICLR 2020.
-    """
-    return chain(scale_by_radam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, threshold=threshold,
-                                nesterov=nesterov, convention=convention),
-                 scale_by_learning_rate(learning_rate))
 
 
 def amsgrad(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Any = None,
@@ -224,59 +289,4 @@ def adamaxw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4, mask=N
         Kingma & Ba 2015; Loshchilov & Hutter, ICLR 2019.
     """
     return chain(scale_by_adamax(b1=b1, b2=b2, eps=eps), add_decayed_weights(weight_decay=weight_decay, mask=mask),
-                 scale_by_learning_rate(learning_rate))
-
-
-def adabelief(learning_rate, b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, *,
-              nesterov: bool = False) -> GradientTransformation:
-    """AdaBelief: Adam whose second moment tracks the gradient's deviation from its mean.
-
-    ``chain(scale_by_belief(b1, b2, eps, eps_root, nesterov=nesterov),
-    scale_by_learning_rate(learning_rate))``, the same as
-    ``optax.adabelief`` (``eps_root`` is added to the state, as the authors'
-    code; see :func:`~functional_opt.scale_by_belief`).
-
-    Args:
-        learning_rate: ``eta >= 0``: number, array or schedule.
-        b1, b2, eps, eps_root, nesterov: see :func:`~functional_opt.scale_by_belief`.
-
-    Example:
-        >>> import jax.numpy as jnp
-        >>> import functional_opt as fo
-        >>> opt = fo.adabelief(0.1)
-        >>> u, _ = opt.update(jnp.array([2.0]), opt.init(jnp.zeros(1)))
-        >>> u.round(4)
-        Array([-0.1111], dtype=float32)
-
-    References:
-        Zhuang et al., "AdaBelief Optimizer", NeurIPS 2020.
-    """
-    return chain(scale_by_belief(b1=b1, b2=b2, eps=eps, eps_root=eps_root, nesterov=nesterov),
-                 scale_by_learning_rate(learning_rate))
-
-
-def yogi(learning_rate, b1=0.9, b2=0.999, eps=1e-3, *, bias_correction: bool = True) -> GradientTransformation:
-    """Yogi: Adam with an additive, sign-controlled second-moment update.
-
-    ``chain(scale_by_yogi(b1, b2, eps, bias_correction=bias_correction),
-    scale_by_learning_rate(learning_rate))``, the same as ``optax.yogi``
-    (moments start at 1e-6, bias-corrected); ``bias_correction=False`` is the
-    paper's Algorithm 2.
-
-    Args:
-        learning_rate: ``eta >= 0``: number, array or schedule.
-        b1, b2, eps, bias_correction: see :func:`~functional_opt.scale_by_yogi`.
-
-    Example:
-        >>> import jax.numpy as jnp
-        >>> import functional_opt as fo
-        >>> opt = fo.yogi(0.1)
-        >>> u, _ = opt.update(jnp.array([3.0]), opt.init(jnp.zeros(1)))
-        >>> u.round(3)
-        Array([-0.1], dtype=float32)
-
-    References:
-        Zaheer et al., "Adaptive Methods for Nonconvex Optimization", NeurIPS 2018.
-    """
-    return chain(scale_by_yogi(b1=b1, b2=b2, eps=eps, bias_correction=bias_correction),
                  scale_by_learning_rate(learning_rate))

@@ -1,0 +1,117 @@
+"""Muon: orthogonalized momentum on the matrix leaves, a fallback optimizer on the rest.
+
+The optimizer is a documented ``partition`` of two chains; the update rule
+and the table of conventions live on :func:`~functional_opt.scale_by_muon`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+
+from functional_opt import _tree
+from functional_opt._hparams import check_number
+from functional_opt.base import GradientTransformation, chain
+from functional_opt.transforms.muon import MUON_NS_COEFFS, scale_by_muon
+from functional_opt.transforms.scaling import scale_by_learning_rate
+from functional_opt.transforms.weight_decay import add_decayed_weights
+from functional_opt.wrappers.masking import partition
+from functional_opt.optimizers.adam import adamw
+
+
+def muon(
+    learning_rate,
+    ns_coeffs=MUON_NS_COEFFS,
+    ns_steps: int = 5,
+    beta=0.95,
+    eps=1e-7,
+    weight_decay=0.0,
+    *,
+    mu_dtype: Any = None,
+    nesterov: bool = True,
+    muon_mask=None,
+    fallback: GradientTransformation | None = None,
+    adam_b1=0.9,
+    adam_b2=0.999,
+    adam_eps=1e-8,
+    adam_weight_decay=0.0,
+    adam_learning_rate=None,
+) -> GradientTransformation:
+    """Muon on the matrix leaves, a fallback optimizer (AdamW by default) on the rest.
+
+    ``partition({"muon": chain(scale_by_muon(beta, ns_coeffs, ns_steps, eps,
+    mu_dtype, nesterov=nesterov), add_decayed_weights(weight_decay),
+    scale_by_learning_rate(learning_rate)), "fallback": fallback}, labels)``,
+    where ``fallback`` defaults to ``adamw(adam_learning_rate or
+    learning_rate, adam_b1, adam_b2, adam_eps,
+    weight_decay=adam_weight_decay)``.
+
+    ``muon_mask`` picks the Muon leaves: a tree of bools with the params'
+    structure or a prefix of it (optax's semantics), or a function of a tree
+    returning one (called on the params at ``init`` and on the updates at
+    ``update``, so it may look at structure and shapes, not values). The
+    default rule is "``ndim == 2``", as optax; the reference also recommends
+    sending the embedding and the output head to the fallback, which you do
+    with a mask. Leaves with ``ndim > 2`` marked True are treated as
+    ``(prod(shape[:-1]), shape[-1])`` matrices.
+
+    Conventions: weight decay is decoupled and multiplied by the learning
+    rate (the reference's ``p *= 1 - lr * wd``). Defaults are the
+    reference's: ``beta=0.95``, Nesterov, 5 steps of ``(3.4445, -4.7750,
+    2.0315)``, norm ``eps=1e-7`` (optax: 1e-8; the reference's learning rate
+    is 0.02). The momentum is not bias-corrected (optax's is); the table is on
+    :func:`scale_by_muon`. The positional arguments follow
+    ``optax.contrib.muon``'s order.
+
+    Args:
+        learning_rate: Muon's rate ``>= 0`` (number, array or schedule).
+        ns_coeffs, ns_steps, beta, eps, mu_dtype, nesterov: see :func:`scale_by_muon`.
+        weight_decay: ``>= 0`` decoupled decay of the Muon leaves.
+        muon_mask: tree of bools (the params' structure or a prefix of it) or
+            a function of a tree returning one; ``None`` means ``ndim == 2``.
+        fallback: the optimizer of the other leaves (a full optimizer, sign
+            included); default AdamW built from the ``adam_*`` arguments.
+        adam_b1, adam_b2, adam_eps, adam_weight_decay: the default fallback's.
+        adam_learning_rate: the default fallback's rate; ``None`` means ``learning_rate``.
+
+    State: :class:`PartitionState` with the labels ``"muon"`` and ``"fallback"``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> opt = fo.muon(0.02)
+        >>> p = {"w": jnp.ones((4, 4)), "b": jnp.zeros(4)}
+        >>> u, s = opt.update(p, opt.init(p), p)
+        >>> u["b"]  # the vector went to AdamW: -lr * sign(g) = 0 here
+        Array([0., 0., 0., 0.], dtype=float32)
+
+    References:
+        Jordan et al., "Muon: An optimizer for hidden layers in neural
+        networks", 2024 (github.com/KellerJordan/Muon).
+    """
+    check_number("weight_decay", weight_decay, low=0.0, allow_schedule=True)
+    if fallback is None:
+        fallback = adamw(
+            learning_rate if adam_learning_rate is None else adam_learning_rate,
+            b1=adam_b1,
+            b2=adam_b2,
+            eps=adam_eps,
+            weight_decay=adam_weight_decay,
+        )
+    branch = chain(
+        scale_by_muon(beta=beta, ns_coeffs=ns_coeffs, ns_steps=ns_steps, eps=eps, mu_dtype=mu_dtype,
+                      nesterov=nesterov),
+        add_decayed_weights(weight_decay=weight_decay),
+        scale_by_learning_rate(learning_rate),
+    )
+
+    def labels(tree):
+        leaves, treedef = jax.tree.flatten(tree)
+        if muon_mask is None:
+            flags = [len(getattr(x, "shape", ())) == 2 for x in leaves]
+        else:
+            flags = _tree.resolve_mask("muon", muon_mask, tree, name="muon_mask")
+        return treedef.unflatten(["muon" if f else "fallback" for f in flags])
+
+    return partition({"muon": branch, "fallback": fallback}, labels)
