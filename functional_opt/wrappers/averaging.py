@@ -8,17 +8,8 @@ import jax
 import jax.numpy as jnp
 
 from functional_opt import _tree
-from functional_opt._hparams import (
-    check_dtype,
-    check_int,
-    check_number,
-    compute_dtype,
-    one_minus,
-    safe_increment,
-    value_at,
-    zero_count,
-)
-from functional_opt.base import GradientTransformation, check_transform
+from functional_opt._hparams import check_dtype, check_int, check_number, safe_increment, value_at, zero_count
+from functional_opt.base import GradientTransformation, apply_updates, check_transform
 from functional_opt.wrappers.naming import find_states
 
 
@@ -88,14 +79,13 @@ def ema_params(decay, ema_dtype: Any = None) -> GradientTransformation:
     def update(updates, state, params=None, **extra_args):
         del extra_args
         _need_params(params, "ema_params")
-        omd = one_minus(decay, state.count)
+        k = _tree.decay_scalars(decay, state.count)
+        new_params = apply_updates(params, updates)  # in the params' dtypes, as the caller will get them
 
-        def leaf(m, p, u):
-            dt = compute_dtype(p.dtype, u.dtype)
-            new_p = (p.astype(dt) + u.astype(dt)).astype(p.dtype)
-            return _tree.ema_leaf(m, new_p, omd)
+        def leaf(p, m):
+            return None, _tree.ema(m, p, k.omb)
 
-        ema = jax.tree.map(leaf, state.ema, params, updates)
+        _, (ema,) = _tree.map_moments("ema_params", leaf, new_params, ema=state.ema)
         return updates, EmaParamsState(count=safe_increment(state.count), ema=ema)
 
     return GradientTransformation(init, update)
@@ -176,15 +166,11 @@ def lookahead(
         sync = state.count + 1 >= sync_period
         alpha = value_at(slow_step_size, None)
 
-        def leaf(p, u, s):
-            dt = compute_dtype(p.dtype, u.dtype)
-            p_, u_, s_ = p.astype(dt), u.astype(dt), s.astype(dt)
-            new_slow = s_ + alpha.astype(dt) * (p_ + u_ - s_)
-            new_u = jnp.where(sync, new_slow - p_, u_)
-            return new_u.astype(u.dtype), jnp.where(sync, new_slow, s_).astype(s.dtype)
+        def leaf(u, slow, p):
+            slow_new = _tree.ema(slow, p + u, alpha)  # slow + alpha * (fast - slow)
+            return jnp.where(sync, slow_new - p, u), jnp.where(sync, slow_new, slow)
 
-        out = jax.tree.map(leaf, params, u, state.slow)
-        new_u, slow = _tree.unzip(out, jax.tree.structure(params), 2)
+        new_u, (slow,) = _tree.map_moments("lookahead", leaf, u, params=params, slow=state.slow)
         if reset_state:
             fresh = fast.init(params)
             fast_state = jax.tree.map(lambda cur, new: jnp.where(sync, new, cur), fast_state, fresh)
