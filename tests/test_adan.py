@@ -107,3 +107,13 @@ def test_adan_validation():
         fo.scale_by_adan(b2=1.0)
     with pytest.raises(ValueError, match="weight_decay"):
         fo.adan(0.1, weight_decay=-1.0)
+
+
+def test_complex_params_second_moment_is_real():
+    t = fo.scale_by_adan(eps=0.0)
+    s = t.init(jnp.zeros(2, jnp.complex64))
+    assert s.n.dtype == jnp.float32 and s.m.dtype == jnp.complex64
+    g = jnp.array([3 + 4j, 1j], jnp.complex64)
+    u, s = t.update(g, s)
+    assert u.dtype == jnp.complex64 and s.n.dtype == jnp.float32
+    np.testing.assert_allclose(np.asarray(u), np.asarray(g) / np.abs(np.asarray(g)), rtol=1e-5)

@@ -1,9 +1,10 @@
 """AdEMAMix against the paper's Algorithm 1 in numpy float64, its warmup schedules, and optax."""
 
+import math
+
 import chex
 import jax
 import jax.numpy as jnp
-import math
 import numpy as np
 import pytest
 
@@ -97,3 +98,13 @@ def test_ademamix_validation():
         fo.scale_by_ademamix(alpha=-1.0)
     with pytest.raises(ValueError, match="warmup"):
         fo.ademamix_alpha_schedule(5.0, 0)
+
+
+def test_complex_params_second_moment_is_real():
+    t = fo.scale_by_ademamix(alpha=0.0, eps=0.0)
+    s = t.init(jnp.zeros(2, jnp.complex64))
+    assert s.nu.dtype == jnp.float32 and s.m2.dtype == jnp.complex64
+    g = jnp.array([3 + 4j, 1j], jnp.complex64)
+    u, s = t.update(g, s)
+    assert u.dtype == jnp.complex64 and s.nu.dtype == jnp.float32
+    np.testing.assert_allclose(np.asarray(u), np.asarray(g) / np.abs(np.asarray(g)), rtol=1e-5)

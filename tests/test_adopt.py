@@ -70,3 +70,14 @@ def test_adopt_validation():
         fo.scale_by_adopt(b2=1.5)
     with pytest.raises(TypeError, match="clip_value_fn"):
         fo.scale_by_adopt(clip_value_fn=1.0)
+
+
+def test_complex_params_clip_each_part():
+    # nu = |g|**2 (real); r = g / |g_0|, its real and imaginary parts clipped to count**0.25 = 1
+    t = fo.scale_by_adopt(b1=0.0)
+    s = t.init(jnp.zeros(1, jnp.complex64))
+    assert s.nu.dtype == jnp.float32
+    _, s = t.update(jnp.array([0.3 + 0.4j], jnp.complex64), s)
+    u, s = t.update(jnp.array([1.0 - 0.2j], jnp.complex64), s)
+    assert u.dtype == jnp.complex64 and s.nu.dtype == jnp.float32
+    np.testing.assert_allclose(np.asarray(u), [1.0 - 0.4j], rtol=1e-5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import jax
 import jax.numpy as jnp
 
 from functional_opt import _tree
@@ -55,7 +56,8 @@ def scale_by_adopt(
     and ``optax.contrib.scale_by_adopt``; no bias correction; ``eps`` is a
     floor on ``sqrt(nu)``, not an addend. The first call only records ``g**2``
     and returns a zero update, exactly as the reference skips its first
-    parameter update.
+    parameter update. For complex parameters ``g**2`` is ``|g|**2`` and the
+    real and imaginary parts of ``r`` are clipped separately.
 
     Args:
         b1: momentum decay in ``[0, 1)`` (number, array or schedule).
@@ -103,10 +105,15 @@ def scale_by_adopt(
         eps_ = value_at(eps, None)
         clip = value_at(clip_value_fn, state.count) if use_clipping else None
 
+        def clipped(r):  # a complex r has its real and imaginary parts clipped
+            if jnp.iscomplexobj(r):
+                return jax.lax.complex(clipped(r.real), clipped(r.imag))
+            return jnp.clip(r, -clip, clip)
+
         def leaf(g, mu, nu):
             r = g / jnp.maximum(jnp.sqrt(nu), eps_)
             if clip is not None:
-                r = jnp.clip(r, -clip, clip)
+                r = clipped(r)
             r = jnp.where(started, r, 0.0)
             mu = _tree.ema(mu, r, omb1)
             u = k1.beta * mu + omb1 * r if nesterov else mu
