@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from functional_opt import _tree
-from functional_opt._hparams import check_int, check_number, compute_dtype, safe_increment, zero_count
+from functional_opt._hparams import check_dtype, check_int, check_number, safe_increment, zero_count
 from functional_opt.base import GradientTransformation, check_transform
 
 
@@ -86,7 +86,7 @@ def multi_steps(
         check_number("every_k", every_k)
     if should_skip_update_fn is not None and not callable(should_skip_update_fn):
         raise TypeError(f"should_skip_update_fn must be a callable or None, got {should_skip_update_fn!r}")
-    acc_dtype = None if acc_dtype is None else jnp.dtype(acc_dtype)
+    acc_dtype = check_dtype("acc_dtype", acc_dtype)
 
     def init(params):
         skip_state = ()
@@ -110,19 +110,16 @@ def multi_steps(
             skip, skip_state = should_skip_update_fn(updates, state.gradient_step, params)
             skip = jnp.asarray(skip, bool)
 
-        def mean_leaf(acc, g):
-            dt = compute_dtype(acc.dtype, g.dtype)
-            a = acc.astype(dt)
-            new = (a + (g.astype(dt) - a) / (n + 1).astype(dt)).astype(acc.dtype)
-            return jnp.where(skip, acc, new)
-
-        _tree.check_same_shapes("multi_steps", "updates", updates, "state.acc_grads", state.acc_grads)
-        acc = jax.tree.map(mean_leaf, state.acc_grads, updates)
         emit = jnp.logical_and(~skip, n + 1 >= k)
 
+        def leaf(g, acc):  # the running mean, handed to inner (on emit) and stored (zeroed on emit)
+            acc = jnp.where(skip, acc, _tree.ema(acc, g, 1 / (n + 1)))
+            return acc, jnp.where(emit, 0.0, acc)
+
+        mean, (acc,) = _tree.map_moments("multi_steps", leaf, updates, acc_grads=state.acc_grads)
+
         def run_inner(_):
-            grads = _tree.cast_like(acc, updates)
-            return inner.update(grads, state.inner_state, params, **extra_args)
+            return inner.update(mean, state.inner_state, params, **extra_args)
 
         out_shape = jax.eval_shape(run_inner, None)
 
@@ -134,7 +131,7 @@ def multi_steps(
             mini_step=jnp.where(emit, 0, jnp.where(skip, n, n + 1)).astype(jnp.int32),
             gradient_step=jnp.where(emit, safe_increment(state.gradient_step), state.gradient_step),
             inner_state=inner_state,
-            acc_grads=jax.tree.map(lambda a: jnp.where(emit, jnp.zeros_like(a), a), acc),
+            acc_grads=acc,
             skip_state=skip_state,
         )
         return new_updates, new_state
