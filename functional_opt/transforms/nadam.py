@@ -111,7 +111,7 @@ def scale_by_nadam(
         # the momentum schedule in float32, the dtype of state.mu_product
         beta1 = value_at(b1, state.count, jnp.float32)
         psi = value_at(momentum_decay, None, jnp.float32)
-        t = safe_increment(state.count).astype(jnp.float32)
+        t = safe_increment(state.count)
         mu_t = beta1 * (1 - 0.5 * jnp.exp(t * psi * _LOG_096))
         mu_next = beta1 * (1 - 0.5 * jnp.exp((t + 1) * psi * _LOG_096))
         p_t = state.mu_product * mu_t

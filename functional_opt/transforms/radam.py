@@ -94,7 +94,7 @@ def scale_by_radam(
         del params, extra_args
         k1, k2 = _tree.decay_scalars(b1, state.count), _tree.decay_scalars(b2, state.count)
         eps_, eps_root_, thr = value_at(eps, None), value_at(eps_root, None), value_at(threshold, None)
-        t = safe_increment(state.count).astype(k2.c.dtype)
+        t = safe_increment(state.count)
         rho_inf = 2 / k2.omb - 1
         rho_t = rho_inf - 2 * t * (k2.c - 1)  # b2**t / (1 - b2**t) = c2 - 1
         rectify = rho_t > thr if torch_form else rho_t >= thr
