@@ -29,6 +29,9 @@ Each name is written once below, as ``from .x import y as y`` (one line per
 module), grouped by concept; ``__all__`` is derived from them.
 """
 
+# The imports are grouped by concept (the sections below), not sorted alphabetically.
+# ruff: noqa: I001
+
 from functional_opt._exports import public_names as _public_names
 
 __version__ = "0.1.0"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
-import chex
 
 COUNTS = np.arange(0, 130, dtype=np.int64)
 

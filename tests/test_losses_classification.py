@@ -148,7 +148,7 @@ def test_sigmoid_bce_and_focal():
     for gamma in (0.5, 2.0):
         out = fo.sigmoid_focal_loss(f32(e), f32(lab), gamma=gamma)
         np.testing.assert_allclose(np.asarray(out), ref_focal(e, lab, None, gamma), rtol=1e-6)
-        g = jax.grad(lambda z: jnp.sum(fo.sigmoid_focal_loss(z, f32(lab), gamma=gamma)))(f32(e))
+        g = jax.grad(lambda z, gamma=gamma: jnp.sum(fo.sigmoid_focal_loss(z, f32(lab), gamma=gamma)))(f32(e))
         assert bool(jnp.all(jnp.isfinite(g)))
     gb = jax.grad(lambda z: jnp.sum(fo.sigmoid_binary_cross_entropy(z, f32(lab))))(f32(e))
     with np.errstate(over="ignore"):

@@ -2,9 +2,9 @@
 
 import math
 
+import jax
 import numpy as np
 import pytest
-import jax
 
 import functional_opt as fo
 from tests._schedule_refs import assert_matches, evaluate, evaluate_optax

@@ -1,10 +1,10 @@
 """join/multiply, and properties every schedule must have: jit, vmap over counts and over
 hyperparameters, int32 counts up to 2**31 - 1 without overflow or NaN, float32 output."""
 
-import numpy as np
-import pytest
 import jax
 import jax.numpy as jnp
+import numpy as np
+import pytest
 
 import functional_opt as fo
 from tests._schedule_refs import assert_matches, evaluate, evaluate_optax

@@ -159,7 +159,10 @@ def test_matches_optax():
          optax.warmup_cosine_decay_schedule(0.01, 1.0, 15, 80, 0.1, 1.5)),
         (fo.sgdr_schedule(kws), optax.sgdr_schedule(kws)),
         (fo.linear_onecycle_schedule(100, 2.0), optax.linear_onecycle_schedule(100, 2.0)),
-        (fo.cosine_onecycle_schedule(110, 2.0, 0.2, 10.0, 100.0), optax.cosine_onecycle_schedule(110, 2.0, 0.2, 10.0, 100.0)),
+        (
+            fo.cosine_onecycle_schedule(110, 2.0, 0.2, 10.0, 100.0),
+            optax.cosine_onecycle_schedule(110, 2.0, 0.2, 10.0, 100.0),
+        ),
     ]
     for ours, theirs in pairs:
         want = evaluate_optax(theirs)

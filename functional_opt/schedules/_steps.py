@@ -1,4 +1,5 @@
-"""Private helpers of the schedules: argument checks and overflow-free step arithmetic.
+"""Private helpers of the schedules: argument checks, overflow-free step arithmetic,
+and the segment interpolation shared by the piecewise and one-cycle schedules.
 
 Counts arrive as int32 (up to ``2**31 - 1``) or as floats. Differences such as
 ``count - transition_begin`` are formed in integer arithmetic after clipping,
@@ -8,6 +9,7 @@ so they never wrap, and only then converted to float32 (or wider).
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -83,3 +85,34 @@ def periods_since(count: Any, begin: Any, period: Any) -> jax.Array:
 def broadcast_value(value: Any, count: Any) -> jax.Array:
     """``value`` (at least float32) broadcast to the shape of ``count``."""
     return jnp.broadcast_to(as_float(value), jnp.shape(count))
+
+
+def _cosine_interp(start, end, pct):
+    return end + (start - end) * 0.5 * (1 + jnp.cos(jnp.pi * pct))
+
+
+def _linear_interp(start, end, pct):
+    return start + (end - start) * pct
+
+
+def interpolate_segments(kind: str, values: Sequence[Any], boundaries: Sequence[int]) -> Callable:
+    """Interpolate ``values[i] -> values[i+1]`` over ``[boundaries[i-1], boundaries[i])``.
+
+    ``boundaries`` are the ends of the segments (the first starts at 0);
+    ``values`` has one more entry. A zero-length segment is a jump. Before 0
+    the first value, from the last boundary on the last value.
+    """
+    interp = {"linear": _linear_interp, "cosine": _cosine_interp}[kind]
+    starts = [0] + list(boundaries[:-1])
+
+    def schedule(count):
+        count = jnp.maximum(jnp.asarray(count), 0)
+        t = as_float(count)
+        value = jnp.broadcast_to(as_float(values[-1]), jnp.shape(count))
+        for i in reversed(range(len(boundaries))):
+            lo, hi = starts[i], boundaries[i]
+            pct = jnp.clip((t - lo) / max(hi - lo, 1), 0.0, 1.0)
+            value = jnp.where(count < hi, interp(values[i], values[i + 1], pct), value)
+        return value
+
+    return schedule

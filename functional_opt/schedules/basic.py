@@ -3,7 +3,8 @@ and linear warmup followed by a constant or an exponential decay."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax.numpy as jnp
 

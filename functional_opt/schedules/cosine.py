@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import jax.numpy as jnp
 import numpy as np
@@ -140,7 +140,9 @@ def sgdr_schedule(cosine_kwargs: Iterable[dict]) -> Callable:
 
 def _cycle_table(decay_steps: int, t_mult: float):
     """Starts and lengths of the cycles ``T_0 * t_mult**k`` that begin before ``2**31``."""
-    starts, periods, s, p = [], [], 0.0, float(decay_steps)
+    starts: list[float] = []
+    periods: list[float] = []
+    s, p = 0.0, float(decay_steps)
     while s <= INT32_MAX and len(starts) < 4096:
         starts.append(s)
         periods.append(p)
@@ -206,8 +208,9 @@ def cosine_restarts_schedule(init_value, decay_steps, t_mult=1, alpha=0.0, m_mul
         elif table is not None:
             starts, periods = table
             if integral and integer_count:
-                idx = jnp.searchsorted(jnp.asarray(starts.astype(np.int64), count.dtype), count, side="right", method="compare_all") - 1
-                tau = as_float(count - jnp.asarray(starts.astype(np.int64), count.dtype)[idx])
+                int_starts = jnp.asarray(starts.astype(np.int64), count.dtype)
+                idx = jnp.searchsorted(int_starts, count, side="right", method="compare_all") - 1
+                tau = as_float(count - int_starts[idx])
             else:
                 t = as_float(count)
                 st = jnp.asarray(starts, t.dtype)

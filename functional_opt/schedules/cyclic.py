@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax.numpy as jnp
 
@@ -67,6 +68,7 @@ def cyclic_schedule(base_value, max_value, step_size_up, step_size_down=None, mo
             cycle = jnp.floor(t / total)
             x = t - cycle * total
         h = jnp.where(x <= step_size_up, x / step_size_up, (total - x) / step_size_down)
+        amplitude: Any
         if mode == "triangular":
             amplitude = 1.0
         elif mode == "triangular2":

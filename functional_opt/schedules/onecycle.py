@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-from functional_opt.schedules._steps import check_steps, check_value
-from functional_opt.schedules.piecewise import interpolate_segments
+from functional_opt.schedules._steps import check_steps, check_value, interpolate_segments
 
 
 def _check_onecycle(transition_steps, peak_value, pct_start, div_factor, final_div_factor):

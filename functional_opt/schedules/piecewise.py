@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable
 
 import jax.numpy as jnp
 
-from functional_opt.schedules._steps import as_float, check_steps, check_value
+from functional_opt.schedules._steps import as_float, check_steps, check_value, interpolate_segments
 
 
 def _checked_boundaries(boundaries_and_scales, name: str = "boundaries_and_scales"):
@@ -52,37 +52,6 @@ def piecewise_constant_schedule(init_value, boundaries_and_scales=None) -> Calla
         value = jnp.broadcast_to(as_float(init_value), jnp.shape(count))
         for b, s in zip(boundaries, scales):
             value = jnp.where(count >= b, value * s, value)
-        return value
-
-    return schedule
-
-
-def _cosine_interp(start, end, pct):
-    return end + (start - end) * 0.5 * (1 + jnp.cos(jnp.pi * pct))
-
-
-def _linear_interp(start, end, pct):
-    return start + (end - start) * pct
-
-
-def interpolate_segments(kind: str, values: Sequence[Any], boundaries: Sequence[int]) -> Callable:
-    """Interpolate ``values[i] -> values[i+1]`` over ``[boundaries[i-1], boundaries[i])``.
-
-    ``boundaries`` are the ends of the segments (the first starts at 0);
-    ``values`` has one more entry. A zero-length segment is a jump. Before 0
-    the first value, from the last boundary on the last value.
-    """
-    interp = {"linear": _linear_interp, "cosine": _cosine_interp}[kind]
-    starts = [0] + list(boundaries[:-1])
-
-    def schedule(count):
-        count = jnp.maximum(jnp.asarray(count), 0)
-        t = as_float(count)
-        value = jnp.broadcast_to(as_float(values[-1]), jnp.shape(count))
-        for i in reversed(range(len(boundaries))):
-            lo, hi = starts[i], boundaries[i]
-            pct = jnp.clip((t - lo) / max(hi - lo, 1), 0.0, 1.0)
-            value = jnp.where(count < hi, interp(values[i], values[i + 1], pct), value)
         return value
 
     return schedule
