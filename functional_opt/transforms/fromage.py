@@ -9,13 +9,7 @@ import jax.numpy as jnp
 
 from functional_opt.flat import check_not_flat
 from functional_opt import _tree
-from functional_opt._hparams import (
-    check_number,
-    compute_dtype,
-    safe_increment,
-    value_at,
-    zero_count,
-)
+from functional_opt._hparams import check_number, safe_increment, value_at, zero_count
 from functional_opt.base import GradientTransformation
 
 
@@ -41,6 +35,10 @@ def scale_by_fromage(learning_rate, min_norm=1e-6) -> GradientTransformation:
     returned as the additive update
     ``u = -eta / sqrt(1 + eta**2) * r * g + (1 / sqrt(1 + eta**2) - 1) * W``.
     The ``sqrt(1 + eta**2)`` shrink keeps the weight norms from growing.
+    Because that shrink depends on ``eta``, the step is not "a direction
+    times the learning rate": this transform takes the learning rate and
+    makes the descent sign itself, and :func:`functional_opt.fromage` has no
+    :func:`scale_by_learning_rate` after it.
     This equals optax's ``fromage`` (its trust ratio, learning rate and
     negative weight decay, chained); torch has no Fromage.
 
@@ -74,21 +72,16 @@ def scale_by_fromage(learning_rate, min_norm=1e-6) -> GradientTransformation:
     def update(updates, state, params=None, **extra_args):
         check_not_flat(updates, "scale_by_fromage")
         del extra_args
-        if params is None:
-            raise ValueError("scale_by_fromage needs params: call update(updates, state, params)")
         eta = value_at(learning_rate, state.count)
         mn = value_at(min_norm, None)
-        mult = jax.lax.rsqrt(1 + eta * eta)
+        mult = jax.lax.rsqrt(1 + eta * eta)  # 1 / sqrt(1 + eta**2)
 
-        def leaf(g, p):
-            dt = compute_dtype(g.dtype, p.dtype)
-            g_, p_ = g.astype(dt), p.astype(dt)
-            pn, gn = _norm_at_least(p_, mn), _norm_at_least(g_, mn)
-            r = jnp.where((pn == 0) | (gn == 0), 1.0, pn / jnp.where(gn == 0, 1.0, gn))
-            u = -eta * mult * r * g_ + (mult - 1) * p_
-            return u.astype(g.dtype)
+        def leaf(g, W):
+            W_norm, g_norm = _norm_at_least(W, mn), _norm_at_least(g, mn)
+            r = jnp.where((W_norm == 0) | (g_norm == 0), 1.0, W_norm / jnp.where(g_norm == 0, 1.0, g_norm))
+            return (-eta * mult * r * g + (mult - 1) * W,)
 
-        u = jax.tree.map(leaf, updates, params)
+        u, _ = _tree.map_moments("scale_by_fromage", leaf, updates, params=params)
         return u, ScaleByFromageState(count=safe_increment(state.count))
 
     return GradientTransformation(init, update)

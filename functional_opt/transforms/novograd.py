@@ -9,16 +9,7 @@ import jax.numpy as jnp
 
 from functional_opt.flat import check_not_flat
 from functional_opt import _tree
-from functional_opt._hparams import (
-    concrete_scalar,
-    check_dtype,
-    check_number,
-    compute_dtype,
-    one_minus,
-    safe_increment,
-    value_at,
-    zero_count,
-)
+from functional_opt._hparams import check_dtype, check_number, concrete_scalar, safe_increment, value_at, zero_count
 from functional_opt.base import GradientTransformation
 
 
@@ -91,30 +82,20 @@ def scale_by_novograd(
     def update(updates, state, params=None, **extra_args):
         check_not_flat(updates, "scale_by_novograd")
         del extra_args
-        if params is None and not no_decay:
-            raise ValueError("scale_by_novograd with weight_decay needs params: call update(updates, state, params)")
-        beta1 = value_at(b1, None)
-        omb2 = one_minus(b2, None)
+        _tree.check_same_shapes("scale_by_novograd", "updates", updates, "state.mu", state.mu)  # (nu: one per leaf)
+        k1, k2 = _tree.decay_scalars(b1, state.count), _tree.decay_scalars(b2, state.count)
+        omb2 = jnp.where(state.count == 0, 1.0, k2.omb)  # the first step takes nu = ||g||**2
         eps_, eps_root_, wd = value_at(eps, None), value_at(eps_root, None), value_at(weight_decay, None)
-        first = state.count == 0
 
         def leaf(g, mu, nu, p=None):
-            dt = compute_dtype(g.dtype, mu.dtype, nu.dtype)
-            g_, nu_f = g.astype(dt), nu.astype(dt)
-            sq = jnp.sum(_tree.abs_sq(g_))
-            nu_new = jnp.where(first, sq, nu_f + omb2 * (sq - nu_f))
-            step = g_ / (jnp.sqrt(nu_new + eps_root_) + eps_)
-            if p is not None and not no_decay:
-                step = step + wd * p.astype(dt)
-            mu_new = beta1 * mu.astype(dt) + step
-            return mu_new.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
+            nu = _tree.ema(nu, jnp.sum(_tree.abs_sq(g)), omb2)
+            mu = k1.beta * mu + g / (jnp.sqrt(nu + eps_root_) + eps_) + (0 if p is None else wd * p)
+            return mu, mu, nu
 
-        treedef = jax.tree.structure(updates)
-        if no_decay:
-            out = jax.tree.map(leaf, updates, state.mu, state.nu)
-        else:
-            out = jax.tree.map(leaf, updates, state.mu, state.nu, params)
-        u, mu, nu = _tree.unzip(out, treedef, 3)
+        u, (mu, nu) = _tree.map_moments(
+            "scale_by_novograd", leaf, updates, mu=state.mu, nu=state.nu, check_shapes=False,
+            **({} if no_decay else {"params": params}),
+        )
         return u, ScaleByNovogradState(count=safe_increment(state.count), mu=mu, nu=nu)
 
     return GradientTransformation(init, update)

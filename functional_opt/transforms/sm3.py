@@ -101,6 +101,7 @@ def scale_by_sm3(b1=0.9, b2=1.0, eps=1e-8) -> GradientTransformation:
     def update(updates, state, params=None, **extra_args):
         check_not_flat(updates, "scale_by_sm3")
         del params, extra_args
+        _tree.check_same_shapes("scale_by_sm3", "updates", updates, "state.nu", state.nu)  # (mu: one per axis)
         beta2, omb1, eps_ = value_at(b2, None), one_minus(b1, None), value_at(eps, None)
         c = jnp.where(beta2 == 1, 1.0, one_minus(b2, None))
 

@@ -139,6 +139,7 @@ def scale_by_sophia(
 
     def update(updates, state, params=None, *, obj_fn=None, **extra_args):
         del extra_args
+        _tree.check_same_shapes("scale_by_sophia", "updates", updates, "state.mu", state.mu)  # before needing obj_fn
         if obj_fn is None or params is None:
             raise ValueError(
                 "scale_by_sophia needs params and the loss function: "

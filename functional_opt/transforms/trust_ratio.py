@@ -8,7 +8,7 @@ import jax.numpy as jnp
 
 from functional_opt.flat import check_not_flat
 from functional_opt import _tree
-from functional_opt._hparams import check_number, compute_dtype, value_at
+from functional_opt._hparams import check_number, value_at
 from functional_opt.base import EmptyState, GradientTransformation
 
 
@@ -81,14 +81,13 @@ def scale_by_trust_ratio(
         tc, eps_ = value_at(trust_coefficient, None), value_at(eps, None)
 
         def leaf(u, w):
-            dt = compute_dtype(u.dtype, w.dtype)
-            u_, w_ = u.astype(dt), w.astype(dt)
-            w_norm = jnp.maximum(jnp.sqrt(jnp.sum(_tree.abs_sq(w_))), min_norm_)
-            u_norm = jnp.maximum(jnp.sqrt(jnp.sum(_tree.abs_sq(u_))), min_norm_)
+            w_norm = jnp.maximum(jnp.sqrt(jnp.sum(_tree.abs_sq(w))), min_norm_)
+            u_norm = jnp.maximum(jnp.sqrt(jnp.sum(_tree.abs_sq(u))), min_norm_)
             ratio = tc * w_norm / (u_norm + eps_)
             ratio = jnp.where((w_norm == 0) | (u_norm == 0), jnp.ones_like(ratio), ratio)
-            return (u_ * ratio).astype(u.dtype)
+            return (ratio * u,)
 
-        return _tree.map_masked_with_params("scale_by_trust_ratio", leaf, updates, params, mask), state
+        u, _ = _tree.map_moments("scale_by_trust_ratio", leaf, updates, params=params, mask=mask)
+        return u, state
 
     return GradientTransformation(init, update)
