@@ -35,7 +35,7 @@ def _error(predictions, targets):
 def squared_error(predictions, targets=None):
     """Element-wise squared error ``(predictions - targets)**2``.
 
-    Update rule (the loss): ``l = (p - t)**2`` with ``p = predictions``,
+    The loss: ``l = (p - t)**2`` with ``p = predictions``,
     ``t = targets`` (``t = 0`` when omitted). No ``1/2`` factor: see
     :func:`l2_loss`.
 
