@@ -8,14 +8,14 @@ convention or the state differs, the object's docstring says so.
 """
 
 from functional_opt._exports import public_names as _public_names
-from functional_opt.optimizers.lr_free import dadapt_adamw as dadapt_adamw, prodigy as prodigy
 from functional_opt.optimizers.adam_variants import ademamix as ademamix, adopt as adopt
+from functional_opt.optimizers.lr_free import dadapt_adamw as dadapt_adamw, prodigy as prodigy
 from functional_opt.optimizers.muon import muon as muon
-from functional_opt.optimizers.second_order import sophia as sophia
 from functional_opt.optimizers.schedule_free import (
     schedule_free_adamw as schedule_free_adamw,
     schedule_free_sgd as schedule_free_sgd,
 )
+from functional_opt.optimizers.second_order import sophia as sophia
 from functional_opt.sam import sam as sam
 from functional_opt.transforms.ademamix import (
     ScaleByAdemamixState as ScaleByAdemamixState,
