@@ -157,3 +157,67 @@ def test_masks_refuse_flat_buffers():
     flat = fo.flat.flatten_params({"a": jnp.ones(3), "b": jnp.ones((2, 2))})
     with pytest.raises(ValueError, match="flat buffers"):
         fo.masked(fo.adam(0.1), True).init(flat)
+
+
+# one mask reader: a prefix mask means the same everywhere (optax's semantics)
+NESTED = {"enc": {"w": jnp.arange(6.0).reshape(2, 3) - 2.0, "b": jnp.full(3, 0.5)},
+          "head": {"w": jnp.array([1.0, -2.0, 3.0]), "b": jnp.asarray(-0.7)}}
+PREFIX = {"enc": False, "head": True}
+FULL = {"enc": {"w": False, "b": False}, "head": {"w": True, "b": True}}
+
+
+def _nested_grads(n=6):
+    rng = np.random.default_rng(7)
+    return [jax.tree.map(lambda x: jnp.asarray(rng.normal(size=jnp.shape(x)), jnp.float32), NESTED) for _ in range(n)]
+
+
+def test_adamw_prefix_mask_equals_full_mask_and_masked():
+    gs = _nested_grads()
+    by_prefix, _, _ = run(fo.adamw(0.1, weight_decay=0.5, mask=PREFIX), NESTED, gs)
+    by_full, _, _ = run(fo.adamw(0.1, weight_decay=0.5, mask=FULL), NESTED, gs)
+    by_masked, _, _ = run(
+        fo.chain(fo.scale_by_adam(), fo.masked(fo.add_decayed_weights(0.5), PREFIX), fo.scale_by_learning_rate(0.1)),
+        NESTED, gs,
+    )
+    chex.assert_trees_all_equal(by_prefix, by_full)
+    chex.assert_trees_all_close(by_prefix, by_masked, rtol=1e-6, atol=1e-7)
+    no_decay, _, _ = run(fo.adamw(0.1, weight_decay=0.0), NESTED, gs)
+    chex.assert_trees_all_close(by_prefix["enc"], no_decay["enc"], rtol=1e-6)  # "enc" really is not decayed
+
+
+def test_add_decayed_weights_prefix_mask_equals_full_mask_and_masked():
+    g = _nested_grads(1)[0]
+    for mask in (PREFIX, lambda p: PREFIX):
+        t = fo.add_decayed_weights(0.5, mask=mask)
+        u, _ = t.update(g, t.init(NESTED), NESTED)
+        full = fo.add_decayed_weights(0.5, mask=FULL)
+        chex.assert_trees_all_equal(u, full.update(g, full.init(NESTED), NESTED)[0])
+        m = fo.masked(fo.add_decayed_weights(0.5), PREFIX)
+        chex.assert_trees_all_equal(u, m.update(g, m.init(NESTED), NESTED)[0])
+    chex.assert_trees_all_equal(u["enc"], g["enc"])
+    chex.assert_trees_all_close(u["head"], jax.tree.map(lambda a, p: a + 0.5 * p, g["head"], NESTED["head"]))
+
+
+def test_prefix_labels_and_masks_in_partition_freeze_and_per_layer():
+    gs = _nested_grads(3)
+    both = {"enc": "slow", "head": "fast"}
+    txs = {"slow": fo.sgd(0.01), "fast": fo.adam(0.1)}
+    a, _, _ = run(fo.partition(txs, both), NESTED, gs)
+    b, _, _ = run(fo.partition(txs, {"enc": {"w": "slow", "b": "slow"}, "head": {"w": "fast", "b": "fast"}}), NESTED, gs)
+    chex.assert_trees_all_equal(a, b)
+    for inner in (None, fo.sgd(0.1)):
+        a, _, ua = run(fo.freeze(PREFIX, inner), NESTED, gs)
+        b, _, ub = run(fo.freeze(FULL, inner), NESTED, gs)
+        chex.assert_trees_all_equal(ua, ub)
+        chex.assert_trees_all_equal(ua[-1]["head"], jax.tree.map(jnp.zeros_like, NESTED["head"]))
+    with pytest.raises(TypeError, match="bools"):
+        fo.freeze({"enc": 1, "head": 0}, fo.sgd(0.1)).init(NESTED)
+    stacked = {"enc": {"w": jnp.ones((4, 2, 2)), "b": jnp.ones((4, 2))}, "head": jnp.ones(3)}
+    g = jax.tree.map(lambda x: 0.5 * x, stacked)
+
+    def per_layer_update(spec):
+        opt = fo.per_layer(fo.lamb(1e-2), stacked=spec)
+        return opt.update(g, opt.init(stacked), stacked)[0]
+
+    chex.assert_trees_all_equal(per_layer_update({"enc": True, "head": False}),
+                                per_layer_update({"enc": {"w": True, "b": True}, "head": False}))

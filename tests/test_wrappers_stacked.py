@@ -94,5 +94,5 @@ def test_bad_input():
     opt = fo.per_layer(fo.adam(1e-2), stacked={"a": True})
     with pytest.raises(ValueError, match="params"):
         opt.update({"a": jnp.ones((2, 2))}, opt.init({"a": jnp.ones((2, 2))}))
-    with pytest.raises(ValueError, match="mask"):
+    with pytest.raises(ValueError, match="stacked must be a tree"):
         opt.init({"b": jnp.ones((2, 2))})

@@ -7,8 +7,8 @@ from typing import Any, Callable, Hashable, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
+from functional_opt import _tree
 from functional_opt.base import EmptyState, GradientTransformation, check_transform
 from functional_opt.flat import check_not_flat
 
@@ -31,31 +31,6 @@ class PartitionState(NamedTuple):
     """State of :func:`partition`: a dict ``label -> inner state`` (over that label's leaves)."""
 
     inner_states: Any
-
-
-def _leaves_of(spec, tree, what: str) -> list:
-    """``spec`` as one entry per leaf of ``tree``.
-
-    ``spec`` is a tree with ``tree``'s structure, or a prefix of it (one value
-    for a whole subtree, e.g. a single ``True``), or a function of ``tree``
-    returning either.
-    """
-    if callable(spec):
-        spec = spec(tree)
-    treedef = jax.tree.structure(tree)
-    try:
-        return treedef.flatten_up_to(jax.tree.broadcast(spec, tree))
-    except (ValueError, TypeError) as e:
-        raise ValueError(
-            f"{what} must be a tree with the structure of the params (or a prefix of it), or a "
-            f"function of the params returning one; got {spec!r}: {e}"
-        ) from e
-
-
-def _as_bool(m) -> bool:
-    if isinstance(m, (bool, np.bool_)) or (isinstance(m, np.ndarray) and m.shape == () and m.dtype == bool):
-        return bool(m)
-    raise TypeError(f"mask leaves must be Python bools (the mask is structural, not traced), got {m!r}")
 
 
 def _mask_tree(tree, m_leaves):
@@ -121,7 +96,7 @@ def masked(inner: GradientTransformation, mask) -> GradientTransformation:
         optax.masked.
     """
     check_transform(inner, "inner")
-    return _masked(inner, lambda tree: [_as_bool(m) for m in _leaves_of(mask, tree, "mask")])
+    return _masked(inner, lambda tree: _tree.resolve_mask("masked", mask, tree))
 
 
 def partition(transforms: Mapping[Hashable, GradientTransformation], labels) -> GradientTransformation:
@@ -156,10 +131,17 @@ def partition(transforms: Mapping[Hashable, GradientTransformation], labels) -> 
         raise TypeError(f"transforms must be a non-empty dict label -> GradientTransformation, got {transforms!r}")
     for k, t in transforms.items():
         check_transform(t, f"transforms[{k!r}]")
+    return _partition(transforms, lambda tree: _tree.resolve_prefix("partition", "labels", labels, tree))
+
+
+def _partition(
+    transforms: Mapping[Hashable, GradientTransformation], labels_of: Callable[[Any], list]
+) -> GradientTransformation:
+    """:func:`partition` with the labels given as ``tree -> list of labels, one per leaf``."""
     names = list(transforms)
 
     def label_leaves(tree):
-        leaves = _leaves_of(labels, tree, "labels")
+        leaves = labels_of(tree)
         unknown = {lab for lab in leaves if lab not in transforms}
         if unknown:
             raise ValueError(f"labels {sorted(map(repr, unknown))} have no transformation; known: {names}")
@@ -298,6 +280,6 @@ def freeze(mask, inner: GradientTransformation | None = None) -> GradientTransfo
     check_transform(inner, "inner")
 
     def labels(tree):
-        return jax.tree.map(lambda m: "frozen" if _as_bool(m) else "train", mask(tree) if callable(mask) else mask)
+        return ["frozen" if m else "train" for m in _tree.resolve_mask("freeze", mask, tree)]
 
-    return partition({"train": inner, "frozen": set_to_zero()}, labels)
+    return _partition({"train": inner, "frozen": set_to_zero()}, labels)
