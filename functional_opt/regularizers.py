@@ -32,20 +32,15 @@ import jax.numpy as jnp
 
 from functional_opt import _tree
 from functional_opt._hparams import check_number, compute_dtype, value_at
-from functional_opt._tree import tree_sum
 
 Mask = Any  # a tree of bools with the params' structure or a prefix of it, or params -> such a tree
 
 
-def _masked_leaves(params, mask: Mask | Callable | None) -> list:
-    leaves = jax.tree.leaves(params)
-    keep = _tree.resolve_mask("penalty", mask, params)
-    return [jnp.asarray(x) for x, k in zip(leaves, keep) if k]
-
-
-def _sum_of(fn, params, mask) -> jax.Array:
-    terms = [jnp.sum(fn(x.astype(compute_dtype(x.dtype)))) for x in _masked_leaves(params, mask)]
-    return tree_sum(terms)
+def _sum_of(where: str, fn, params, mask) -> jax.Array:
+    """``sum(fn(w))`` over the leaves ``mask`` selects (the one mask reader), in at least float32."""
+    keep = _tree.resolve_mask(where, mask, params)
+    leaves = [jnp.asarray(x) for x, k in zip(jax.tree.leaves(params), keep) if k]
+    return _tree.tree_sum([jnp.sum(fn(_tree.up(x))) for x in leaves])
 
 
 def l1_penalty(params, mask: Mask | Callable | None = None) -> jax.Array:
@@ -59,8 +54,10 @@ def l1_penalty(params, mask: Mask | Callable | None = None) -> jax.Array:
     Args:
         params: a pytree of arrays (``None`` leaves are skipped).
         mask: ``None`` (all leaves), a tree of bools with the params'
-            structure, or a function ``params -> tree of bools``; leaves marked
-            ``False`` are not penalized (e.g. biases).
+            structure or a prefix of it (e.g. ``{"encoder": False, "head":
+            True}``, as in :func:`functional_opt.masked`), or a function
+            ``params -> such a tree``; leaves marked ``False`` are not
+            penalized (e.g. biases).
 
     Returns:
         A float32 (or wider) scalar.
@@ -74,11 +71,11 @@ def l1_penalty(params, mask: Mask | Callable | None = None) -> jax.Array:
     References:
         Tibshirani, "Regression Shrinkage and Selection via the Lasso", 1996.
     """
-    return _sum_of(jnp.abs, params, mask)
+    return _sum_of("l1_penalty", jnp.abs, params, mask)
 
 
 def l2_penalty(params, mask: Mask | Callable | None = None) -> jax.Array:
-    """Half the squared L2 norm of the parameters: ``0.5 * sum_i w_i**2``.
+    """Half the squared L2 norm of the parameters: ``0.5 * sum_i |w_i|**2``.
 
     The ``1/2`` makes the gradient of ``lam * l2_penalty(w)`` exactly
     ``lam * w``, so the penalty coefficient ``lam`` and a decoupled
@@ -100,7 +97,7 @@ def l2_penalty(params, mask: Mask | Callable | None = None) -> jax.Array:
     References:
         Krogh & Hertz, "A Simple Weight Decay Can Improve Generalization", NIPS 1991.
     """
-    return 0.5 * _sum_of(jnp.square, params, mask)
+    return 0.5 * _sum_of("l2_penalty", _tree.abs_sq, params, mask)
 
 
 def elastic_net_penalty(params, l1_ratio=0.5, mask: Mask | Callable | None = None) -> jax.Array:

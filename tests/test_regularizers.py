@@ -135,3 +135,20 @@ def test_dropout_edges():
     assert bool(jnp.all(g == 0))
     kept = jax.vmap(lambda r: jnp.mean(fo.dropout(key, r, jnp.ones(20_000)) != 0))(jnp.array([0.1, 0.5, 0.9]))
     np.testing.assert_allclose(np.asarray(kept), [0.9, 0.5, 0.1], atol=5 * 0.5 / math.sqrt(20_000))
+
+
+def test_prefix_mask_equals_full_mask():
+    # the one mask reader: a prefix mask (optax's semantics), as fo.masked reads it
+    p = {"enc": {"w": jnp.arange(6.0).reshape(2, 3) - 2.0, "b": jnp.full(3, 0.5)},
+         "head": {"w": jnp.array([1.0, -2.0, 3.0]), "b": jnp.asarray(-0.7)}}
+    prefix = {"enc": False, "head": True}
+    full = {"enc": {"w": False, "b": False}, "head": {"w": True, "b": True}}
+    for penalty in (fo.l1_penalty, fo.l2_penalty, fo.elastic_net_penalty):
+        got = penalty(p, mask=prefix)
+        assert float(got) == float(penalty(p, mask=full)) == float(penalty(p, mask=lambda _: prefix))
+        assert float(got) == float(penalty(p["head"]))
+    np.testing.assert_allclose(float(fo.l2_penalty(p, mask=prefix)), 0.5 * (1 + 4 + 9 + 0.49), rtol=1e-6)
+    assert float(fo.l2_penalty(p, mask=True)) == float(fo.l2_penalty(p))
+    assert float(fo.l2_penalty(p, mask=False)) == 0.0
+    with pytest.raises(TypeError, match="bools"):
+        fo.l2_penalty(p, mask={"enc": 0, "head": 1})
