@@ -1,4 +1,4 @@
-"""Muon: momentum orthogonalized by a Newton–Schulz iteration, and the mask split it needs."""
+"""Muon: momentum orthogonalized by a Newton–Schulz iteration."""
 
 from __future__ import annotations
 
@@ -8,19 +8,18 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from functional_opt.flat import check_not_flat
+from functional_opt import _tree
 from functional_opt._hparams import (
     check_dtype,
     check_int,
     check_number,
     compute_dtype,
-    one_minus,
     safe_increment,
     value_at,
     zero_count,
 )
-from functional_opt import _tree
 from functional_opt.base import GradientTransformation
+from functional_opt.flat import check_not_flat
 
 #: The quintic coefficients ``(a, b, c)`` of Keller Jordan's reference Muon.
 MUON_NS_COEFFS = (3.4445, -4.7750, 2.0315)
@@ -49,8 +48,8 @@ def newton_schulz(x, coeffs=MUON_NS_COEFFS, steps: int = 5, eps=1e-7) -> jax.Arr
 
     Example:
         >>> import jax.numpy as jnp
-        >>> import functional_opt as fo
-        >>> q = fo.newton_schulz(jnp.array([[3.0, 0.0], [0.0, 0.5]]))
+        >>> from functional_opt.transforms.muon import newton_schulz
+        >>> q = newton_schulz(jnp.array([[3.0, 0.0], [0.0, 0.5]]))
         >>> bool(jnp.all((jnp.diag(q) > 0.6) & (jnp.diag(q) < 1.3)))
         True
 
@@ -70,7 +69,7 @@ def newton_schulz(x, coeffs=MUON_NS_COEFFS, steps: int = 5, eps=1e-7) -> jax.Arr
     transposed = X.shape[0] > X.shape[1]
     if transposed:
         X = X.T
-    X = X / (jnp.sqrt(jnp.sum(X * X)) + value_at(eps, None).astype(dt))
+    X = X / (jnp.sqrt(jnp.sum(_tree.abs_sq(X))) + value_at(eps, None).astype(dt))
     for _ in range(steps):
         A = X @ X.T
         X = a * X + (b * A + c * (A @ A)) @ X
@@ -172,20 +171,17 @@ def scale_by_muon(
     def update(updates, state, params=None, **extra_args):
         check_not_flat(updates, "scale_by_muon")
         del params, extra_args
-        b = value_at(beta, state.count)
-        omb = one_minus(beta, state.count)
+        k = _tree.decay_scalars(beta, state.count)
 
         def leaf(g, mu):
-            dt = compute_dtype(g.dtype, mu.dtype)
-            g_, mu_f = g.astype(dt), mu.astype(dt)
-            mu_new = mu_f + omb * (g_ - mu_f)
-            m = b * mu_new + omb * g_ if nesterov else mu_new
+            mu = _tree.ema(mu, g, k.omb)
+            m = _tree.ema(mu, g, k.omb) if nesterov else mu
             mat = _as_matrix(m)
             fan_in, fan_out = mat.shape
-            o = newton_schulz(mat, ns_coeffs, ns_steps, eps) * math.sqrt(max(1.0, fan_out / fan_in))
-            return o.reshape(g.shape).astype(g.dtype), mu_new.astype(mu.dtype)
+            u = newton_schulz(mat, ns_coeffs, ns_steps, eps) * math.sqrt(max(1.0, fan_out / fan_in))
+            return u.reshape(g.shape), mu
 
-        u, mu = _tree.unzip(jax.tree.map(leaf, updates, state.mu), jax.tree.structure(updates), 2)
+        u, (mu,) = _tree.map_moments("scale_by_muon", leaf, updates, mu=state.mu)
         return u, ScaleByMuonState(count=safe_increment(state.count), mu=mu)
 
     return GradientTransformation(init, update)

@@ -7,7 +7,6 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from functional_opt.flat import check_not_flat
 from functional_opt import _tree
 from functional_opt._hparams import (
     check_int,
@@ -18,7 +17,7 @@ from functional_opt._hparams import (
     zero_count,
 )
 from functional_opt.base import GradientTransformation
-
+from functional_opt.flat import check_not_flat
 
 _REL_FLOOR = 1e-6
 
@@ -50,7 +49,7 @@ def _inverse_root(stat, power, eps):
     """
     lam, vec = jnp.linalg.eigh(stat)
     lam = jnp.maximum(lam, jnp.maximum(eps, _REL_FLOOR * lam[-1]))
-    return (vec * lam ** (-power)) @ vec.T
+    return ((vec * lam ** (-power)) @ vec.T).astype(stat.dtype)  # (a float64 eps must not promote it)
 
 
 class ScaleByShampooState(NamedTuple):
@@ -139,25 +138,19 @@ def scale_by_shampoo(
         refresh = state.count % precondition_frequency == 0
         eps_ = value_at(eps, None)
 
-        def leaf(g, stats, roots):
+        def leaf(g, H, P):
             shape, axes = _axes(g.shape, max_preconditioner_dim)
-            dt = compute_dtype(g.dtype)
-            x = g.astype(dt).reshape(shape)
-            stats = tuple(s + _mode_gram(x, i) for s, i in zip(stats, axes))
+            G = g.reshape(shape)
+            H = tuple(h + _mode_gram(G, i) for h, i in zip(H, axes))
             power = 1.0 / (2 * len(axes)) if axes else 0.0
-            roots = jax.lax.cond(
-                refresh,
-                lambda st, rt: tuple(_inverse_root(s, power, eps_.astype(dt)) for s in st),
-                lambda st, rt: rt,
-                stats,
-                roots,
-            )
-            for r, i in zip(roots, axes):
-                x = _mode_product(r, x, i)
-            return x.reshape(g.shape).astype(g.dtype), stats, roots
+            P = jax.lax.cond(refresh, lambda H: tuple(_inverse_root(h, power, eps_) for h in H), lambda H: P, H)
+            for p, i in zip(P, axes):
+                G = _mode_product(p, G, i)
+            return G.reshape(g.shape), H, P
 
-        out = jax.tree.map(leaf, updates, state.stats, state.roots)
-        u, stats, roots = _tree.unzip(out, jax.tree.structure(updates), 3)
+        u, (stats, roots) = _tree.map_moments(
+            "scale_by_shampoo", leaf, updates, stats=state.stats, roots=state.roots, check_shapes=False
+        )
         return u, ScaleByShampooState(count=safe_increment(state.count), stats=stats, roots=roots)
 
     return GradientTransformation(init, update)

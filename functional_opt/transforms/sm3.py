@@ -8,10 +8,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from functional_opt.flat import check_not_flat
 from functional_opt import _tree
 from functional_opt._hparams import check_number, one_minus, value_at
 from functional_opt.base import GradientTransformation
+from functional_opt.flat import check_not_flat
 
 
 class ScaleBySM3State(NamedTuple):

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax.numpy as jnp
 
-from functional_opt.flat import check_not_flat
 from functional_opt import _tree
 from functional_opt._hparams import check_number, value_at
 from functional_opt.base import EmptyState, GradientTransformation
+from functional_opt.flat import check_not_flat
 
 
 def scale_by_trust_ratio(
