@@ -25,7 +25,8 @@ sign(w)``) only makes weights oscillate around 0.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from functional_opt import _tree
-from functional_opt._hparams import check_number, compute_dtype, value_at
-from functional_opt.base import GradientTransformation, check_transform, apply_updates
+from functional_opt._hparams import check_number, value_at
+from functional_opt.base import GradientTransformation, apply_updates, check_transform
 
 
 def sam_perturbation(grads: Any, params: Any, rho=0.05, *, adaptive: bool = False, eps=1e-12) -> Any:
@@ -18,7 +19,7 @@ def sam_perturbation(grads: Any, params: Any, rho=0.05, *, adaptive: bool = Fals
     Rule (Foret et al., eq. 2; ASAM's elementwise scaling with ``adaptive``)::
 
         e = rho * g / (||g|| + eps)                          (adaptive=False)
-        e = rho * p**2 * g / (||p * g|| + eps)               (adaptive=True)
+        e = rho * |p|**2 * g / (||p * g|| + eps)             (adaptive=True)
 
     ``||.||`` is the global Euclidean norm over all leaves; ``eps`` guards a
     zero gradient (as the authors' reference code, 1e-12).
@@ -30,18 +31,16 @@ def sam_perturbation(grads: Any, params: Any, rho=0.05, *, adaptive: bool = Fals
         Array([0.3, 0.4], dtype=float32)
     """
     rho_, eps_ = value_at(rho, None), value_at(eps, None)
-    if adaptive:
-        if params is None:
-            raise ValueError("sam_perturbation(adaptive=True) needs params")
-        g = jax.tree.map(lambda gg, p: gg * jnp.abs(p).astype(gg.dtype), grads, params)
-        scale = rho_ / (_tree.global_norm(g) + eps_)
-        return jax.tree.map(lambda gg, p: (gg * jnp.abs(p) * scale).astype(gg.dtype), g, params)
-    scale = rho_ / (_tree.global_norm(grads) + eps_)
-
-    def leaf(gg):
-        return (gg.astype(compute_dtype(gg.dtype)) * scale).astype(gg.dtype)
-
-    return jax.tree.map(leaf, grads)
+    where = "sam_perturbation"
+    if not adaptive:
+        scale = rho_ / (_tree.global_norm(grads) + eps_)
+        return _tree.map_moments(where, lambda g: (scale * g,), grads)[0]
+    if params is None:
+        raise ValueError("sam_perturbation(adaptive=True) needs params")
+    sq_leaf = lambda g, p: (None, jnp.sum(_tree.abs_sq(jnp.abs(p) * g)))
+    _, (sq,) = _tree.map_moments(where, sq_leaf, grads, params=params)
+    scale = rho_ / (jnp.sqrt(_tree.tree_sum(jax.tree.leaves(sq))) + eps_)  # rho / (||p * g|| + eps)
+    return _tree.map_moments(where, lambda g, p: (scale * _tree.abs_sq(p) * g,), grads, params=params)[0]
 
 
 class SamState(NamedTuple):

@@ -136,7 +136,8 @@ def test_adaptive_grad_clip_values():
     t = fo.adaptive_grad_clip(clipping, eps)
     update = jax.jit(t.update)
     for step in range(10):
-        g = jax.tree.map(lambda p: (0.02 * (step + 1) * RNG.normal(size=np.shape(p))).astype(np.float32), params)
+        size = 0.02 * (step + 1)
+        g = jax.tree.map(lambda p, size=size: (size * RNG.normal(size=np.shape(p))).astype(np.float32), params)
 
         def ref(g, p):
             gn, pn = np_unitwise_norm(g), np_unitwise_norm(p)

@@ -1,10 +1,10 @@
 """reduce_on_plateau against an independent Python reference, torch's ReduceLROnPlateau and optax."""
 
-import numpy as np
-import pytest
+import chex
 import jax
 import jax.numpy as jnp
-import chex
+import numpy as np
+import pytest
 
 import functional_opt as fo
 
@@ -42,7 +42,8 @@ def run(transform, losses, params=PARAMS):
         updates, state = transform.update(grads, state, params, value=loss)
         return state, (state.scale, updates)
 
-    _, (scales, updates) = jax.jit(lambda s, l: jax.lax.scan(step, s, l))(state, jnp.asarray(losses, jnp.float32))
+    scan = jax.jit(lambda s, xs: jax.lax.scan(step, s, xs))
+    _, (scales, updates) = scan(state, jnp.asarray(losses, jnp.float32))
     return scales, updates
 
 

@@ -70,7 +70,7 @@ def test_adam_accumulation_against_numpy():
     mu = {n: np.zeros(np.shape(x)) for n, x in p.items()}
     nu = {n: np.zeros(np.shape(x)) for n, x in p.items()}
     t = 0
-    for i, (g, u) in enumerate(zip(gs, us)):
+    for i, u in enumerate(us):
         if (i + 1) % k:
             chex.assert_trees_all_equal(u, jax.tree.map(jnp.zeros_like, u))
             continue

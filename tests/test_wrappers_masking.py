@@ -203,7 +203,8 @@ def test_prefix_labels_and_masks_in_partition_freeze_and_per_layer():
     both = {"enc": "slow", "head": "fast"}
     txs = {"slow": fo.sgd(0.01), "fast": fo.adam(0.1)}
     a, _, _ = run(fo.partition(txs, both), NESTED, gs)
-    b, _, _ = run(fo.partition(txs, {"enc": {"w": "slow", "b": "slow"}, "head": {"w": "fast", "b": "fast"}}), NESTED, gs)
+    full_labels = {"enc": {"w": "slow", "b": "slow"}, "head": {"w": "fast", "b": "fast"}}
+    b, _, _ = run(fo.partition(txs, full_labels), NESTED, gs)
     chex.assert_trees_all_equal(a, b)
     for inner in (None, fo.sgd(0.1)):
         a, _, ua = run(fo.freeze(PREFIX, inner), NESTED, gs)

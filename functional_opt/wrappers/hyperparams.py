@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import inspect
 import numbers
-from typing import Any, Callable, Iterable, NamedTuple
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
