@@ -8,18 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 
 from functional_opt._hparams import check_dtype, check_number
 from functional_opt.base import GradientTransformation, chain
-from functional_opt.transforms.adafactor import (
-    _clip_by_block_rms,
-    _scale_by_param_block_rms,
-    _scale_by_relative_step_size,
-    scale_by_factored_rms,
-)
+from functional_opt.transforms.adafactor import scale_by_factored_rms, scale_by_param_block_rms
+from functional_opt.transforms.clipping import clip_by_block_rms
 from functional_opt.transforms.momentum import ema
-from functional_opt.transforms.scaling import scale, scale_by_learning_rate
+from functional_opt.transforms.scaling import scale_by_learning_rate, scale_by_schedule
 from functional_opt.transforms.weight_decay import add_decayed_weights
 
 
@@ -41,17 +38,21 @@ def adafactor(
 ) -> GradientTransformation:
     """Adafactor, with optax's arguments and the paper's relative step size available.
 
-    Update rule, per leaf ``X`` with gradient ``g``, ``t = count + 1``::
+    Expands to (each optional step present when its argument says so)::
 
-        U   = g / sqrt(V_hat)                 (scale_by_factored_rms: factored for matrices)
-        U  <- U / max(1, rms(U) / clipping_threshold)         (update clipping, "d")
-        a_t = learning_rate                                    (1 if None)
-              * min(1e-2, 1 / sqrt(t))          if relative_step      (the paper's rho_t)
-              * max(1e-3, rms(X))               if multiply_by_parameter_scale
-        U  <- a_t * U
-        U  <- ema(U, momentum) (not debiased)   if momentum is not None
-        U  <- U + weight_decay_rate * X         if weight_decay_rate is not None
-        X  <- X - U
+        chain(
+            scale_by_factored_rms(factored, decay_rate, decay_offset, min_dim_size_to_factor, eps),
+            clip_by_block_rms(clipping_threshold),                     # the paper's update clipping d
+            scale_by_learning_rate(learning_rate, flip_sign=False),
+            scale_by_schedule(lambda count: min(1e-2, 1 / sqrt(count + 1))),   # relative_step: rho_t
+            scale_by_param_block_rms(1e-3),                            # multiply_by_parameter_scale
+            ema(momentum, debias=False, accumulator_dtype=dtype_momentum),
+            add_decayed_weights(weight_decay_rate, weight_decay_mask),
+            scale_by_learning_rate(1.0),                               # descent's sign flip
+        )
+
+    The sign flip is last because the weight decay is added after the
+    learning-rate scaling, which does not multiply it (optax's order).
 
     ``adafactor(relative_step=True)`` is the paper's Algorithm 4/5 with its
     defaults (``beta2_t = 1 - t**-0.8``, ``d = 1``, ``epsilon_1 = 1e-30``,
@@ -110,16 +111,18 @@ def adafactor(
         check_number("weight_decay_rate", weight_decay_rate, low=0.0, allow_schedule=True)
     tx = [scale_by_factored_rms(factored, decay_rate, decay_offset, min_dim_size_to_factor, eps)]
     if clipping_threshold is not None:
-        tx.append(_clip_by_block_rms(clipping_threshold))
+        tx.append(clip_by_block_rms(clipping_threshold))
     if learning_rate is not None:
         tx.append(scale_by_learning_rate(learning_rate, flip_sign=False))
     if relative_step:
-        tx.append(_scale_by_relative_step_size())
+        tx.append(scale_by_schedule(lambda count: jnp.minimum(1e-2, jax.lax.rsqrt(count + 1.0))))  # rho_t
     if multiply_by_parameter_scale:
-        tx.append(_scale_by_param_block_rms())
+        tx.append(scale_by_param_block_rms())
     if momentum is not None:
         tx.append(ema(momentum, debias=False, accumulator_dtype=dtype_momentum))
     if weight_decay_rate is not None:
         tx.append(add_decayed_weights(weight_decay_rate, weight_decay_mask))
-    tx.append(scale(-1.0))  # updates are added to the params
+    # descent's sign flip comes last, after the weight decay, which (as in optax) the
+    # learning rate above does not multiply
+    tx.append(scale_by_learning_rate(1.0))
     return chain(*tx)

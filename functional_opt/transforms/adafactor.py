@@ -8,17 +8,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from functional_opt.flat import check_not_flat
 from functional_opt import _tree
-from functional_opt._hparams import (
-    check_int,
-    check_number,
-    compute_dtype,
-    safe_increment,
-    value_at,
-    zero_count,
-)
+from functional_opt._hparams import check_int, check_number, safe_increment, value_at, zero_count
 from functional_opt.base import GradientTransformation, stateless
+from functional_opt.flat import check_not_flat
 
 
 def _factored_dims(shape, factored: bool, min_dim_size_to_factor: int):
@@ -111,99 +104,83 @@ def scale_by_factored_rms(
 
     def init(params):
         check_not_flat(params, "scale_by_factored_rms")
-        def leaf(p):
-            shape, dt = jnp.shape(p), jnp.finfo(jnp.result_type(p)).dtype
-            dims = _factored_dims(shape, factored, min_dim_size_to_factor)
-            one = jnp.zeros((1,), dt)
-            if dims is None:
-                return one, one, jnp.zeros(shape, dt)
-            d1, d0 = dims
-            row = tuple(s for i, s in enumerate(shape) if i != d0)
-            col = tuple(s for i, s in enumerate(shape) if i != d1)
-            return jnp.zeros(row, dt), jnp.zeros(col, dt), one
 
-        treedef = jax.tree.structure(params)
-        v_row, v_col, v = _tree.unzip(jax.tree.map(leaf, params), treedef, 3)
-        return FactoredState(count=zero_count(), v_row=v_row, v_col=v_col, v=v)
+        def shapes(shape):  # of (R, C, V) for one leaf; the unused ones are 1-element placeholders
+            dims = _factored_dims(shape, factored, min_dim_size_to_factor)
+            if dims is None:
+                return (1,), (1,), shape
+            d1, d0 = dims
+            return shape[:d0] + shape[d0 + 1 :], shape[:d1] + shape[d1 + 1 :], (1,)
+
+        def zeros(i):
+            return jax.tree.map(
+                lambda p: jnp.zeros(shapes(tuple(jnp.shape(p)))[i], jnp.finfo(jnp.result_type(p)).dtype), params
+            )
+
+        return FactoredState(count=zero_count(), v_row=zeros(0), v_col=zeros(1), v=zeros(2))
 
     def update(updates, state, params=None, **extra_args):
         check_not_flat(updates, "scale_by_factored_rms")
         del params, extra_args
         t = state.count.astype(jnp.float32) + 1 - value_at(step_offset, None, jnp.float32)
-        beta2 = 1 - t ** (-value_at(decay_rate, None, jnp.float32))
+        omb = t ** (-value_at(decay_rate, None, jnp.float32))  # 1 - beta2_t
         eps_ = value_at(epsilon, None)
 
-        def leaf(g, v_row, v_col, v):
-            dt = compute_dtype(g.dtype, v.dtype)
-            g_ = g.astype(dt)
-            g2 = _tree.abs_sq(g_) + eps_
+        def leaf(g, R, C, V):
+            G2 = _tree.abs_sq(g) + eps_
             dims = _factored_dims(g.shape, factored, min_dim_size_to_factor)
             if dims is None:
-                v_new = v.astype(dt) + (1 - beta2) * (g2 - v.astype(dt))
-                u = g_ * jax.lax.rsqrt(v_new)
-                return u.astype(g.dtype), v_row, v_col, v_new.astype(v.dtype)
+                V = _tree.ema(V, G2, omb)
+                return g * jax.lax.rsqrt(V), R, C, V
             d1, d0 = dims
-            r, c = v_row.astype(dt), v_col.astype(dt)
-            r = r + (1 - beta2) * (jnp.mean(g2, axis=d0) - r)
-            c = c + (1 - beta2) * (jnp.mean(g2, axis=d1) - c)
-            r_axis = d1 - 1 if d1 > d0 else d1  # d1's position once d0 is gone
-            row_factor = jax.lax.rsqrt(r / jnp.mean(r, axis=r_axis, keepdims=True))
-            u = g_ * jnp.expand_dims(row_factor, d0) * jnp.expand_dims(jax.lax.rsqrt(c), d1)
-            return u.astype(g.dtype), r.astype(v_row.dtype), c.astype(v_col.dtype), v
+            R = _tree.ema(R, jnp.mean(G2, axis=d0), omb)
+            C = _tree.ema(C, jnp.mean(G2, axis=d1), omb)
+            r_axis = d1 - 1 if d1 > d0 else d1  # d1's position in R once d0 is gone
+            # 1 / sqrt(V) = 1 / sqrt(outer(R, C) / mean(R)), without forming V
+            row_factor = jax.lax.rsqrt(R / jnp.mean(R, axis=r_axis, keepdims=True))
+            return g * jnp.expand_dims(row_factor, d0) * jnp.expand_dims(jax.lax.rsqrt(C), d1), R, C, V
 
-        out = jax.tree.map(leaf, updates, state.v_row, state.v_col, state.v)
-        u, v_row, v_col, v = _tree.unzip(out, jax.tree.structure(updates), 4)
+        u, (v_row, v_col, v) = _tree.map_moments(
+            "scale_by_factored_rms", leaf, updates, v_row=state.v_row, v_col=state.v_col, v=state.v, check_shapes=False
+        )
         return u, FactoredState(count=safe_increment(state.count), v_row=v_row, v_col=v_col, v=v)
 
     return GradientTransformation(init, update)
 
 
-def _rms(x: jax.Array) -> jax.Array:
-    x = x.astype(compute_dtype(x.dtype))
-    return jnp.sqrt(jnp.mean(_tree.abs_sq(x)))
+def scale_by_param_block_rms(min_scale=1e-3) -> GradientTransformation:
+    """Scale each leaf's update by the root mean square of its parameter (Adafactor's relative step).
 
+    Update rule, for each leaf ``u`` and its parameter ``X`` separately::
 
-def _clip_by_block_rms(threshold) -> GradientTransformation:
-    """Per leaf ``u <- u / max(1, rms(u) / threshold)`` (the paper's update clipping ``d``)."""
+        u <- max(rms(X), min_scale) * u,      rms(X) = sqrt(mean(|X|**2))
+
+    so the step is relative to the parameter's scale (Shazeer & Stern's
+    ``max(epsilon_2, RMS(X))``), and never 0 for a zero-initialised leaf.
+
+    Args:
+        min_scale: ``>= 0``, the floor ``epsilon_2`` (number or array).
+
+    State: :class:`~functional_opt.EmptyState`. Needs ``params``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from functional_opt.transforms.adafactor import scale_by_param_block_rms
+        >>> t = scale_by_param_block_rms()
+        >>> p = jnp.array([3.0, -3.0])
+        >>> t.update(jnp.ones(2), t.init(p), p)[0]
+        Array([3., 3.], dtype=float32)
+
+    References:
+        optax.scale_by_param_block_rms; Shazeer & Stern, "Adafactor: Adaptive
+        Learning Rates with Sublinear Memory Cost", ICML 2018.
+    """
+    check_number("min_scale", min_scale, low=0.0)
 
     def f(updates, params):
-        del params
-        d = value_at(threshold, None)
-        return jax.tree.map(lambda u: (u / jnp.maximum(1.0, _rms(u) / d)).astype(u.dtype), updates)
+        def leaf(u, X):
+            return (jnp.maximum(jnp.sqrt(jnp.mean(_tree.abs_sq(X))), min_scale) * u,)
+
+        return _tree.map_moments("scale_by_param_block_rms", leaf, updates, params=params)[0]
 
     return stateless(f)
-
-
-def _scale_by_param_block_rms(min_scale=1e-3) -> GradientTransformation:
-    """Per leaf ``u <- max(rms(param), min_scale) * u`` (the paper's relative step, ``epsilon_2``)."""
-
-    def f(updates, params):
-        if params is None:
-            raise ValueError("adafactor with multiply_by_parameter_scale needs params: call update(g, state, params)")
-        return jax.tree.map(lambda u, p: (u * jnp.maximum(_rms(p), min_scale)).astype(u.dtype), updates, params)
-
-    return stateless(f)
-
-
-class RelativeStepSizeState(NamedTuple):
-    """State of the relative step size: the int32 count."""
-
-    count: Any
-
-
-def _scale_by_relative_step_size() -> GradientTransformation:
-    """``u <- min(1e-2, 1 / sqrt(t)) * u`` with ``t = count + 1`` (the paper's ``rho_t``)."""
-
-    def init(params):
-        del params
-        return RelativeStepSizeState(count=zero_count())
-
-    def update(updates, state, params=None, **extra_args):
-        del params, extra_args
-        t = state.count.astype(jnp.float32) + 1
-        rho = jnp.minimum(1e-2, jax.lax.rsqrt(t))
-        u = jax.tree.map(lambda x: (x * rho.astype(compute_dtype(x.dtype))).astype(x.dtype), updates)
-        return u, RelativeStepSizeState(count=safe_increment(state.count))
-
-    return GradientTransformation(init, update)
-
