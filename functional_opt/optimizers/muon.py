@@ -13,11 +13,11 @@ import jax
 from functional_opt import _tree
 from functional_opt._hparams import check_number
 from functional_opt.base import GradientTransformation, chain
+from functional_opt.optimizers.adam import adamw
 from functional_opt.transforms.muon import MUON_NS_COEFFS, scale_by_muon
 from functional_opt.transforms.scaling import scale_by_learning_rate
 from functional_opt.transforms.weight_decay import add_decayed_weights
 from functional_opt.wrappers.masking import partition
-from functional_opt.optimizers.adam import adamw
 
 
 def muon(
