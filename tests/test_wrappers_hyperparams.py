@@ -137,3 +137,24 @@ def test_against_optax_inject_hyperparams():
     ours, _ = run(fo.inject_hyperparams(fo.sgd)(learning_rate=sched, momentum=0.9), p, gs)
     theirs, _ = run(optax.inject_hyperparams(optax.sgd)(learning_rate=sched, momentum=0.9), p, gs)
     chex.assert_trees_all_close(ours, theirs, rtol=1e-5, atol=1e-7)
+
+
+def test_state_layout_is_the_same_for_a_constant_and_a_scheduled_hyperparameter():
+    # injected values are float32 scalars either way, and the inner transforms keep one state
+    # layout (their count) whatever they are given: a checkpoint restores across the switch
+    p = params()
+    for factory, kw in ((fo.sgd, dict(momentum=0.9)), (fo.adamw, dict(weight_decay=1e-2))):
+        const = jax.eval_shape(fo.inject_hyperparams(factory)(0.1, **kw).init, p)
+        sched = jax.eval_shape(fo.inject_hyperparams(factory)(lambda count: 0.1 / (1 + count), **kw).init, p)
+        assert jax.tree.structure(const) == jax.tree.structure(sched)
+        assert [(x.shape, x.dtype) for x in jax.tree.leaves(const)] == [
+            (x.shape, x.dtype) for x in jax.tree.leaves(sched)
+        ]
+    const = fo.inject_hyperparams(fo.sgd)(0.1, momentum=0.9)
+    sched = fo.inject_hyperparams(fo.sgd)(lambda count: 0.1 / (1 + count), momentum=0.9)
+    s = const.init(p)
+    g = grads_seq(p, 1)[0]
+    _, s = const.update(g, s, p)
+    u, s2 = sched.update(g, s, p)  # the constant's state drives the scheduled optimizer
+    np.testing.assert_allclose(fo.get_hyperparam(s2, "learning_rate"), 0.1 / 2, rtol=1e-6)
+    assert jax.tree.structure(s2) == jax.tree.structure(s)
