@@ -67,8 +67,9 @@ def scale_by_dadapt_adamw(
     cannot be factored out of ``u`` into a later
     :func:`~functional_opt.scale_by_learning_rate`, and
     :func:`functional_opt.dadapt_adamw` ends with
-    ``scale_by_learning_rate(1.0)`` for the descent sign only. ``d`` never decreases; while
-    ``sum|s| == 0`` it is kept (the reference skips the step).
+    ``scale_by_learning_rate(1.0)`` for the descent sign only. ``d`` never
+    decreases; while ``sum|s| == 0`` it is kept (the reference skips the
+    step).
 
     Conventions:
 
