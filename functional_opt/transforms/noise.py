@@ -7,14 +7,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from functional_opt._hparams import (
-    check_int,
-    check_number,
-    compute_dtype,
-    safe_increment,
-    value_at,
-    zero_count,
-)
+from functional_opt import _tree
+from functional_opt._hparams import check_int, check_number, safe_increment, value_at, zero_count
 from functional_opt.base import GradientTransformation
 
 
@@ -80,20 +74,19 @@ def add_noise(eta=0.01, gamma=0.55, key: Any = 0) -> GradientTransformation:
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
+        _tree.check_inexact("add_noise", "the update", updates)
         count = safe_increment(state.count)
         t = count.astype(jnp.float32)
-        sigma = jnp.sqrt(value_at(eta, None, jnp.float32) / t ** value_at(gamma, None, jnp.float32))
+        sigma_t = jnp.sqrt(value_at(eta, None, jnp.float32) / t ** value_at(gamma, None, jnp.float32))
         rng_key, sample_key = jax.random.split(state.rng_key)
-        treedef = jax.tree.structure(updates)
-        leaves = treedef.flatten_up_to(updates)
+        leaves, treedef = jax.tree.flatten(updates)
         keys = jax.random.split(sample_key, len(leaves)) if leaves else []
 
-        def leaf(g, k):
-            dt = compute_dtype(g.dtype)
-            noise = jax.random.normal(k, jnp.shape(g), dt)
-            return (g.astype(dt) + sigma.astype(dt) * noise).astype(g.dtype)
+        def leaf(g, key):  # noise drawn in the compute dtype, added before casting back
+            z = jax.random.normal(key, g.shape, _tree.up(g).dtype)
+            return (g + sigma_t * z).astype(g.dtype)
 
-        new = treedef.unflatten([leaf(g, k) for g, k in zip(leaves, keys)])
-        return new, AddNoiseState(count=count, rng_key=rng_key)
+        u = treedef.unflatten([leaf(g, k) for g, k in zip(leaves, keys)])
+        return u, AddNoiseState(count=count, rng_key=rng_key)
 
     return GradientTransformation(init, update)

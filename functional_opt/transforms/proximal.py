@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from functional_opt import _tree
-from functional_opt._hparams import (
-    check_number,
-    compute_dtype,
-    is_schedule,
-    safe_increment,
-    value_at,
-    zero_count,
-)
-from functional_opt.base import EmptyState, GradientTransformation
+from functional_opt._hparams import check_number, safe_increment, value_at, zero_count
+from functional_opt.base import GradientTransformation
 
 
 class ProxL1State(NamedTuple):
-    """State of :func:`prox_l1` when ``l1`` or ``learning_rate`` is a schedule."""
+    """State of :func:`prox_l1`: the int32 step count.
+
+    Kept whether ``l1`` and ``learning_rate`` are constants or schedules, so
+    the state has one structure (a checkpoint restores across that change).
+    """
 
     count: jax.Array
 
@@ -56,12 +54,11 @@ def prox_l1(l1, learning_rate, mask: Any | Callable[[Any], Any] | None = None) -
         l1: the L1 coefficient ``>= 0`` (number, array or schedule).
         learning_rate: the step size ``>= 0`` used by the preceding step
             (number, array or schedule).
-        mask: a tree of bools with the params' structure, or a function
-            ``params -> tree of bools``; ``False`` leaves pass through
-            unshrunk (e.g. biases).
+        mask: a tree of bools with the params' structure or a prefix of it
+            (optax's semantics), or a function ``params -> such a tree``;
+            ``False`` leaves pass through unshrunk (e.g. biases).
 
-    State: :class:`~functional_opt.EmptyState`, or :class:`ProxL1State`
-    ``(count,)`` when either hyperparameter is a schedule.
+    State: :class:`ProxL1State` ``(count,)``.
 
     Exact zeros require the updates in the params' dtype (the usual case:
     gradients have the params' dtype).
@@ -81,25 +78,20 @@ def prox_l1(l1, learning_rate, mask: Any | Callable[[Any], Any] | None = None) -
     """
     check_number("l1", l1, low=0.0, allow_schedule=True)
     check_number("learning_rate", learning_rate, low=0.0, allow_schedule=True)
-    scheduled = is_schedule(l1) or is_schedule(learning_rate)
 
     def init(params):
         del params
-        return ProxL1State(count=zero_count()) if scheduled else EmptyState()
+        return ProxL1State(count=zero_count())
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
-        count = state.count if scheduled else None
-        tau = value_at(learning_rate, count) * value_at(l1, count)
+        tau = value_at(learning_rate, state.count) * value_at(l1, state.count)
 
-        def leaf(u, p):
-            dt = compute_dtype(u.dtype, p.dtype)
-            z = p.astype(dt) + u.astype(dt)
-            w = jnp.sign(z) * jnp.maximum(jnp.abs(z) - tau.astype(dt), 0)
-            return (w - p.astype(dt)).astype(u.dtype)
+        def leaf(u, w):
+            z = w + u
+            return (jnp.sign(z) * jnp.maximum(jnp.abs(z) - tau, 0) - w,)
 
-        new = _tree.map_masked_with_params("prox_l1", leaf, updates, params, mask)
-        new_state = ProxL1State(count=safe_increment(state.count)) if scheduled else state
-        return new, new_state
+        u, _ = _tree.map_moments("prox_l1", leaf, updates, params=params, mask=mask)
+        return u, ProxL1State(count=safe_increment(state.count))
 
     return GradientTransformation(init, update)
