@@ -37,11 +37,13 @@ def schedule_free_sgd(
 ) -> GradientTransformation:
     """Schedule-free SGD, as the reference ``SGDScheduleFreeReference``.
 
-    Update rule, ``k = count`` from 0, ``gamma_k = learning_rate * min(1, (k + 1) / warmup_steps)``::
-
-        z <- z - gamma_k * (g(y) + weight_decay * y)
-        x <- (1 - c_k) x + c_k z,     c_k = w_k / sum_{i<=k} w_i,   w_k = (k+1)**r * max_{i<=k} gamma_i**weight_lr_power
-        y <- b1 x + (1 - b1) z        (the params; evaluate at x)
+    ``schedule_free(chain(add_decayed_weights(weight_decay),
+    scale_by_learning_rate(gamma)), gamma, b1, weight_lr_power, r,
+    state_dtype)`` with the warmed-up rate ``gamma(k) = learning_rate(k) *
+    min(1, (k + 1) / warmup_steps)``: the base step moves ``z`` by
+    ``-gamma(k) * (g(y) + weight_decay * y)``; the averaging equations are
+    on :func:`~functional_opt.schedule_free`. Evaluate at
+    :func:`~functional_opt.schedule_free_eval_params`.
 
     Conventions:
 
@@ -97,16 +99,16 @@ def schedule_free_adamw(
 ) -> GradientTransformation:
     """Schedule-free AdamW, as the reference ``AdamWScheduleFreeReference``.
 
-    Update rule, ``k = count`` from 0::
-
-        gamma_k = learning_rate * min(1, (k+1)/warmup_steps) * sqrt(1 - b2**(k+1))
-        v <- b2 v + (1 - b2) g(y)**2
-        z <- z - gamma_k * (g(y) / (sqrt(v) + eps) + weight_decay * y)
-        x <- (1 - c_k) x + c_k z,   c_k = w_k / sum_{i<=k} w_i,   w_k = (k+1)**r * max_{i<=k} gamma_i**weight_lr_power
-        y <- b1 x + (1 - b1) z      (the params; evaluate at x)
-
-    Adam's second-moment bias correction is folded into ``gamma_k`` and so
-    also into the averaging weights, exactly as in the reference.
+    ``schedule_free(chain(scale_by_rms(decay=b2, eps=eps, eps_in_sqrt=False),
+    add_decayed_weights(weight_decay), scale_by_learning_rate(gamma)), gamma,
+    b1, weight_lr_power, r, state_dtype)`` with ``gamma(k) =
+    learning_rate(k) * min(1, (k + 1) / warmup_steps) * sqrt(1 - b2**(k + 1))``:
+    the base step moves ``z`` by ``-gamma(k) * (g(y) / (sqrt(v) + eps) +
+    weight_decay * y)`` with the raw second moment ``v`` of
+    :func:`~functional_opt.scale_by_rms`; the averaging equations are on
+    :func:`~functional_opt.schedule_free`. Adam's second-moment bias
+    correction is folded into ``gamma`` and so also into the averaging
+    weights, exactly as in the reference.
 
     Conventions:
 
