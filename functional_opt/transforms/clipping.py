@@ -153,6 +153,7 @@ def clip_by_block_rms(threshold) -> GradientTransformation:
 def _unitwise_norm(x: jax.Array) -> jax.Array:
     """L2 norm of each output unit, broadcast to ``x``'s shape (optax's default axes)."""
     sq = _tree.abs_sq(x)
+    axes: tuple[int, ...] | None
     if x.ndim <= 1 or jnp.squeeze(x).ndim <= 1:
         axes = None  # scalars and vectors: the whole leaf
     elif x.ndim in (2, 3):

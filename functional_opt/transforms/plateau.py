@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -26,7 +26,7 @@ class ReduceLROnPlateauState(NamedTuple):
     best_value: jax.Array
     plateau_count: jax.Array
     cooldown_count: jax.Array
-    count: jax.Array
+    count: Any
     avg_value: jax.Array
 
 
