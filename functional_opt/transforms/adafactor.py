@@ -52,7 +52,7 @@ def scale_by_factored_rms(
     Update rule (Shazeer & Stern, Algorithms 4 and 5), ``t = count + 1 - step_offset``::
 
         beta2_t = 1 - t ** (-decay_rate)
-        G2 = g**2 + epsilon
+        G2 = |g|**2 + epsilon
         # matrix (factored): row / column averages, d0 the largest axis
         R <- beta2_t * R + (1 - beta2_t) * mean(G2, axis=d0)
         C <- beta2_t * C + (1 - beta2_t) * mean(G2, axis=d1)

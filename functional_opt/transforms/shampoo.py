@@ -122,14 +122,13 @@ def scale_by_shampoo(
 
     def init(params):
         check_not_flat(params, "scale_by_shampoo")
-        def leaf(p):
-            shape, axes = _axes(jnp.shape(p), max_preconditioner_dim)
-            dt = compute_dtype(jnp.result_type(p))
-            stats = tuple(eps * jnp.eye(shape[i], dtype=dt) for i in axes)
-            roots = tuple(jnp.zeros((shape[i], shape[i]), dt) for i in axes)
-            return stats, roots
 
-        stats, roots = _tree.unzip(jax.tree.map(leaf, params), jax.tree.structure(params), 2)
+        def per_axis(p, value):  # one d x d matrix per preconditioned axis, in at least float32
+            shape, axes = _axes(jnp.shape(p), max_preconditioner_dim)
+            return tuple(value * jnp.eye(shape[i], dtype=compute_dtype(jnp.result_type(p))) for i in axes)
+
+        stats = jax.tree.map(lambda p: per_axis(p, eps), params)  # H_i = eps * I
+        roots = jax.tree.map(lambda p: per_axis(p, 0.0), params)
         return ScaleByShampooState(count=zero_count(), stats=stats, roots=roots)
 
     def update(updates, state, params=None, **extra_args):

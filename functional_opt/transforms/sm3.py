@@ -51,7 +51,7 @@ def scale_by_sm3(b1=0.9, b2=1.0, eps=1e-8) -> GradientTransformation:
     Update rule per leaf of rank ``k >= 1`` with accumulators ``mu_1..mu_k``
     (``mu_i`` has the length of axis ``i``), broadcast along the other axes::
 
-        v = c * g**2 + b2 * min_i mu_i             (c = 1 if b2 == 1 else 1 - b2)
+        v = c * |g|**2 + b2 * min_i mu_i             (c = 1 if b2 == 1 else 1 - b2)
         mu_i <- max of v over every axis but i
         s = g / sqrt(v + eps)   where v > 0, else 0
         nu <- b1 * nu + (1 - b1) * s
