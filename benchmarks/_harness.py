@@ -1,4 +1,4 @@
-"""Shared measuring code for the benchmarks (see ../../shared/BENCHMARKING.md for the method).
+"""Shared measuring code for the benchmarks (the method: the "Method" section of benchmarks/README.md).
 
 Rules kept here: compile time is measured apart (``lower().compile()`` after
 ``jax.clear_caches()``); the first call is never timed; the state is threaded
@@ -16,7 +16,8 @@ import re
 import statistics
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def set_fusion_flag(on: bool) -> None:
@@ -75,7 +76,7 @@ def _count_fusions(compiled) -> int:
         text = compiled.as_text()
     except Exception:  # noqa: BLE001
         return -1
-    entry = text[text.rfind("ENTRY"):]
+    entry = text[text.rfind("ENTRY") :]
     return len(re.findall(r" (?:fusion|custom-call)\(", entry))
 
 

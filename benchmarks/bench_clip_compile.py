@@ -74,8 +74,7 @@ def main(argv=None):
             grads = [jnp.ones((16,), jnp.float32) * (i + 1) for i in range(n)]
             state = t.init(grads)
             best = min(
-                H.Compiled(lambda g, s: t.update(g, s)[0], (grads, state)).compile_s
-                for _ in range(args.repeats)
+                H.Compiled(lambda g, s, t=t: t.update(g, s)[0], (grads, state)).compile_s for _ in range(args.repeats)
             )
             per_leaf[n] = best / n
             rows.append([name, n, best, 1e3 * best / n])

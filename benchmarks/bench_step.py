@@ -4,8 +4,9 @@ For Adam, AdamW with global-norm clipping and SGD with momentum, over four
 trees of about ``--size`` fp32 parameters (one leaf; ~250 transformer-like
 leaves; ~2,000 small leaves; one odd-sized leaf), it measures trace+compile
 time, step time (median, p10, p90; donated, and not donated), XLA's bytes
-accessed and fusion count, memory per XLA's analysis, and GB/s at the minimal bytes (28 B/param for Adam, 20 for SGD with
-momentum) as a fraction of a streaming kernel's bandwidth measured in the same run.
+accessed and fusion count, memory per XLA's analysis, and GB/s at the
+minimal bytes (28 B/param for Adam, 20 for SGD with momentum) as a fraction
+of a streaming kernel's bandwidth measured in the same run.
 Competitors run interleaved (A B A B); ratios are functional_opt / optax.
 Implementations: ``optax`` and ``fo`` on the tree; ``fo-flat`` in flat mode
 with the default buckets (<= 8 leaves per buffer); ``fo-flat1`` in flat mode
@@ -37,8 +38,12 @@ def parse(argv=None):
     ap.add_argument("--trees", default="one,transformer,small,odd")
     ap.add_argument("--opts", default="adam,adamw_clip,sgd_momentum")
     ap.add_argument("--steps", type=int, default=None, help="timed steps per competitor")
-    ap.add_argument("--fusion", choices=["on", "off", "env"], default="env",
-                    help="XLA:CPU multi-output fusion (env: leave XLA_FLAGS as it is)")
+    ap.add_argument(
+        "--fusion",
+        choices=["on", "off", "env"],
+        default="env",
+        help="XLA:CPU multi-output fusion (env: leave XLA_FLAGS as it is)",
+    )
     ap.add_argument("--no-undonated", action="store_true", help="skip the not-donated timings")
     ap.add_argument("--json", default=None, help="write the results to this path")
     a = ap.parse_args(argv)
@@ -63,9 +68,20 @@ def make_tree(kind: str, n: int, small_layers: int, key, transformer_layers: int
         d = max(8, int(math.sqrt(n / (12 * layers + 3))) // 8 * 8)
         shapes = {}
         for i in range(layers):
-            for name, s in [("qkv", (d, 3 * d)), ("o", (d, d)), ("up", (d, 4 * d)), ("down", (4 * d, d)),
-                            ("b_qkv", (3 * d,)), ("b_o", (d,)), ("b_up", (4 * d,)), ("b_down", (d,)),
-                            ("ln1_s", (d,)), ("ln1_b", (d,)), ("ln2_s", (d,)), ("ln2_b", (d,))]:
+            for name, s in [
+                ("qkv", (d, 3 * d)),
+                ("o", (d, d)),
+                ("up", (d, 4 * d)),
+                ("down", (4 * d, d)),
+                ("b_qkv", (3 * d,)),
+                ("b_o", (d,)),
+                ("b_up", (4 * d,)),
+                ("b_down", (d,)),
+                ("ln1_s", (d,)),
+                ("ln1_b", (d,)),
+                ("ln2_s", (d,)),
+                ("ln2_b", (d,)),
+            ]:
                 shapes[f"layer{i:02d}/{name}"] = s
         used = sum(math.prod(s) for s in shapes.values())
         shapes["embed"] = (max(1, (n - used) // d), d)
@@ -95,6 +111,7 @@ def optimizers(name: str):
     if name == "adamw_clip":
         clip = getattr(fo, "clip_by_global_norm", None)
         if clip is None:  # before the clipping module exists: the same rule, written here
+
             def clip(max_norm):
                 import jax
                 import jax.numpy as jnp
@@ -105,6 +122,7 @@ def optimizers(name: str):
                     return jax.tree.map(lambda x: (x * scale).astype(x.dtype), u)
 
                 return fo.stateless(f)
+
         return (
             fo.chain(clip(1.0), fo.adamw(1e-3, weight_decay=1e-2)),
             optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(1e-3, weight_decay=1e-2)),
@@ -162,9 +180,7 @@ def bench_case(opt_name, tree_kind, a, key, stream_gbps):
 
             (runners if donated else runners_nd)[name] = adv
     times = H.run_interleaved(runners, warmup=3, steps=a.steps, rounds=4 if not a.quick else 2)
-    times_nd = (
-        H.run_interleaved(runners_nd, warmup=2, steps=max(2, a.steps // 2), rounds=2) if runners_nd else {}
-    )
+    times_nd = H.run_interleaved(runners_nd, warmup=2, steps=max(2, a.steps // 2), rounds=2) if runners_nd else {}
     base = H.summary(times["optax"])["median"]
     base_nd = H.summary(times_nd["optax"])["median"] if times_nd else float("nan")
     for name, c in stats.items():
@@ -172,25 +188,48 @@ def bench_case(opt_name, tree_kind, a, key, stream_gbps):
         s_nd = H.summary(times_nd[name])["median"] if times_nd else float("nan")
         gbps = MIN_BYTES[opt_name] * n / s["median"] / 1e9
         rows[name] = {
-            "opt": opt_name, "tree": tree_kind, "leaves": n_leaves, "params": n, "impl": name,
+            "opt": opt_name,
+            "tree": tree_kind,
+            "leaves": n_leaves,
+            "params": n,
+            "impl": name,
             "arrays": n_arrays.get(name, n_leaves),
-            "compile_s": c.compile_s, "median_ms": s["median"] * 1e3, "p10_ms": s["p10"] * 1e3,
-            "p90_ms": s["p90"] * 1e3, "undonated_ms": s_nd * 1e3, "bytes_per_param": c.bytes / n,
-            "fusions": c.fusions, "mem_mib": c.memory / 2**20, "gbps_28": gbps,
+            "compile_s": c.compile_s,
+            "median_ms": s["median"] * 1e3,
+            "p10_ms": s["p10"] * 1e3,
+            "p90_ms": s["p90"] * 1e3,
+            "undonated_ms": s_nd * 1e3,
+            "bytes_per_param": c.bytes / n,
+            "fusions": c.fusions,
+            "mem_mib": c.memory / 2**20,
+            "gbps_28": gbps,
             "frac_stream": gbps / stream_gbps,
-            "step_ratio": s["median"] / base, "undonated_ratio": s_nd / base_nd,
+            "step_ratio": s["median"] / base,
+            "undonated_ratio": s_nd / base_nd,
             "compile_ratio": c.compile_s / stats["optax"].compile_s,
         }
     return list(rows.values())
 
 
 COLUMNS = [
-    ("opt", "opt"), ("tree", "tree"), ("leaves", "leaves"), ("impl", "impl"), ("arrays", "arrays"),
-    ("compile_s", "compile s"), ("median_ms", "step ms"), ("p10_ms", "p10"), ("p90_ms", "p90"),
-    ("step_ratio", "step/optax"), ("compile_ratio", "compile/optax"),
-    ("undonated_ms", "not donated ms"), ("undonated_ratio", "nd/optax"),
-    ("bytes_per_param", "B/param (XLA)"), ("fusions", "fusions"), ("mem_mib", "mem MiB"),
-    ("gbps_28", "GB/s @min B"), ("frac_stream", "of stream"),
+    ("opt", "opt"),
+    ("tree", "tree"),
+    ("leaves", "leaves"),
+    ("impl", "impl"),
+    ("arrays", "arrays"),
+    ("compile_s", "compile s"),
+    ("median_ms", "step ms"),
+    ("p10_ms", "p10"),
+    ("p90_ms", "p90"),
+    ("step_ratio", "step/optax"),
+    ("compile_ratio", "compile/optax"),
+    ("undonated_ms", "not donated ms"),
+    ("undonated_ratio", "nd/optax"),
+    ("bytes_per_param", "B/param (XLA)"),
+    ("fusions", "fusions"),
+    ("mem_mib", "mem MiB"),
+    ("gbps_28", "GB/s @min B"),
+    ("frac_stream", "of stream"),
 ]
 
 
@@ -203,9 +242,11 @@ def main(argv=None):
     key = jax.random.PRNGKey(0)
     stream = H.stream_bandwidth(a.size)
     print(f"# bench_step: {H.machine()}")
-    print(f"# optax {__import__('optax').__version__}; XLA:CPU multi-output fusion "
-          f"{'on' if H.fusion_flag_on() else 'off'}; {a.size} params per tree; "
-          f"{a.steps} timed steps; stream (triad) bandwidth {stream:.1f} GB/s")
+    print(
+        f"# optax {__import__('optax').__version__}; XLA:CPU multi-output fusion "
+        f"{'on' if H.fusion_flag_on() else 'off'}; {a.size} params per tree; "
+        f"{a.steps} timed steps; stream (triad) bandwidth {stream:.1f} GB/s"
+    )
     rows = []
     for opt_name in a.opts.split(","):
         for tree_kind in a.trees.split(","):
@@ -213,8 +254,7 @@ def main(argv=None):
             rows += bench_case(opt_name, tree_kind, a, sub, stream)
             print(f"# done {opt_name} / {tree_kind}", file=sys.stderr, flush=True)
     print(H.fmt_table([h for _, h in COLUMNS], [[r[k] for k, _ in COLUMNS] for r in rows]))
-    H.write_json(a.json, {"machine": H.machine(), "fusion": H.fusion_flag_on(), "stream_gbps": stream,
-                          "rows": rows})
+    H.write_json(a.json, {"machine": H.machine(), "fusion": H.fusion_flag_on(), "stream_gbps": stream, "rows": rows})
     return rows
 
 

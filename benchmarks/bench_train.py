@@ -2,8 +2,8 @@
 
 Models:
 * ``resmlp``: a residual MLP of ``--layers`` layers of 64x64 (2 leaves each;
-  1,000 layers = 2,000 leaves, 4.2M params), batch 32, Adam; the model of
-  ../../shared/BENCHMARKING.md. Variants: optax on the tree; functional_opt
+  1,000 layers = 2,000 leaves, 4.2M params), batch 32, Adam (the many-leaf
+  model of the "Method" section of benchmarks/README.md). Variants: optax on the tree; functional_opt
   on the tree and in flat mode (``make_train_step``); forward+backward alone
   (the floor); and the same layers stacked ``[L, 64, 64]`` and run with
   ``lax.scan`` (the model-side layout that fixes compile time), both libraries.
@@ -49,8 +49,10 @@ def resmlp_params(key, layers, width):
     import jax
 
     keys = jax.random.split(key, layers)
-    return {f"l{i:04d}": {"w": jax.random.normal(k, (width, width)) * (0.5 / width**0.5),
-                          "b": jax.numpy.zeros((width,))} for i, k in enumerate(keys)}
+    return {
+        f"l{i:04d}": {"w": jax.random.normal(k, (width, width)) * (0.5 / width**0.5), "b": jax.numpy.zeros((width,))}
+        for i, k in enumerate(keys)
+    }
 
 
 def resmlp_loss(params, x, y):
@@ -111,8 +113,10 @@ def run_model(model, a, key):
         x = jax.random.normal(k2, (a.batch, a.width))
         y = jax.random.normal(k3, (a.batch, a.width)) * 0.1
         batch = (x, y)
-        stacked = {"w": jnp.stack([params[k]["w"] for k in sorted(params)]),
-                   "b": jnp.stack([params[k]["b"] for k in sorted(params)])}
+        stacked = {
+            "w": jnp.stack([params[k]["w"] for k in sorted(params)]),
+            "b": jnp.stack([params[k]["b"] for k in sorted(params)]),
+        }
         ox, fo_opt = optax.adam(1e-3), fo.adam(1e-3)
         flat = fo.flat.flatten_params(params)
         comps["optax tree"] = (optax_step(resmlp_loss, ox), params, ox.init(params), "optax tree")
@@ -164,20 +168,39 @@ def run_model(model, a, key):
     for name, (_, _, _, base) in comps.items():
         s = H.summary(times[name])
         b = H.summary(times[base])["median"]
-        rows.append({
-            "model": model, "leaves": len(jax.tree.leaves(comps[name][1])), "params": n, "variant": name,
-            "compile_s": stats[name].compile_s, "median_ms": s["median"] * 1e3, "p10_ms": s["p10"] * 1e3,
-            "p90_ms": s["p90"] * 1e3, "step_ratio": s["median"] / b,
-            "compile_ratio": stats[name].compile_s / stats[base].compile_s, "vs": base,
-            "mem_mib": stats[name].memory / 2**20,
-        })
+        rows.append(
+            {
+                "model": model,
+                "leaves": len(jax.tree.leaves(comps[name][1])),
+                "params": n,
+                "variant": name,
+                "compile_s": stats[name].compile_s,
+                "median_ms": s["median"] * 1e3,
+                "p10_ms": s["p10"] * 1e3,
+                "p90_ms": s["p90"] * 1e3,
+                "step_ratio": s["median"] / b,
+                "compile_ratio": stats[name].compile_s / stats[base].compile_s,
+                "vs": base,
+                "mem_mib": stats[name].memory / 2**20,
+            }
+        )
     return rows
 
 
-COLUMNS = [("model", "model"), ("leaves", "leaves"), ("params", "params"), ("variant", "variant"),
-           ("compile_s", "compile s"), ("median_ms", "step ms"), ("p10_ms", "p10"), ("p90_ms", "p90"),
-           ("vs", "vs"), ("step_ratio", "step ratio"), ("compile_ratio", "compile ratio"),
-           ("mem_mib", "mem MiB")]
+COLUMNS = [
+    ("model", "model"),
+    ("leaves", "leaves"),
+    ("params", "params"),
+    ("variant", "variant"),
+    ("compile_s", "compile s"),
+    ("median_ms", "step ms"),
+    ("p10_ms", "p10"),
+    ("p90_ms", "p90"),
+    ("vs", "vs"),
+    ("step_ratio", "step ratio"),
+    ("compile_ratio", "compile ratio"),
+    ("mem_mib", "mem MiB"),
+]
 
 
 def main(argv=None):
@@ -187,9 +210,11 @@ def main(argv=None):
     import jax
 
     print(f"# bench_train: {H.machine()}")
-    print(f"# optax {__import__('optax').__version__}; XLA:CPU multi-output fusion "
-          f"{'on' if H.fusion_flag_on() else 'off'}; resmlp {a.layers} layers x {a.width}, batch {a.batch}; "
-          f"{a.steps} timed steps")
+    print(
+        f"# optax {__import__('optax').__version__}; XLA:CPU multi-output fusion "
+        f"{'on' if H.fusion_flag_on() else 'off'}; resmlp {a.layers} layers x {a.width}, batch {a.batch}; "
+        f"{a.steps} timed steps"
+    )
     rows = []
     key = jax.random.PRNGKey(0)
     for model in a.models.split(","):

@@ -19,7 +19,8 @@ API used by the example scripts:
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -137,7 +138,7 @@ def train(
     for i in range(steps):
         if pos + batch_size > n:
             order, pos = rng.permutation(n), 0
-        idx = order[pos:pos + batch_size]
+        idx = order[pos : pos + batch_size]
         pos += batch_size
         key, sub = jax.random.split(key)
         params, opt_state, loss = step(params, opt_state, (data.x_train[idx], data.y_train[idx]), sub)

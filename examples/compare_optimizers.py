@@ -49,10 +49,22 @@ def run(steps: int, batch_size: int, seed: int, progress: bool = True):
         except ImportError:  # tqdm is an optional extra
             bar = None
     for name, make in OPTIMIZERS:
-        r = _digits.train(make(), data, steps=steps, batch_size=batch_size, seed=seed,
-                          progress=(lambda i: bar.update(1)) if bar is not None else None)
-        results.append((name, r, _digits.accuracy(r.params, data.x_train, data.y_train),
-                        _digits.accuracy(r.params, data.x_test, data.y_test)))
+        r = _digits.train(
+            make(),
+            data,
+            steps=steps,
+            batch_size=batch_size,
+            seed=seed,
+            progress=(lambda i: bar.update(1)) if bar is not None else None,
+        )
+        results.append(
+            (
+                name,
+                r,
+                _digits.accuracy(r.params, data.x_train, data.y_train),
+                _digits.accuracy(r.params, data.x_test, data.y_test),
+            )
+        )
     if bar is not None:
         bar.close()
     return results

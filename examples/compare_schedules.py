@@ -35,11 +35,20 @@ def schedules(total: int, lr: float):
         ("constant", lr, None, False),
         ("step decay (x0.1 every T/3)", fo.step_decay_schedule(lr, max(t // 3, 1), 0.1), None, False),
         ("exponential decay (to 1%)", fo.exponential_decay(lr, t, 0.01), None, False),
-        ("cyclical (triangular2)", fo.cyclic_schedule(lr / 10, lr * 2, max(t // 8, 1), mode="triangular2"), None, False),
+        (
+            "cyclical (triangular2)",
+            fo.cyclic_schedule(lr / 10, lr * 2, max(t // 8, 1), mode="triangular2"),
+            None,
+            False,
+        ),
         ("warmup-cosine", fo.warmup_cosine_decay_schedule(0.0, lr, max(t // 20, 1), t), None, False),
         ("one-cycle + momentum cycle", lr_1c, mom_1c, False),
-        ("WSD (1-sqrt cooldown)", fo.warmup_stable_decay_schedule(lr, max(t // 20, 1), t, 0.2,
-                                                                   cooldown_type="1-sqrt"), None, False),
+        (
+            "WSD (1-sqrt cooldown)",
+            fo.warmup_stable_decay_schedule(lr, max(t // 20, 1), t, 0.2, cooldown_type="1-sqrt"),
+            None,
+            False,
+        ),
         ("cosine restarts (T_mult 2)", fo.cosine_restarts_schedule(lr, max(t // 7, 1), t_mult=2), None, False),
         ("reduce on plateau", lr, None, True),
     ]
@@ -77,14 +86,28 @@ def run(kind: str, steps: int, batch_size: int, seed: int, progress: bool = True
             bar = None
     for name, lr, mom, plateau in table:
         opt = make_optimizer(kind, lr, mom, plateau, steps)
-        r = _digits.train(opt, data, steps=steps, batch_size=batch_size, seed=seed,
-                          progress=(lambda i: bar.update(1)) if bar is not None else None)
-        train_loss = float(_digits.cross_entropy(_digits.mlp_logits(r.params, jnp.asarray(data.x_train)),
-                                                 jnp.asarray(data.y_train)))
+        r = _digits.train(
+            opt,
+            data,
+            steps=steps,
+            batch_size=batch_size,
+            seed=seed,
+            progress=(lambda i: bar.update(1)) if bar is not None else None,
+        )
+        train_loss = float(
+            _digits.cross_entropy(_digits.mlp_logits(r.params, jnp.asarray(data.x_train)), jnp.asarray(data.y_train))
+        )
         curve = np.asarray(lr(jnp.arange(steps))) if callable(lr) else np.full(steps, lr)
-        rows.append(dict(name=name, result=r, train_loss=train_loss,
-                         test_acc=_digits.accuracy(r.params, data.x_test, data.y_test),
-                         final_lr=final_lr(lr, r.opt_state, plateau, steps), lr_curve=curve))
+        rows.append(
+            dict(
+                name=name,
+                result=r,
+                train_loss=train_loss,
+                test_acc=_digits.accuracy(r.params, data.x_test, data.y_test),
+                final_lr=final_lr(lr, r.opt_state, plateau, steps),
+                lr_curve=curve,
+            )
+        )
     if bar is not None:
         bar.close()
     return rows
@@ -135,8 +158,14 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     steps = 30 if args.quick else args.steps
     # --quick: the five schedules of the tutorial's comparison only (each one compiles its own step)
-    rows = run(args.optimizer, steps, args.batch_size, args.seed, progress=not (args.no_progress or args.quick),
-               n_schedules=5 if args.quick else None)
+    rows = run(
+        args.optimizer,
+        steps,
+        args.batch_size,
+        args.seed,
+        progress=not (args.no_progress or args.quick),
+        n_schedules=5 if args.quick else None,
+    )
     opt_name = "SGD + momentum 0.9" if args.optimizer == "momentum" else "Adam"
     title = f"Schedules with {opt_name}, peak lr {PEAK_LR[args.optimizer]:g}, {steps} steps of batch {args.batch_size}"
     print(f"\n{title}, seed {args.seed}")

@@ -100,7 +100,7 @@ def _best(results):
     """The (lr, result) pair whose final loss is lowest (NaN counts as +inf)."""
 
     def key(item):
-        v = float(np.mean(item[1][1][-max(1, len(item[1][1]) // 10):]))
+        v = float(np.mean(item[1][1][-max(1, len(item[1][1]) // 10) :]))
         return v if math.isfinite(v) else math.inf
 
     return min(results, key=key)
@@ -114,7 +114,7 @@ def digits_problem(steps, batch_size, hidden, seed=0):
     for _ in range(steps):
         if pos + batch_size > len(order):
             order, pos = rng.permutation(len(data.x_train)), 0
-        idx.append(order[pos:pos + batch_size])
+        idx.append(order[pos : pos + batch_size])
         pos += batch_size
     idx = np.stack(idx)
     batches = (jnp.asarray(data.x_train[idx]), jnp.asarray(data.y_train[idx]))
@@ -138,15 +138,28 @@ def run_zoo(names, *, quick, out):
         acc = accuracy(d[1][0], data.x_test, data.y_test)
         acc = acc if all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(d[1][0])) else float("nan")
         paths[name] = r[1][2]["xy"]
-        rows.append(dict(name=name, lr=d[0], loss=float(np.mean(d[1][1][-max(1, steps // 10):])), acc=acc,
-                         rlr=r[0], f=float(r[1][1][-1]), dist=float(np.linalg.norm(paths[name][-1] - 1.0)),
-                         s=time.perf_counter() - t0))
+        rows.append(
+            dict(
+                name=name,
+                lr=d[0],
+                loss=float(np.mean(d[1][1][-max(1, steps // 10) :])),
+                acc=acc,
+                rlr=r[0],
+                f=float(r[1][1][-1]),
+                dist=float(np.linalg.norm(paths[name][-1] - 1.0)),
+                s=time.perf_counter() - t0,
+            )
+        )
     rows.sort(key=lambda r: (-(r["acc"] if math.isfinite(r["acc"]) else -1.0), r["loss"]))
-    print(f"{'rank':>4}  {'optimizer':<28} {'lr':>7} {'train loss':>10} {'test acc':>8}   "
-          f"{'rosen lr':>8} {'f(final)':>10} {'|p - (1,1)|':>11} {'sec':>5}")
+    print(
+        f"{'rank':>4}  {'optimizer':<28} {'lr':>7} {'train loss':>10} {'test acc':>8}   "
+        f"{'rosen lr':>8} {'f(final)':>10} {'|p - (1,1)|':>11} {'sec':>5}"
+    )
     for i, r in enumerate(rows, 1):
-        print(f"{i:>4}  {r['name']:<28} {r['lr']:>7.0e} {r['loss']:>10.4f} {r['acc']:>8.3f}   "
-              f"{r['rlr']:>8.0e} {r['f']:>10.3g} {r['dist']:>11.3g} {r['s']:>5.1f}")
+        print(
+            f"{i:>4}  {r['name']:<28} {r['lr']:>7.0e} {r['loss']:>10.4f} {r['acc']:>8.3f}   "
+            f"{r['rlr']:>8.0e} {r['f']:>10.3g} {r['dist']:>11.3g} {r['s']:>5.1f}"
+        )
     png = os.path.join(out, "rosenbrock_trajectories.png")
     plot_trajectories(paths, png)
     print(f"wrote {png}")

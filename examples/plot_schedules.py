@@ -41,9 +41,15 @@ def panels():
         ("warmup_exponential_decay(0, 1, 100, 200, .5)", fo.warmup_exponential_decay_schedule(0.0, 1.0, 100, 200, 0.5)),
         ("cosine_decay_schedule(1, 800, alpha=0.1)", fo.cosine_decay_schedule(1.0, 800, 0.1)),
         ("warmup_cosine_decay(0, 1, 100, 1000)", fo.warmup_cosine_decay_schedule(0.0, 1.0, 100, N)),
-        ("sgdr_schedule (3 listed cycles)", fo.sgdr_schedule(
-            [dict(init_value=0.0, peak_value=p, warmup_steps=20, decay_steps=d)
-             for p, d in ((1.0, 200), (0.8, 300), (0.6, 500))])),
+        (
+            "sgdr_schedule (3 listed cycles)",
+            fo.sgdr_schedule(
+                [
+                    dict(init_value=0.0, peak_value=p, warmup_steps=20, decay_steps=d)
+                    for p, d in ((1.0, 200), (0.8, 300), (0.6, 500))
+                ]
+            ),
+        ),
         ("cosine_restarts(1, 100, t_mult=2)", fo.cosine_restarts_schedule(1.0, 100, t_mult=2)),
         ("cosine_restarts(..., t_mult=1, m_mult=.8)", fo.cosine_restarts_schedule(1.0, 200, m_mult=0.8)),
         ("linear_onecycle_schedule(1000, 1)", fo.linear_onecycle_schedule(N, 1.0)),
@@ -55,10 +61,14 @@ def panels():
         ("warmup_stable_decay linear", fo.warmup_stable_decay_schedule(1.0, 100, N, 0.2)),
         ("warmup_stable_decay 1-sqrt", fo.warmup_stable_decay_schedule(1.0, 100, N, 0.2, cooldown_type="1-sqrt")),
         ("inverse_sqrt_schedule(1, 100)", fo.inverse_sqrt_schedule(1.0, 100)),
-        ("join_schedules [warmup, exp decay]", fo.join_schedules(
-            [fo.linear_schedule(0.0, 1.0, 100), fo.exponential_decay(1.0, 300, 0.3)], [100])),
-        ("multiply_schedules [cosine, cyclic]", fo.multiply_schedules(
-            [fo.cosine_decay_schedule(1.0, N), fo.cyclic_schedule(0.5, 1.0, 50)])),
+        (
+            "join_schedules [warmup, exp decay]",
+            fo.join_schedules([fo.linear_schedule(0.0, 1.0, 100), fo.exponential_decay(1.0, 300, 0.3)], [100]),
+        ),
+        (
+            "multiply_schedules [cosine, cyclic]",
+            fo.multiply_schedules([fo.cosine_decay_schedule(1.0, N), fo.cyclic_schedule(0.5, 1.0, 50)]),
+        ),
     ]
 
 
@@ -109,7 +119,7 @@ def main(argv=None) -> int:
     ax.set_title("reduce_on_plateau(0.5, patience=3, acc=20)", fontsize=7.5)
     ax.legend(fontsize=6)
     ax.tick_params(labelsize=7)
-    for ax in axes[len(items) + 1:]:
+    for ax in axes[len(items) + 1 :]:
         ax.axis("off")
     for ax in axes[-cols:]:
         ax.set_xlabel("count", fontsize=7)

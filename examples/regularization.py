@@ -120,8 +120,16 @@ def _bn_trainer(steps, x_test, y_test):
             return (fo.apply_updates(params, updates), opt_state, stats), loss
 
         (params, _, stats), _ = jax.lax.scan(step, (params, opt.init(params), stats), order)
-        return _metrics(lambda x: apply(params, stats, x, training=False)[0], params["mlp"],
-                        x_tr, y_tr, x_val, y_val, x_test, y_test)
+        return _metrics(
+            lambda x: apply(params, stats, x, training=False)[0],
+            params["mlp"],
+            x_tr,
+            y_tr,
+            x_val,
+            y_val,
+            x_test,
+            y_test,
+        )
 
     return jax.jit(jax.vmap(one))
 
@@ -141,13 +149,19 @@ def seed_data(data, seed, steps):
     """Seeded train/validation subsets of the training pool and the minibatch order."""
     rng = np.random.default_rng(seed)
     perm = rng.permutation(len(data.x_train))
-    tr, va = perm[:N_TRAIN], perm[N_TRAIN:N_TRAIN + N_VAL]
+    tr, va = perm[:N_TRAIN], perm[N_TRAIN : N_TRAIN + N_VAL]
     per_epoch = N_TRAIN // BATCH
     epochs = -(-steps // per_epoch)
-    order = np.concatenate([rng.permutation(N_TRAIN)[:per_epoch * BATCH] for _ in range(epochs)])
+    order = np.concatenate([rng.permutation(N_TRAIN)[: per_epoch * BATCH] for _ in range(epochs)])
     order = order.reshape(-1, BATCH)[:steps]
-    return (np.asarray(jax.random.PRNGKey(seed)), data.x_train[tr], data.y_train[tr], data.x_train[va],
-            data.y_train[va], order.astype(np.int32))
+    return (
+        np.asarray(jax.random.PRNGKey(seed)),
+        data.x_train[tr],
+        data.y_train[tr],
+        data.x_train[va],
+        data.y_train[va],
+        order.astype(np.int32),
+    )
 
 
 def run(steps: int, seeds=(0, 1, 2)) -> list[dict]:
@@ -165,8 +179,9 @@ def run(steps: int, seeds=(0, 1, 2)) -> list[dict]:
             configs += [(name, s, i, hp) for i in range(len(seeds))]
     t0 = time.perf_counter()
     gather = lambda idx: [np.stack([per_seed[i][j] for i in idx]) for j in range(6)]
-    m = _mlp_trainer(steps, data.x_test, data.y_test)(np.stack([c[3] for c in configs]),
-                                                      *gather([c[2] for c in configs]))
+    m = _mlp_trainer(steps, data.x_test, data.y_test)(
+        np.stack([c[3] for c in configs]), *gather([c[2] for c in configs])
+    )
     m_bn = _bn_trainer(steps, data.x_test, data.y_test)(*gather(range(len(seeds))))
     seconds = time.perf_counter() - t0
     m = {k: np.asarray(v, np.float64) for k, v in m.items()}
@@ -178,19 +193,34 @@ def run(steps: int, seeds=(0, 1, 2)) -> list[dict]:
             if name == "batch norm":
                 cand = [(None, {k: v[i] for k, v in m_bn.items()})]
             else:
-                cand = [(c[1], {k: v[n] for k, v in m.items()}) for n, c in enumerate(configs)
-                        if c[0] == name and c[2] == i]
+                cand = [
+                    (c[1], {k: v[n] for k, v in m.items()}) for n, c in enumerate(configs) if c[0] == name and c[2] == i
+                ]
             # best validation accuracy; ties go to the lower validation loss
             s, best = min(cand, key=lambda c: (-c[1]["val_acc"], c[1]["val_loss"]))
             row = {k: float(best[k]) for k in ("train_acc", "val_acc", "test_acc", "zero_fraction")}
-            rows.append({"seed": seed, "strength": s, **row, "gap": row["train_acc"] - row["test_acc"],
-                         "val_acc_per_strength": [float(c[1]["val_acc"]) for c in cand]})
+            rows.append(
+                {
+                    "seed": seed,
+                    "strength": s,
+                    **row,
+                    "gap": row["train_acc"] - row["test_acc"],
+                    "val_acc_per_strength": [float(c[1]["val_acc"]) for c in cand],
+                }
+            )
         mean = {k: float(np.mean([r[k] for r in rows])) for k in ("train_acc", "val_acc", "test_acc", "zero_fraction")}
-        results.append({"variant": name, "grid": list(grid) if grid else None,
-                        "strength": [r["strength"] for r in rows], **mean,
-                        "gap": mean["train_acc"] - mean["test_acc"],
-                        "test_acc_std": float(np.std([r["test_acc"] for r in rows])),
-                        "per_seed": rows, "seconds_all_variants": seconds})
+        results.append(
+            {
+                "variant": name,
+                "grid": list(grid) if grid else None,
+                "strength": [r["strength"] for r in rows],
+                **mean,
+                "gap": mean["train_acc"] - mean["test_acc"],
+                "test_acc_std": float(np.std([r["test_acc"] for r in rows])),
+                "per_seed": rows,
+                "seconds_all_variants": seconds,
+            }
+        )
     return results
 
 
@@ -202,12 +232,16 @@ def strength_label(r) -> str:
 
 
 def format_table(results) -> str:
-    head = (f"{'variant':<22}{'strength':>14}{'val acc':>9}{'train acc':>11}{'test acc':>10}"
-            f"{'(sd)':>7}{'gap':>8}{'exact zeros':>13}")
+    head = (
+        f"{'variant':<22}{'strength':>14}{'val acc':>9}{'train acc':>11}{'test acc':>10}"
+        f"{'(sd)':>7}{'gap':>8}{'exact zeros':>13}"
+    )
     lines = [head, "-" * len(head)]
     for r in results:
-        lines.append(f"{r['variant']:<22}{strength_label(r):>14}{r['val_acc']:>9.3f}{r['train_acc']:>11.3f}"
-                     f"{r['test_acc']:>10.3f}{r['test_acc_std']:>7.3f}{r['gap']:>8.3f}{r['zero_fraction']:>12.1%}")
+        lines.append(
+            f"{r['variant']:<22}{strength_label(r):>14}{r['val_acc']:>9.3f}{r['train_acc']:>11.3f}"
+            f"{r['test_acc']:>10.3f}{r['test_acc_std']:>7.3f}{r['gap']:>8.3f}{r['zero_fraction']:>12.1%}"
+        )
     return "\n".join(lines)
 
 
@@ -231,14 +265,23 @@ def plot(results, path: str, n_seeds: int) -> None:
     x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(9, 4.5))
     ax.bar(x - 0.2, [r["train_acc"] for r in results], 0.4, label="train")
-    ax.bar(x + 0.2, [r["test_acc"] for r in results], 0.4, yerr=[r["test_acc_std"] for r in results],
-           capsize=3, label=f"test (sd over {n_seeds} seeds)")
+    ax.bar(
+        x + 0.2,
+        [r["test_acc"] for r in results],
+        0.4,
+        yerr=[r["test_acc_std"] for r in results],
+        capsize=3,
+        label=f"test (sd over {n_seeds} seeds)",
+    )
     lo = min(r["test_acc"] for r in results)
     ax.set_ylim(max(0.0, lo - 0.08), 1.0)
     ax.set_xticks(x, names, fontsize=8)
     ax.set_ylabel("accuracy")
-    ax.set_title(f"Regularization, {N_TRAIN} training digits (MLP {'-'.join(map(str, SIZES))}, Adam {LR:g}); "
-                 "strength chosen on validation", fontsize=9)
+    ax.set_title(
+        f"Regularization, {N_TRAIN} training digits (MLP {'-'.join(map(str, SIZES))}, Adam {LR:g}); "
+        "strength chosen on validation",
+        fontsize=9,
+    )
     ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -257,18 +300,23 @@ def main(argv=None) -> int:
     seeds = tuple(range(args.seed, args.seed + n_seeds))
     t0 = time.perf_counter()
     results = run(steps, seeds)
-    print(f"\nRegularization: MLP {'-'.join(map(str, SIZES))}, Adam(lr={LR:g}), {steps} steps of batch {BATCH} "
-          f"on {N_TRAIN} training digits; strength chosen by accuracy on {N_VAL} validation digits; "
-          f"test: 450 fixed digits; mean over seeds {list(seeds)} ({time.perf_counter() - t0:.0f} s)")
+    print(
+        f"\nRegularization: MLP {'-'.join(map(str, SIZES))}, Adam(lr={LR:g}), {steps} steps of batch {BATCH} "
+        f"on {N_TRAIN} training digits; strength chosen by accuracy on {N_VAL} validation digits; "
+        f"test: 450 fixed digits; mean over seeds {list(seeds)} ({time.perf_counter() - t0:.0f} s)"
+    )
     print(format_table(results))
     print(format_grid(results))
     prox = next(r for r in results if r["variant"] == "proximal L1")
-    print(f"proximal L1 set {prox['zero_fraction']:.1%} of the kernel weights exactly to zero "
-          "(gradient-based penalties set none).")
+    print(
+        f"proximal L1 set {prox['zero_fraction']:.1%} of the kernel weights exactly to zero "
+        "(gradient-based penalties set none)."
+    )
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "regularization.json"), "w") as f:
-        json.dump({"steps": steps, "seeds": list(seeds), "n_train": N_TRAIN, "n_val": N_VAL,
-                   "results": results}, f, indent=1)
+        json.dump(
+            {"steps": steps, "seeds": list(seeds), "n_train": N_TRAIN, "n_val": N_VAL, "results": results}, f, indent=1
+        )
     path = os.path.join(args.out, "regularization.png")
     plot(results, path, n_seeds)
     print(f"table in {args.out}/regularization.json, chart in {path}")

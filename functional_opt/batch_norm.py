@@ -146,7 +146,9 @@ def batch_norm(
     if training:
         n = x.size // f
         if axis_name is None and n < 2:
-            raise ValueError(f"batch_norm in training needs at least 2 elements per feature, got {n} (x shape {x.shape})")
+            raise ValueError(
+                f"batch_norm in training needs at least 2 elements per feature, got {n} (x shape {x.shape})"
+            )
 
         def batch_mean(v):
             m = jnp.mean(v, axis=reduce_axes)

@@ -173,7 +173,7 @@ def save(path: str | os.PathLike, tree: Any) -> None:
             pos = 0
             for meta, (_, a) in zip(leaves, arrays):
                 write(b"\x00" * (meta["offset"] - pos))
-                write(memoryview(a.reshape(-1).view(np.uint8)) if a.size else b"")
+                write(a.reshape(-1).view(np.uint8).data if a.size else b"")
                 pos = meta["offset"] + meta["nbytes"]
             f.write(digest.digest())
             f.flush()
@@ -276,15 +276,16 @@ def restore(path: str | os.PathLike, target: Any) -> Any:
             raise CheckpointError(f"{path}: the checkpoint has a leaf at key path {saved[i][0]} the target lacks")
         (ks, a), (kt, t), meta = saved[i], items[i], header["leaves"][i]
         if ks != kt:
-            raise CheckpointError(
-                f"{path}: structure mismatch at key path {kt}: the checkpoint has {ks} in its place"
-            )
+            raise CheckpointError(f"{path}: structure mismatch at key path {kt}: the checkpoint has {ks} in its place")
         if not (hasattr(t, "shape") and hasattr(t, "dtype")):
             t = np.asarray(t)
         if _is_key(t) or "key_impl" in meta:
             impl = str(jax.random.key_impl(t)) if _is_key(t) and not isinstance(t, jax.ShapeDtypeStruct) else None
-            if not _is_key(t) or "key_impl" not in meta or a.shape[: len(t.shape)] != tuple(t.shape) or (
-                impl is not None and impl != meta["key_impl"]
+            if (
+                not _is_key(t)
+                or "key_impl" not in meta
+                or a.shape[: len(t.shape)] != tuple(t.shape)
+                or (impl is not None and impl != meta["key_impl"])
             ):
                 raise CheckpointError(
                     f"{path}: mismatch at key path {kt}: checkpoint {meta.get('key_impl', 'no')} PRNG key "
@@ -317,4 +318,6 @@ def restore(path: str | os.PathLike, target: Any) -> Any:
             x = jax.device_put(x, sharding) if sharding is not None else x
         return x
 
-    return jax.tree_util.tree_unflatten(treedef, [place(a, t, m) for (_, a), (_, t), m in zip(saved, items, header["leaves"])])
+    return jax.tree_util.tree_unflatten(
+        treedef, [place(a, t, m) for (_, a), (_, t), m in zip(saved, items, header["leaves"])]
+    )

@@ -37,8 +37,8 @@ time of the optimizer fall to those of a few arrays). For a few large leaves
 it changes little, except for odd sizes, which the padding helps. Buckets of
 8 leaves keep the compile time of a model that slices them low (one buffer
 sliced into thousands of leaves compiles superlinearly on XLA:CPU); for the
-optimizer alone, one buffer (``bucket_leaves=None``) is fastest. Same-shaped layers can instead be stacked ``[L, ...]`` and run
-with ``lax.scan`` (see the README's performance section).
+optimizer alone, one buffer (``bucket_leaves=None``) is fastest. Same-shaped
+layers can instead be stacked ``[L, ...]`` and run with ``lax.scan`` (see the README's performance section).
 """
 
 from __future__ import annotations
@@ -82,14 +82,17 @@ class Layout:
     buckets: tuple
 
     @staticmethod
-    def of(tree: Any, align: int = ALIGN, bucket_leaves: int | None = None) -> "Layout":
+    def of(tree: Any, align: int = ALIGN, bucket_leaves: int | None = None) -> Layout:
         """Group the leaves of ``tree`` by ``(dtype, sharding)`` and assign offsets.
 
         A group is split into buckets of at most ``bucket_leaves`` leaves.
         """
         leaves, treedef = jax.tree.flatten(tree)
-        keys, sizes, counts, slots = [], [], [], []
-        current = {}
+        keys: list[tuple[Any, Any]] = []  # (dtype, sharding key) of each bucket
+        sizes: list[int] = []
+        counts: list[int] = []
+        slots: list[_Slot] = []
+        current: dict[tuple[Any, Any], int] = {}  # group -> index of its open bucket
         for i, x in enumerate(leaves):
             dt = jnp.dtype(jnp.result_type(x))
             if not jnp.issubdtype(dt, jnp.inexact):
@@ -120,7 +123,7 @@ class Layout:
         and ran as fast or faster. Works under ``jit``.
         """
         leaves = self.treedef.flatten_up_to(tree)
-        parts = [[] for _ in self.buckets]
+        parts: list[list[jax.Array]] = [[] for _ in self.buckets]
         for x, s in zip(leaves, self.slots):
             parts[s.bucket].append(jnp.ravel(jnp.asarray(x)).astype(self.buckets[s.bucket][0]))
         bufs = []
@@ -135,8 +138,7 @@ class Layout:
     def views(self, buffers: tuple) -> Any:
         """The tree of leaves, each a reshaped slice of its bucket (no custom gradient)."""
         leaves = [
-            jax.lax.slice(buffers[s.bucket], (s.offset,), (s.offset + s.size,)).reshape(s.shape)
-            for s in self.slots
+            jax.lax.slice(buffers[s.bucket], (s.offset,), (s.offset + s.size,)).reshape(s.shape) for s in self.slots
         ]
         return self.treedef.unflatten(leaves)
 

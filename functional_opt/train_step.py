@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 
@@ -17,9 +18,7 @@ def _takes_value(update: Callable) -> bool:
         sig = inspect.signature(update)
     except (TypeError, ValueError):
         return False
-    return any(
-        p.kind is inspect.Parameter.VAR_KEYWORD or p.name == "value" for p in sig.parameters.values()
-    )
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD or p.name == "value" for p in sig.parameters.values())
 
 
 def make_train_step(

@@ -4,15 +4,22 @@ Each entry maps a name to a factory ``learning_rate -> GradientTransformation``
 (the learning rate may be a Python number, an array, a tracer or a schedule).
 Entries also say which optional contract checks apply.
 
-Every area of the library appends its optimizers in its own section below, so
-``tests/test_contract.py`` (jit, vmap over the learning rate, scan, no retrace,
-bf16, None leaves, eval_shape init, extra args) covers them automatically.
+The entries are grouped by concept, in the order of the public API (core
+optimizers, adaptive moments, sign and large-batch methods, memory-light,
+learning-rate-free and schedule-free, orthogonalized and second-order, then
+wrappers and chains). ``tests/test_contract.py`` (jit, vmap over the learning
+rate, scan, no retrace, bf16, None leaves, eval_shape init, extra args),
+``tests/test_flat.py``, ``tests/test_checkpoint.py`` and ``tests/test_bad_input.py``
+cover every entry automatically.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
 
 import functional_opt as fo
 
@@ -40,33 +47,104 @@ def register(name: str, make: Callable, **kw) -> None:
     REGISTRY[name] = Entry(name, make, **kw)
 
 
-# --- core (issue 2) ---
+def _not_scalar(params):
+    return jax.tree.map(lambda p: jnp.ndim(p) > 0, params)
+
+
+def _stacked_matrices(params):
+    return jax.tree.map(lambda x: len(jnp.shape(x)) >= 2, params)
+
+
+def _sq_loss(p):
+    """A loss for any params tree, for the optimizers that need one in ``update``."""
+    return sum(jnp.sum(jnp.square(x.astype(jnp.float32) - 0.1)) for x in jax.tree.leaves(p))
+
+
+# --- gradient descent, momentum, RMSProp, Adam ---
 register("gradient_descent", lambda lr: fo.gradient_descent(lr))
+register("sgd", lambda lr: fo.sgd(lr))
+register("sgd_nesterov", lambda lr: fo.sgd(lr, momentum=0.9, nesterov=True))
 register("momentum", lambda lr: fo.momentum(lr, decay=0.9))
 register("rmsprop", lambda lr: fo.rmsprop(lr))
 register("rmsprop_centered_momentum", lambda lr: fo.rmsprop(lr, centered=True, momentum=0.9, eps_in_sqrt=False))
 register("adam", lambda lr: fo.adam(lr))
 register("adam_nesterov", lambda lr: fo.adam(lr, nesterov=True))
-register("sgd", lambda lr: fo.sgd(lr))
-register("sgd_nesterov", lambda lr: fo.sgd(lr, momentum=0.9, nesterov=True))
 register("adamw", lambda lr: fo.adamw(lr, weight_decay=1e-2))
-register("per_layer_lamb", lambda lr: fo.per_layer(
-    fo.lamb(lr), stacked=lambda p: jax.tree.map(lambda x: len(jnp.shape(x)) >= 2, p)))
-register("adam_reduce_on_plateau", lambda lr: fo.chain(fo.adam(lr), fo.reduce_on_plateau(patience=1)),
-         plain_update=False, extra={"value": 1.0})
 
-# --- issue 3: proximal L1 after SGD (exercises prox_l1 through the contract tests) ---
+# --- adaptive moments: Adam's relatives ---
+register("nadam", lambda lr: fo.nadam(lr))
+register("nadam_torch", lambda lr: fo.nadam(lr, momentum_decay=4e-3))
+register("nadamw", lambda lr: fo.nadamw(lr, weight_decay=1e-2))
+register("nadamw_torch", lambda lr: fo.nadamw(lr, weight_decay=1e-2, momentum_decay=4e-3))
+register("radam", lambda lr: fo.radam(lr))
+register("radam_torch", lambda lr: fo.radam(lr, convention="torch"))
+register("amsgrad", lambda lr: fo.amsgrad(lr))
+register("amsgrad_optax", lambda lr: fo.amsgrad(lr, max_of_corrected=True))
+register("adamax", lambda lr: fo.adamax(lr))
+register("adamaxw", lambda lr: fo.adamaxw(lr, weight_decay=1e-2))
+register("adabelief", lambda lr: fo.adabelief(lr))
+register("yogi", lambda lr: fo.yogi(lr))
+register("adan", lambda lr: fo.adan(lr, weight_decay=1e-2))
+register("ademamix", lambda lr: fo.ademamix(lr, b3=0.999, weight_decay=1e-2))
+register("adopt", lambda lr: fo.adopt(lr))
+register("adagrad", lambda lr: fo.adagrad(lr))
+register("adagrad_torch", lambda lr: fo.adagrad(lr, initial_accumulator_value=0.0, eps=1e-10, eps_in_sqrt=False))
+register("adadelta", lambda lr: fo.adadelta(lr, weight_decay=1e-3))
+register("novograd", lambda lr: fo.novograd(lr, weight_decay=1e-3))
+
+# --- sign-based, noisy and step-size-adapting methods ---
+register("sign_sgd", lambda lr: fo.sign_sgd(lr))
+register("signum", lambda lr: fo.signum(lr))
+register("lion", lambda lr: fo.lion(lr))
+# rprop's learning_rate is the initial per-entry step size, not a schedule: a schedule is read at step 0
+register("rprop", lambda lr: fo.rprop(lr(0) if callable(lr) else lr))
+register("noisy_sgd", lambda lr: fo.noisy_sgd(lr, key=0))
+register("polyak_sgd", lambda lr: fo.polyak_sgd(scaling=lr), plain_update=False, extra={"value": 1.0})
+
+# --- layer-wise trust ratios (large batch) ---
+register("lars", lambda lr: fo.lars(lr, weight_decay=1e-4))
+register("lamb", lambda lr: fo.lamb(lr, weight_decay=1e-2))
+register("fromage", lambda lr: fo.fromage(lr))
+
+# --- memory-light statistics ---
+register("adafactor", lambda lr: fo.adafactor(lr, min_dim_size_to_factor=2, momentum=0.9))
+register("adafactor_paper", lambda lr: fo.adafactor(lr, min_dim_size_to_factor=1, relative_step=True))
+register("sm3", lambda lr: fo.sm3(lr))
+
+# --- learning-rate-free and schedule-free ---
+register("prodigy", lambda lr: fo.prodigy(lr, weight_decay=1e-2))
+register("dadapt_adamw", lambda lr: fo.dadapt_adamw(lr, weight_decay=1e-2))
+register("schedule_free_sgd", lambda lr: fo.schedule_free_sgd(lr, warmup_steps=2, weight_decay=1e-3))
+register("schedule_free_adamw", lambda lr: fo.schedule_free_adamw(lr, warmup_steps=2, weight_decay=1e-2))
+
+# --- orthogonalized and second-order ---
+register("muon", lambda lr: fo.muon(lr, weight_decay=1e-2))
+register("shampoo", lambda lr: fo.shampoo(lr, momentum=0.9, precondition_frequency=2))
+register("sophia", lambda lr: fo.sophia(lr, update_interval=2), plain_update=False, extra={"obj_fn": _sq_loss})
+register(
+    "sam_sgd",
+    lambda lr: fo.sam(fo.sgd(lr, momentum=0.9), rho=0.05),
+    plain_update=False,
+    extra={"grad_fn": jax.grad(_sq_loss)},
+)
+
+# --- chains: clipping, proximal steps, parameter averages ---
 register("sgd_prox_l1", lambda lr: fo.chain(fo.sgd(lr), fo.prox_l1(1e-3, lr)))
+register("agc_sgd", lambda lr: fo.chain(fo.adaptive_grad_clip(0.1), fo.sgd(lr)))
+register("clip_block_rms_sgd", lambda lr: fo.chain(fo.clip(0.5), fo.clip_by_block_rms(0.3), fo.sgd(lr)))
+register(
+    "named_clip_adamw",
+    lambda lr: fo.named_chain(("clip", fo.clip_by_global_norm(1.0)), ("adamw", fo.adamw(lr, weight_decay=1e-2))),
+)
+register("ema_params_sgd", lambda lr: fo.chain(fo.sgd(lr, momentum=0.9), fo.ema_params(0.9)))
+register(
+    "adam_reduce_on_plateau",
+    lambda lr: fo.chain(fo.adam(lr), fo.reduce_on_plateau(patience=1)),
+    plain_update=False,
+    extra={"value": 1.0},
+)
 
-# --- issue 5: wrappers (register wrapped optimizers here) ---
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-
-
-def _not_scalar(params):
-    return jax.tree.map(lambda p: jnp.ndim(p) > 0, params)
-
-
+# --- wrappers: masks, partitions, accumulation, guards, injected hyperparameters, stacked layers ---
 register("masked_adam", lambda lr: fo.chain(fo.masked(fo.scale_by_adam(), _not_scalar), fo.scale_by_learning_rate(lr)))
 register(
     "partition_adam_sgd",
@@ -87,68 +165,4 @@ register(
 register("inject_hyperparams_adam", lambda lr: fo.inject_hyperparams(fo.adam)(learning_rate=lr, b2=0.99))
 register("inject_hyperparams_adamw", lambda lr: fo.inject_hyperparams(fo.adamw)(lr, weight_decay=1e-2))
 register("lookahead_adam", lambda lr: fo.lookahead(fo.adam(lr), sync_period=2, slow_step_size=0.5))
-register("ema_params_sgd", lambda lr: fo.chain(fo.sgd(lr, momentum=0.9), fo.ema_params(0.9)))
-register(
-    "named_clip_adamw",
-    lambda lr: fo.named_chain(("clip", fo.clip_by_global_norm(1.0)), ("adamw", fo.adamw(lr, weight_decay=1e-2))),
-)
-register("agc_sgd", lambda lr: fo.chain(fo.adaptive_grad_clip(0.1), fo.sgd(lr)))
-register("clip_block_rms_sgd", lambda lr: fo.chain(fo.clip(0.5), fo.clip_by_block_rms(0.3), fo.sgd(lr)))
-
-# --- issue 6: optimizer catalogue part 1 ---
-register("nadam", lambda lr: fo.nadam(lr))
-register("nadam_torch", lambda lr: fo.nadam(lr, momentum_decay=4e-3))
-register("nadamw", lambda lr: fo.nadamw(lr, weight_decay=1e-2))
-register("nadamw_torch", lambda lr: fo.nadamw(lr, weight_decay=1e-2, momentum_decay=4e-3))
-register("radam", lambda lr: fo.radam(lr))
-register("radam_torch", lambda lr: fo.radam(lr, convention="torch"))
-register("amsgrad", lambda lr: fo.amsgrad(lr))
-register("amsgrad_optax", lambda lr: fo.amsgrad(lr, max_of_corrected=True))
-register("adamax", lambda lr: fo.adamax(lr))
-register("adamaxw", lambda lr: fo.adamaxw(lr, weight_decay=1e-2))
-register("adagrad", lambda lr: fo.adagrad(lr))
-register("adagrad_torch", lambda lr: fo.adagrad(lr, initial_accumulator_value=0.0, eps=1e-10, eps_in_sqrt=False))
-register("adadelta", lambda lr: fo.adadelta(lr, weight_decay=1e-3))
-register("adabelief", lambda lr: fo.adabelief(lr))
-register("yogi", lambda lr: fo.yogi(lr))
-# rprop's learning_rate is the initial per-entry step size, not a schedule: a schedule is read at step 0
-register("rprop", lambda lr: fo.rprop(lr(0) if callable(lr) else lr))
-register("sign_sgd", lambda lr: fo.sign_sgd(lr))
-register("signum", lambda lr: fo.signum(lr))
-register("noisy_sgd", lambda lr: fo.noisy_sgd(lr, key=0))
-register("polyak_sgd", lambda lr: fo.polyak_sgd(scaling=lr), plain_update=False, extra={"value": 1.0})
-register("novograd", lambda lr: fo.novograd(lr, weight_decay=1e-3))
-register("fromage", lambda lr: fo.fromage(lr))
-register("sm3", lambda lr: fo.sm3(lr))
-
-# --- issue 7: optimizer catalogue part 2 ---
-# issue 7, first half (large-batch, memory-light, schedule-free, learning-rate-free)
-register("lars", lambda lr: fo.lars(lr, weight_decay=1e-4))
-register("lamb", lambda lr: fo.lamb(lr, weight_decay=1e-2))
-register("lion", lambda lr: fo.lion(lr))
-register("adafactor", lambda lr: fo.adafactor(lr, min_dim_size_to_factor=2, momentum=0.9))
-register("adafactor_paper", lambda lr: fo.adafactor(lr, min_dim_size_to_factor=1, relative_step=True))
-register("schedule_free_sgd", lambda lr: fo.schedule_free_sgd(lr, warmup_steps=2, weight_decay=1e-3))
-register("schedule_free_adamw", lambda lr: fo.schedule_free_adamw(lr, warmup_steps=2, weight_decay=1e-2))
-register("prodigy", lambda lr: fo.prodigy(lr, weight_decay=1e-2))
-register("dadapt_adamw", lambda lr: fo.dadapt_adamw(lr, weight_decay=1e-2))
-# issue 7, second half (orthogonalized, second-order and other modern optimizers)
-def _sq_loss(p):  # a loss for any params tree, for the optimizers that need one in `update`
-    import jax
-    import jax.numpy as jnp
-
-    return sum(jnp.sum(jnp.square(x.astype(jnp.float32) - 0.1)) for x in jax.tree.leaves(p))
-
-
-register("muon", lambda lr: fo.muon(lr, weight_decay=1e-2))
-register("shampoo", lambda lr: fo.shampoo(lr, momentum=0.9, precondition_frequency=2))
-register("adan", lambda lr: fo.adan(lr, weight_decay=1e-2))
-register("ademamix", lambda lr: fo.ademamix(lr, b3=0.999, weight_decay=1e-2))
-register("adopt", lambda lr: fo.adopt(lr))
-register("sophia", lambda lr: fo.sophia(lr, update_interval=2), plain_update=False, extra={"obj_fn": _sq_loss})
-register(
-    "sam_sgd",
-    lambda lr: fo.sam(fo.sgd(lr, momentum=0.9), rho=0.05),
-    plain_update=False,
-    extra={"grad_fn": __import__("jax").grad(_sq_loss)},
-)
+register("per_layer_lamb", lambda lr: fo.per_layer(fo.lamb(lr), stacked=_stacked_matrices))

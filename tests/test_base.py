@@ -73,8 +73,12 @@ def test_stateless():
 
 def test_apply_updates_keeps_dtype_and_none():
     params = {"a": jnp.ones(2, jnp.bfloat16), "b": None, "c": jnp.ones(2, jnp.float16), "d": jnp.ones(1)}
-    updates = {"a": jnp.full(2, 1e-3, jnp.float32), "b": None, "c": jnp.full(2, 0.5, jnp.float32),
-               "d": jnp.full(1, 0.25)}
+    updates = {
+        "a": jnp.full(2, 1e-3, jnp.float32),
+        "b": None,
+        "c": jnp.full(2, 0.5, jnp.float32),
+        "d": jnp.full(1, 0.25),
+    }
     new = fo.apply_updates(params, updates)
     assert new["b"] is None
     assert new["a"].dtype == jnp.bfloat16 and new["c"].dtype == jnp.float16 and new["d"].dtype == jnp.float32

@@ -53,7 +53,9 @@ def test_training_and_eval_against_numpy(shape, axis):
     ye, same = fo.batch_norm(params, new, jnp.asarray(x, jnp.float32), training=False, eps=1e-3, axis=axis)
     bshape = [1] * x.ndim
     bshape[axis] = x.shape[axis]
-    ref_e = (x - rm.reshape(bshape)) / np.sqrt(rv.reshape(bshape) + 1e-3) * scale.reshape(bshape) + offset.reshape(bshape)
+    ref_e = (x - rm.reshape(bshape)) / np.sqrt(rv.reshape(bshape) + 1e-3) * scale.reshape(bshape) + offset.reshape(
+        bshape
+    )
     np.testing.assert_allclose(np.asarray(ye), ref_e, rtol=1e-5, atol=1e-5)
     assert same is new
 
@@ -85,8 +87,9 @@ def test_against_torch():
     params = {"scale": jnp.asarray(scale, jnp.float32), "offset": jnp.asarray(offset, jnp.float32)}
     stats = fo.BatchNormStats(*j(mean, var))
     rm, rv = torch.tensor(mean), torch.tensor(var)
-    ty = torch.nn.functional.batch_norm(torch.tensor(x), rm, rv, torch.tensor(scale), torch.tensor(offset),
-                                        training=True, momentum=0.1, eps=1e-5)
+    ty = torch.nn.functional.batch_norm(
+        torch.tensor(x), rm, rv, torch.tensor(scale), torch.tensor(offset), training=True, momentum=0.1, eps=1e-5
+    )
     y, new = fo.batch_norm(params, stats, jnp.asarray(x, jnp.float32), training=True, momentum=0.9, axis=1)
     np.testing.assert_allclose(np.asarray(y), ty.numpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(np.asarray(new.mean), rm.numpy(), rtol=1e-5, atol=1e-6)
@@ -125,8 +128,7 @@ def test_axis_name_uses_the_whole_batch_statistics():
     params = {"scale": jnp.linspace(0.5, 1.5, 5), "offset": jnp.linspace(-1.0, 1.0, 5)}
 
     def sharded(p, xs):
-        y, s = jax.vmap(lambda xi: fo.batch_norm(p, stats, xi, training=True, axis_name="batch"),
-                        axis_name="batch")(xs)
+        y, s = jax.vmap(lambda xi: fo.batch_norm(p, stats, xi, training=True, axis_name="batch"), axis_name="batch")(xs)
         return y, s
 
     y_sh, s_sh = sharded(params, x)

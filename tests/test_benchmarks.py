@@ -21,8 +21,20 @@ def _load(name):
 def test_bench_step_quick_prints_table(capsys, tmp_path):
     out = tmp_path / "step.json"
     rows = _load("bench_step").main(
-        ["--quick", "--size", "1024", "--opts", "adam", "--trees", "small", "--small-layers", "3",
-         "--no-undonated", "--json", str(out)]
+        [
+            "--quick",
+            "--size",
+            "1024",
+            "--opts",
+            "adam",
+            "--trees",
+            "small",
+            "--small-layers",
+            "3",
+            "--no-undonated",
+            "--json",
+            str(out),
+        ]
     )
     text = capsys.readouterr().out
     assert "| step/optax |" in text.replace("  ", " ") or "step/optax" in text
@@ -34,7 +46,9 @@ def test_bench_step_quick_prints_table(capsys, tmp_path):
 
 
 def test_bench_train_quick_prints_table(capsys):
-    rows = _load("bench_train").main(["--quick", "--layers", "2", "--models", "resmlp", "--variants", "optax tree,fo tree,fo flat"])
+    rows = _load("bench_train").main(
+        ["--quick", "--layers", "2", "--models", "resmlp", "--variants", "optax tree,fo tree,fo flat"]
+    )
     text = capsys.readouterr().out
     assert "step ratio" in text and "compile ratio" in text
     assert {r["variant"] for r in rows} == {"optax tree", "fo tree", "fo flat"}

@@ -67,8 +67,13 @@ def test_round_trip_is_bit_exact_with_types(tmp_path):
 
 def test_weak_types_survive_a_round_trip(tmp_path):
     # weakly typed leaves of every kind and rank come back weak (no retrace after a restore) and bit-exact
-    tree = {"f": jnp.asarray(0.1), "i": jnp.asarray(3), "c": jnp.asarray(1 - 2j), "vec": jnp.full((2, 3), 0.25),
-            "strong": jnp.float32(0.1)}
+    tree = {
+        "f": jnp.asarray(0.1),
+        "i": jnp.asarray(3),
+        "c": jnp.asarray(1 - 2j),
+        "vec": jnp.full((2, 3), 0.25),
+        "strong": jnp.float32(0.1),
+    }
     assert all(tree[k].weak_type for k in ("f", "i", "c", "vec"))
     checkpoint.save(tmp_path / "w", tree)
     out = checkpoint.restore(tmp_path / "w", jax.eval_shape(lambda: tree))
@@ -89,7 +94,8 @@ def _parse_documented_format(path):
     """An independent reader written from the module docstring alone (numpy, json, hashlib)."""
     import ml_dtypes
 
-    raw = open(path, "rb").read()
+    with open(path, "rb") as f:
+        raw = f.read()
     assert raw[:8] == b"FOCKPT\x00\x01"
     (hlen,) = struct.unpack("<Q", raw[8:16])
     assert hashlib.sha256(raw[:-32]).digest() == raw[-32:]
@@ -226,16 +232,19 @@ def test_sigkill_mid_save_leaves_a_loadable_checkpoint(tmp_path):
     files = [d / "ckpt" for d in dirs]
     for f in files:
         f.parent.mkdir()
-        checkpoint.save(f, {"a": np.zeros(1 << 20, np.float32), "b": np.zeros(1 << 19, np.float32),
-                            "k": np.asarray(0, np.int32)})
-    procs = [subprocess.Popen([sys.executable, "-c", _KILL_CHILD, str(f)], stdout=subprocess.PIPE, env=ENV)
-             for f in files]
+        checkpoint.save(
+            f, {"a": np.zeros(1 << 20, np.float32), "b": np.zeros(1 << 19, np.float32), "k": np.asarray(0, np.int32)}
+        )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _KILL_CHILD, str(f)], stdout=subprocess.PIPE, env=ENV) for f in files
+    ]
     versions, mid_save = [], 0
     for p, f in zip(procs, files):
         assert p.stdout.readline().strip() == b"ready"
         time.sleep(rng.uniform(0.05, 0.6))
         p.kill()  # SIGKILL: no cleanup handlers run
         p.wait()
+        p.stdout.close()
         mid_save += any(n.endswith(".tmp") for n in os.listdir(f.parent))
         out = checkpoint.restore(f, target)
         k = int(out["k"])
@@ -266,7 +275,7 @@ def params0(kind="mixed"):
     return tree
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def registry_step(name, kind="mixed"):
     """``(opt, step)`` with ``step(params, state, t, scales, anchor) -> (params, state, updates)``.
 
@@ -284,8 +293,10 @@ def registry_step(name, kind="mixed"):
         sc = jax.tree.leaves(scales)
         g = [(c * (i + w) * (a.astype(jnp.float32) - 0.1)).astype(a.dtype) for i, (c, a) in enumerate(zip(sc, leaves))]
         g = treedef.unflatten(g)
-        value = sum(jnp.sum(0.5 * (i + w) * jnp.square(p.astype(jnp.float32) - 0.1))
-                    for i, p in enumerate(jax.tree.leaves(params)))
+        value = sum(
+            jnp.sum(0.5 * (i + w) * jnp.square(p.astype(jnp.float32) - 0.1))
+            for i, p in enumerate(jax.tree.leaves(params))
+        )
         extra = dict(entry.extra)
         if "value" in extra:
             extra["value"] = value
@@ -307,8 +318,11 @@ def _train(name, params, state, start, n):
 def persistent_compile_cache(directory):
     """Share compiled steps with the child process through jax's on-disk cache (same executables,
     a fraction of the compile time); restores the previous settings afterwards."""
-    names = ["jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
-             "jax_persistent_cache_min_entry_size_bytes"]
+    names = [
+        "jax_compilation_cache_dir",
+        "jax_persistent_cache_min_compile_time_secs",
+        "jax_persistent_cache_min_entry_size_bytes",
+    ]
     old = {n: getattr(jax.config, n) for n in names}
     for n, v in zip(names, [str(directory), 0.0, 0]):
         jax.config.update(n, v)
@@ -324,7 +338,7 @@ def _resume_child(directory, cache, names):
     with persistent_compile_cache(cache):
         for name in names:
             opt, _ = registry_step(name)
-            target = jax.eval_shape(lambda: (params0(), opt.init(params0())))
+            target = jax.eval_shape(lambda opt=opt: (params0(), opt.init(params0())))
             params, state = checkpoint.restore(os.path.join(directory, name + ".ckpt"), target)
             checkpoint.save(os.path.join(directory, name + ".out"), _train(name, params, state, N_STEPS, M_STEPS))
 
@@ -343,8 +357,14 @@ def test_resume_in_fresh_process_is_bit_identical_for_every_optimizer(tmp_path):
         "import sys; from tests.test_checkpoint import _resume_child; "
         f"_resume_child(sys.argv[1], sys.argv[2], {names!r})"
     )
-    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path), str(cache)], env=ENV, cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path), str(cache)],
+        env=ENV,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     differ = []
     for name in names:

@@ -90,7 +90,7 @@ def test_vmap_over_learning_rate(name):
     assert len(traces) == 1
     for i, lr in enumerate([0.0, 1e-2, 3e-2]):
         single = run_steps(entry.make(lr), params, 2, entry.extra)[0]
-        chex.assert_trees_all_close(jax.tree.map(lambda x: x[i], batched), single, rtol=2e-5, atol=2e-6)
+        chex.assert_trees_all_close(jax.tree.map(lambda x, i=i: x[i], batched), single, rtol=2e-5, atol=2e-6)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -89,7 +89,8 @@ def test_safe_increment_and_helpers():
 
 def test_bias_correction_is_accurate_at_large_and_small_counts():
     from functional_opt import _tree
+
     for t in [1, 2, 10, 1000, 10**6, 2**31 - 1]:
         got = float(_tree.bias_correction_factor(_hparams.log_of(0.999, None), jnp.asarray(t, jnp.int32)))
-        ref = 1.0 / (1.0 - 0.999 ** t)
+        ref = 1.0 / (1.0 - 0.999**t)
         assert got == pytest.approx(ref, rel=2e-6), t

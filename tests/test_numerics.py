@@ -36,8 +36,10 @@ def _dtypes(tree):
 
 
 def _finite(tree):
-    return all(bool(jnp.all(jnp.isfinite(x.astype(jnp.float32) if x.dtype == jnp.bfloat16 else x)))
-               for x in jax.tree.leaves(tree))
+    return all(
+        bool(jnp.all(jnp.isfinite(x.astype(jnp.float32) if x.dtype == jnp.bfloat16 else x)))
+        for x in jax.tree.leaves(tree)
+    )
 
 
 def _run_cells(name, kind, magnitudes):
@@ -81,8 +83,19 @@ def test_dtype_matrix_f16_bf16_f32(name):
 # float64 values are computed for these (one compile each); every other registry entry is
 # traced abstractly under x64 (dtypes only): compiling all of them twice would double the
 # suite's time, and the float32 run above already checks finiteness in a narrower range.
-F64_VALUES = {"gradient_descent", "momentum", "sgd_nesterov", "rmsprop_centered_momentum", "adam", "adamw",
-              "lion", "lamb", "adafactor", "shampoo", "muon"}
+F64_VALUES = {
+    "gradient_descent",
+    "momentum",
+    "sgd_nesterov",
+    "rmsprop_centered_momentum",
+    "adam",
+    "adamw",
+    "lion",
+    "lamb",
+    "adafactor",
+    "shampoo",
+    "muon",
+}
 
 
 def test_dtype_matrix_f64_with_x64():
@@ -121,8 +134,10 @@ def test_nan_gradients_propagate_or_skip_never_silently_finite(name):
 
 
 @pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
-@pytest.mark.parametrize("make", [lambda: fo.adam(1e-2), lambda: fo.adamw(1e-2, weight_decay=0.0),
-                                  lambda: fo.rmsprop(1e-2, bias_correction=True)])
+@pytest.mark.parametrize(
+    "make",
+    [lambda: fo.adam(1e-2), lambda: fo.adamw(1e-2, weight_decay=0.0), lambda: fo.rmsprop(1e-2, bias_correction=True)],
+)
 def test_low_precision_b2_never_rounds_to_one(dtype, make):
     """0.999 is 1.0 in bfloat16; a constant unit gradient must still give steps of ~lr."""
     opt = make()
@@ -195,11 +210,20 @@ def trees(draw, depth=2):
 
 
 optimizers = st.one_of(
-    st.builds(lambda lr, b1, b2, eps: fo.adam(lr, b1=b1, b2=b2, eps=eps),
-              st.floats(0, 1), st.floats(0, 0.99), st.floats(0, 0.999), st.floats(1e-8, 1e-3)),
+    st.builds(
+        lambda lr, b1, b2, eps: fo.adam(lr, b1=b1, b2=b2, eps=eps),
+        st.floats(0, 1),
+        st.floats(0, 0.99),
+        st.floats(0, 0.999),
+        st.floats(1e-8, 1e-3),
+    ),
     st.builds(lambda lr, m, n: fo.sgd(lr, momentum=m, nesterov=n), st.floats(0, 1), st.floats(0, 0.99), st.booleans()),
-    st.builds(lambda lr, d, c: fo.rmsprop(lr, decay=d, centered=c, eps=1e-6), st.floats(0, 1), st.floats(0, 0.99),
-              st.booleans()),
+    st.builds(
+        lambda lr, d, c: fo.rmsprop(lr, decay=d, centered=c, eps=1e-6),
+        st.floats(0, 1),
+        st.floats(0, 0.99),
+        st.booleans(),
+    ),
     st.builds(lambda lr, wd: fo.adamw(lr, weight_decay=wd), st.floats(0, 1), st.floats(0, 0.1)),
 )
 
@@ -258,10 +282,14 @@ print(h.hexdigest())
 
 def test_demo_training_is_bit_identical_across_two_runs():
     pytest.importorskip("sklearn")
-    procs = [subprocess.Popen([sys.executable, "-c", _DEMO], env=ENV, cwd=ROOT, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _DEMO], env=ENV, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=300) for p in procs]
-    for p, (out, err) in zip(procs, outs):
+    for p, (_, err) in zip(procs, outs):
         assert p.returncode == 0, err[-2000:]
     digests = [out.strip().splitlines()[-1] for out, _ in outs]
     assert digests[0] == digests[1] and len(digests[0]) == 64

@@ -64,13 +64,13 @@ def test_has_aux_and_flat_params_give_tree_numbers():
     a, b = jnp.asarray(A, jnp.float32), jnp.asarray(B, jnp.float32)
     step = fo.make_train_step(loss_aux, opt, has_aux=True)
     p, s = _params(), opt.init(_params())
-    fl = fo.flatten_params(_params())
+    fl = fo.flat.flatten_params(_params())
     fs = opt.init(fl)
     for _ in range(8):
         p, s, v, aux = step(p, s, a, b)
         fl, fs, fv, faux = step(fl, fs, a, b)
     np.testing.assert_allclose(aux["twice"], 2 * v, rtol=1e-6)
-    assert isinstance(fl, fo.FlatParams)
+    assert isinstance(fl, fo.flat.FlatParams)
     chex.assert_trees_all_close(fl.unflatten(), p, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(fv, v, rtol=1e-6)
 
