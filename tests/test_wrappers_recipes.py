@@ -1,4 +1,4 @@
-"""The README's recipes section (issue 5) runs as written."""
+"""The README's recipes section runs as written."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 
 def recipe_blocks() -> list[str]:
     text = README.read_text()
-    start = text.index("<!-- section: recipes (issue 5) -->")
+    start = text.index("<!-- section: recipes")
     end = text.index("<!-- section:", start + 1)
     return re.findall(r"```python\n(.*?)```", text[start:end], flags=re.S)
 
