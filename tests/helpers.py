@@ -105,18 +105,24 @@ def run_scan(tx: Any, params: Any, grads: Sequence[Any], values: Sequence[float]
     return jax.jit(lambda state, xs: jax.lax.scan(body, state, xs)[1])(tx.init(params), xs)
 
 
-def descend(tx: Any, loss: Callable[[Any], Any], params: Any, steps: int, *, jit: bool = False) -> Any:
-    """``steps`` steps of ``tx`` on ``loss`` (the gradient taken at the current params); the final params."""
+def descend(
+    tx: Any, loss: Callable[[Any], Any], params: Any, steps: int, *, jit: bool = False, **extra_args: Any
+) -> tuple[Any, Any]:
+    """``steps`` steps of ``tx`` on ``loss``, the gradient taken at the current params: ``(params, state)``.
+
+    ``jit=False`` (the default) runs op by op, so it can itself be traced (``jax.vmap``, ``jax.jit``)
+    with a traced hyperparameter inside ``tx``; ``extra_args`` are passed to every update.
+    """
 
     def step(params, state):
-        u, state = tx.update(jax.grad(loss)(params), state, params)
+        u, state = tx.update(jax.grad(loss)(params), state, params, **extra_args)
         return fo.apply_updates(params, u), state
 
     step = jax.jit(step) if jit else step
     state = tx.init(params)
     for _ in range(steps):
         params, state = step(params, state)
-    return params
+    return params, state
 
 
 def assert_traj_close(traj: Sequence[Any], ref: Sequence[Any], rtol: float = 2e-5, atol: float = 2e-6) -> None:

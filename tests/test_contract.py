@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import pytest
 
 import functional_opt as fo
+from tests.helpers import descend
 from tests.registry import REGISTRY
 
 NAMES = sorted(REGISTRY)
@@ -32,15 +33,6 @@ def make_params(dtype=jnp.float32):
 def loss(params):
     leaves = [p for p in jax.tree.leaves(params)]
     return sum(jnp.sum(0.5 * (i + 1.0) * jnp.square(p.astype(jnp.float32) - 0.1)) for i, p in enumerate(leaves))
-
-
-def run_steps(opt, params, n, extra):
-    state = opt.init(params)
-    for _ in range(n):
-        g = jax.grad(loss)(params)
-        u, state = opt.update(g, state, params, **extra)
-        params = fo.apply_updates(params, u)
-    return params, state
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -84,12 +76,12 @@ def test_vmap_over_learning_rate(name):
 
     def train(lr):
         traces.append(1)
-        return run_steps(entry.make(lr), params, 2, entry.extra)[0]
+        return descend(entry.make(lr), loss, params, 2, **entry.extra)[0]
 
     batched = jax.jit(jax.vmap(train))(lrs)
     assert len(traces) == 1
     for i, lr in enumerate([0.0, 1e-2, 3e-2]):
-        single = run_steps(entry.make(lr), params, 2, entry.extra)[0]
+        single = descend(entry.make(lr), loss, params, 2, **entry.extra)[0]
         chex.assert_trees_all_close(jax.tree.map(lambda x, i=i: x[i], batched), single, rtol=2e-5, atol=2e-6)
 
 
@@ -106,7 +98,7 @@ def test_scan_equals_loop(name):
         return (fo.apply_updates(p, u), s), None
 
     (p_scan, _), _ = jax.jit(lambda p: jax.lax.scan(body, (p, opt.init(p)), None, length=3))(params)
-    p_loop, _ = run_steps(opt, params, 3, entry.extra)
+    p_loop, _ = descend(opt, loss, params, 3, **entry.extra)
     chex.assert_trees_all_close(p_scan, p_loop, rtol=1e-5, atol=1e-6)
 
 
@@ -158,8 +150,8 @@ def test_schedule_learning_rate(name):
     sched_opt = entry.make(lambda count: LR * jnp.ones([]))
     const_opt = entry.make(LR)
     params = make_params()
-    p_s, _ = run_steps(sched_opt, params, 2, entry.extra)
-    p_c, _ = run_steps(const_opt, params, 2, entry.extra)
+    p_s, _ = descend(sched_opt, loss, params, 2, **entry.extra)
+    p_c, _ = descend(const_opt, loss, params, 2, **entry.extra)
     chex.assert_trees_all_close(p_s, p_c, rtol=1e-5, atol=1e-6)
 
 

@@ -13,6 +13,8 @@ import pytest
 
 import functional_opt as fo
 from functional_opt import flat
+from tests.helpers import run
+from tests.registry import REGISTRY
 
 
 def _tree(seed=0):
@@ -115,19 +117,8 @@ def test_flat_equals_tree(name):
     layout = fl.layout
     grads = [_tree(10 + i) for i in range(10)]
 
-    @jax.jit
-    def step(p, s, g):
-        u, s = opt.update(g, s, p)
-        return fo.apply_updates(p, u), s
-
-    def run(p, gs):
-        s = opt.init(p)
-        for g in gs:
-            p, s = step(p, s, g)
-        return p
-
-    p_tree = run(tree, grads)
-    p_flat = run(fl, [fo.flat.FlatParams(layout.pack(g), layout) for g in grads])
+    p_tree = run(opt, tree, grads).params
+    p_flat = run(opt, fl, [fo.flat.FlatParams(layout.pack(g), layout) for g in grads]).params
     chex.assert_trees_all_close(p_flat.unflatten(), p_tree, rtol=1e-6, atol=1e-7)
     nonpad = {s.bucket: 0 for s in layout.slots}
     for s in layout.slots:
@@ -220,7 +211,6 @@ def test_stacked_layers_equal_separate_leaves():
 
 # --- every optimizer in the registry: flat mode gives the tree's numbers, or refuses clearly ---
 
-from tests.registry import REGISTRY  # noqa: E402
 
 LAYOUT_DEPENDENT_RANDOMNESS = {"noisy_sgd"}
 
@@ -246,16 +236,10 @@ def test_registry_flat_equals_tree_or_refuses(name):
     fl = fo.flat.flatten_params(tree, bucket_leaves=2)
     grads = [_registry_tree(10 + i) for i in range(3)]
 
-    def run(p, gs):
-        s = opt.init(p)
-        for g in gs:
-            u, s = opt.update(g, s, p, **entry.extra)
-            p = fo.apply_updates(p, u)
-        return p
-
-    p_tree = run(tree, grads)
+    flat_grads = [fo.flat.FlatParams(fl.layout.pack(g), fl.layout) for g in grads]
+    p_tree = run(opt, tree, grads, jit=False, **entry.extra).params
     try:
-        p_flat = run(fl, [fo.flat.FlatParams(fl.layout.pack(g), fl.layout) for g in grads])
+        p_flat = run(opt, fl, flat_grads, jit=False, **entry.extra).params
     except ValueError as e:
         assert "per-leaf views" in str(e), str(e)
         return
