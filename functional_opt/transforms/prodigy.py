@@ -28,6 +28,8 @@ class ProdigyState(NamedTuple):
     estimate so far; ``numerator_weighted`` the running numerator of the
     estimate; ``exp_avg``/``exp_avg_sq`` Adam's moments of ``d * g``;
     ``grad_sum`` the weighted gradient sum ``s``; ``params0`` the initial params.
+    optax's ``ProdigyState`` has the same fields except ``estim_lr_max`` (the
+    reference's ``d_max``, needed by ``growth_rate``), with ``count`` last.
     """
 
     count: Any
