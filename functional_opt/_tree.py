@@ -242,9 +242,9 @@ def tree_sum(xs: list) -> Any:
 
 
 def squared_norm(tree: Any) -> jax.Array:
-    """``sum(x**2)`` over every leaf, in at least float32, reduced as a balanced tree."""
+    """``sum(|x|**2)`` over every leaf (real, complex-aware), in at least float32, reduced as a balanced tree."""
     leaves = jax.tree.leaves(tree)
-    sq = [jnp.sum(jnp.square(x.astype(compute_dtype(x.dtype)))) for x in leaves]
+    sq = [jnp.sum(abs_sq(up(x))) for x in leaves]
     return tree_sum(sq)
 
 
