@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 
+from functional_opt import _tree
 from functional_opt._hparams import (
     ScalarOrSchedule,
     check_number,
-    compute_dtype,
     safe_increment,
     value_at,
     zero_count,
@@ -18,12 +17,9 @@ from functional_opt._hparams import (
 from functional_opt.base import EmptyState, GradientTransformation
 
 
-def _scale_tree(updates, factor):
-    def leaf(u):
-        dt = compute_dtype(u.dtype, factor.dtype)
-        return (u.astype(dt) * factor.astype(dt)).astype(u.dtype)
-
-    return jax.tree.map(leaf, updates)
+def _scale_tree(where, updates, factor):
+    u, _ = _tree.map_moments(where, lambda g: (g * factor,), updates)
+    return u
 
 
 def scale(step_size) -> GradientTransformation:
@@ -56,7 +52,7 @@ def scale(step_size) -> GradientTransformation:
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        return _scale_tree(updates, value_at(step_size, None)), state
+        return _scale_tree("scale", updates, value_at(step_size, None)), state
 
     return GradientTransformation(init, update)
 
@@ -102,7 +98,7 @@ def scale_by_schedule(step_size_fn) -> GradientTransformation:
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         factor = value_at(step_size_fn, state.count)
-        return _scale_tree(updates, factor), ScaleByScheduleState(safe_increment(state.count))
+        return _scale_tree("scale_by_schedule", updates, factor), ScaleByScheduleState(safe_increment(state.count))
 
     return GradientTransformation(init, update)
 
@@ -146,6 +142,6 @@ def scale_by_learning_rate(learning_rate: ScalarOrSchedule, *, flip_sign: bool =
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         factor = sign * value_at(learning_rate, state.count)
-        return _scale_tree(updates, factor), ScaleByScheduleState(safe_increment(state.count))
+        return _scale_tree("scale_by_learning_rate", updates, factor), ScaleByScheduleState(safe_increment(state.count))
 
     return GradientTransformation(init, update)
