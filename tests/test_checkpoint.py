@@ -4,7 +4,6 @@ optimizer in the registry."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
@@ -314,51 +313,33 @@ def _train(name, params, state, start, n):
     return params, state
 
 
-@contextlib.contextmanager
-def persistent_compile_cache(directory):
-    """Share compiled steps with the child process through jax's on-disk cache (same executables,
-    a fraction of the compile time); restores the previous settings afterwards."""
-    names = [
-        "jax_compilation_cache_dir",
-        "jax_persistent_cache_min_compile_time_secs",
-        "jax_persistent_cache_min_entry_size_bytes",
-    ]
-    old = {n: getattr(jax.config, n) for n in names}
-    for n, v in zip(names, [str(directory), 0.0, 0]):
-        jax.config.update(n, v)
-    try:
-        yield
-    finally:
-        for n, v in old.items():
-            jax.config.update(n, v)
+def _resume_child(directory, names):
+    """Run in a fresh interpreter: restore each checkpoint, train M more steps, save.
+
+    The child inherits the session's persistent compilation cache (tests/conftest.py), so it
+    loads the steps the parent compiled instead of compiling them again."""
+    for name in names:
+        opt, _ = registry_step(name)
+        target = jax.eval_shape(lambda opt=opt: (params0(), opt.init(params0())))
+        params, state = checkpoint.restore(os.path.join(directory, name + ".ckpt"), target)
+        checkpoint.save(os.path.join(directory, name + ".out"), _train(name, params, state, N_STEPS, M_STEPS))
 
 
-def _resume_child(directory, cache, names):
-    """Run in a fresh interpreter: restore each checkpoint, train M more steps, save."""
-    with persistent_compile_cache(cache):
-        for name in names:
-            opt, _ = registry_step(name)
-            target = jax.eval_shape(lambda opt=opt: (params0(), opt.init(params0())))
-            params, state = checkpoint.restore(os.path.join(directory, name + ".ckpt"), target)
-            checkpoint.save(os.path.join(directory, name + ".out"), _train(name, params, state, N_STEPS, M_STEPS))
+RESUME_CHUNKS = 4  # the registry in 4 parts, one child process each, so xdist can spread them
 
 
-def test_resume_in_fresh_process_is_bit_identical_for_every_optimizer(tmp_path):
-    names = sorted(REGISTRY)
+@pytest.mark.parametrize("chunk", range(RESUME_CHUNKS))
+def test_resume_in_fresh_process_is_bit_identical_for_every_optimizer(tmp_path, chunk):
+    names = sorted(REGISTRY)[chunk::RESUME_CHUNKS]
     finals = {}
-    cache = tmp_path / "jax_cache"
-    with persistent_compile_cache(cache):
-        for name in names:
-            opt, _ = registry_step(name)
-            params, state = _train(name, params0(), opt.init(params0()), 0, N_STEPS)
-            checkpoint.save(tmp_path / (name + ".ckpt"), (params, state))
-            finals[name] = _train(name, params, state, N_STEPS, M_STEPS)
-    code = (
-        "import sys; from tests.test_checkpoint import _resume_child; "
-        f"_resume_child(sys.argv[1], sys.argv[2], {names!r})"
-    )
+    for name in names:
+        opt, _ = registry_step(name)
+        params, state = _train(name, params0(), opt.init(params0()), 0, N_STEPS)
+        checkpoint.save(tmp_path / (name + ".ckpt"), (params, state))
+        finals[name] = _train(name, params, state, N_STEPS, M_STEPS)
+    code = f"import sys; from tests.test_checkpoint import _resume_child; _resume_child(sys.argv[1], {names!r})"
     proc = subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path), str(cache)],
+        [sys.executable, "-c", code, str(tmp_path)],
         env=ENV,
         cwd=ROOT,
         capture_output=True,
