@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
-from tests import _adaptive_util as U
+from tests import helpers as U
 
 RHO, EPS = 0.9, 1e-6
 
 
 @functools.cache
 def ours(lr=1.0, wd=0.0):
-    return U.run(fo.adadelta(lr, rho=RHO, eps=EPS, weight_decay=wd), 50)
+    return U.run_noisy(fo.adadelta(lr, rho=RHO, eps=EPS, weight_decay=wd), 50)
 
 
 def reference(lr=1.0, wd=0.0):
@@ -42,7 +42,7 @@ def test_default_learning_rate_descends():
 
     assert inspect.signature(fo.adadelta).parameters["learning_rate"].default == 1.0
     start = U.loss(U.params0())
-    assert U.loss(U.run(fo.adadelta(), 200, noise=0.0)[-1]) < start
+    assert U.loss(U.run_noisy(fo.adadelta(), 200, noise=0.0)[-1]) < start
     # the first step moves every entry against the gradient
     first = ours()[0]
     g0 = U.grad(U.params0(), 0)
@@ -58,7 +58,7 @@ def test_matches_torch():
 
 def test_matches_optax():
     optax = pytest.importorskip("optax")
-    U.assert_close(ours(), U.run(optax.adadelta(1.0, rho=RHO, eps=EPS), 50))
+    U.assert_close(ours(), U.run_noisy(optax.adadelta(1.0, rho=RHO, eps=EPS), 50))
 
 
 def test_validation():

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
+from tests.helpers import run
 
 SHAPES = {"s": (), "v": (5,), "m": (3, 4), "t": (2, 3, 4), "small": (3, 1)}
 
@@ -45,20 +46,10 @@ def grads(n=11, seed=0):
     return [{k: rng.normal(size=s) for k, s in SHAPES.items()} for _ in range(n)]
 
 
-def run(t, gs):
-    state = t.init(jax.tree.map(lambda x: jnp.zeros(np.shape(x)), gs[0]))
-    upd = jax.jit(t.update)
-    outs = []
-    for g in gs:
-        u, state = upd(jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), g), state)
-        outs.append(jax.tree.map(np.asarray, u))
-    return outs, state
-
-
 @pytest.mark.parametrize("kw", [{}, {"decay_rate": 0.5, "step_offset": -3}])
 def test_golden_paper_formula(kw):
     gs = grads()
-    outs, state = run(fo.scale_by_factored_rms(min_dim_size_to_factor=1, **kw), gs)
+    _, state, outs = run(fo.scale_by_factored_rms(min_dim_size_to_factor=1, **kw), None, gs)
     ref = ref_factored(gs, decay_rate=kw.get("decay_rate", 0.8), offset=kw.get("step_offset", 0))
     for a, b in zip(outs, ref):
         chex.assert_trees_all_close(a, b, rtol=2e-5, atol=1e-6)
@@ -71,13 +62,13 @@ def test_golden_paper_formula(kw):
 def test_min_dim_and_unfactored_is_rmsprop_like():
     gs = grads(4)
     t = fo.scale_by_factored_rms(min_dim_size_to_factor=4)
-    outs, state = run(t, gs)
+    _, state, outs = run(t, None, gs)
     ref = ref_factored(gs, min_dim=4)
     for a, b in zip(outs, ref):
         chex.assert_trees_all_close(a, b, rtol=2e-5, atol=1e-6)
     assert state.v["m"].shape == (3, 4)  # 3 < 4: not factored
     assert state.v["t"].shape == (2, 3, 4)  # second largest side 3 < 4
-    outs, state = run(fo.scale_by_factored_rms(factored=False), gs)
+    _, state, outs = run(fo.scale_by_factored_rms(factored=False), None, gs)
     chex.assert_trees_all_close(outs, ref_factored(gs, min_dim=10**9), rtol=2e-5, atol=1e-6)
 
 
@@ -94,7 +85,7 @@ def test_matches_optax():
     optax = pytest.importorskip("optax")
     gs = grads(10)
     kw = dict(min_dim_size_to_factor=2, decay_rate=0.7)
-    a, _ = run(fo.scale_by_factored_rms(**kw), gs)
+    a = run(fo.scale_by_factored_rms(**kw), None, gs).updates
     theirs = optax.scale_by_factored_rms(**kw)
     params = jax.tree.map(lambda x: jnp.zeros(np.shape(x)), gs[0])
     s = theirs.init(params)

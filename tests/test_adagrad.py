@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
-from tests import _adaptive_util as U
+from tests import helpers as U
 
 LR = 0.1
 TORCH = {"initial_accumulator_value": 0.0, "eps": 1e-10, "eps_in_sqrt": False}
@@ -14,7 +14,7 @@ TORCH = {"initial_accumulator_value": 0.0, "eps": 1e-10, "eps_in_sqrt": False}
 
 @functools.cache
 def ours(name):
-    return U.run(fo.adagrad(LR, **(TORCH if name == "torch" else {})), 50)
+    return U.run_noisy(fo.adagrad(LR, **(TORCH if name == "torch" else {})), 50)
 
 
 def reference(initial_accumulator_value=0.1, eps=1e-7, eps_in_sqrt=True):
@@ -51,12 +51,12 @@ def test_matches_torch():
 def test_torch_lr_decay_is_a_schedule():
     torch = pytest.importorskip("torch")
     theirs = U.run_torch(lambda ps: torch.optim.Adagrad(ps, lr=LR, lr_decay=0.25), 20)
-    U.assert_close(U.run(fo.adagrad(lambda c: LR / (1 + c * 0.25), **TORCH), 20), theirs)
+    U.assert_close(U.run_noisy(fo.adagrad(lambda c: LR / (1 + c * 0.25), **TORCH), 20), theirs)
 
 
 def test_matches_optax():
     optax = pytest.importorskip("optax")
-    U.assert_close(ours("optax"), U.run(optax.adagrad(LR), 50))
+    U.assert_close(ours("optax"), U.run_noisy(optax.adagrad(LR), 50))
 
 
 def test_validation():

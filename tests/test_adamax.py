@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
-from tests import _adaptive_util as U
+from tests import helpers as U
 
 LR, B1, B2, EPS, WD = 0.05, U.B1, U.B2, 1e-8, 0.125
 
@@ -14,7 +14,7 @@ LR, B1, B2, EPS, WD = 0.05, U.B1, U.B2, 1e-8, 0.125
 @functools.cache
 def ours(wd=None):
     opt = fo.adamax(LR, b1=B1, b2=B2) if wd is None else fo.adamaxw(LR, b1=B1, b2=B2, weight_decay=wd)
-    return U.run(opt, 50)
+    return U.run_noisy(opt, 50)
 
 
 def reference(wd=0.0):
@@ -46,8 +46,8 @@ def test_matches_torch():
 
 def test_matches_optax():
     optax = pytest.importorskip("optax")
-    U.assert_close(ours(), U.run(optax.adamax(LR, b1=B1, b2=B2), 50))
-    U.assert_close(ours(WD), U.run(optax.adamaxw(LR, b1=B1, b2=B2, weight_decay=WD), 50))
+    U.assert_close(ours(), U.run_noisy(optax.adamax(LR, b1=B1, b2=B2), 50))
+    U.assert_close(ours(WD), U.run_noisy(optax.adamaxw(LR, b1=B1, b2=B2, weight_decay=WD), 50))
 
 
 def test_validation():

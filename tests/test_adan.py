@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
+from tests.helpers import run
 
 STEPS = 12
 
@@ -37,21 +38,10 @@ def np_adan(gs, b1=0.98, b2=0.92, b3=0.99, eps=1e-8, diff_coef=None):
     return out
 
 
-def run(t, gs, params=None):
-    p0 = jax.tree.map(lambda x: jnp.zeros(np.shape(x), jnp.float32), gs[0])
-    state = t.init(p0 if params is None else params)
-    step = jax.jit(t.update)
-    us = []
-    for g in gs:
-        u, state = step(jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), g), state, params)
-        us.append(u)
-    return us
-
-
 @pytest.mark.parametrize("b1,b2,b3", [(0.98, 0.92, 0.99), (0.9, 0.5, 0.999)])
 def test_scale_by_adan_matches_paper(b1, b2, b3):
     gs = grads_seq()
-    ours = run(fo.scale_by_adan(b1, b2, b3), gs)
+    ours = run(fo.scale_by_adan(b1, b2, b3), None, gs).updates
     for k in ("s", "v", "m"):
         ref = np_adan([g[k] for g in gs], b1, b2, b3)
         for i in range(STEPS):
@@ -61,7 +51,7 @@ def test_scale_by_adan_matches_paper(b1, b2, b3):
 def test_optax_b2_bug_not_copied():
     """optax uses ``1 - b2`` (0.08) where the paper has ``1 - beta2`` = ``b2`` (0.92)."""
     gs = grads_seq(1)
-    ours = run(fo.scale_by_adan(), gs)
+    ours = run(fo.scale_by_adan(), None, gs).updates
     ref_paper = np_adan([g["m"] for g in gs])
     ref_bug = np_adan([g["m"] for g in gs], diff_coef=1 - 0.92)
     np.testing.assert_allclose(ours[0]["m"], ref_bug[0], rtol=1e-5)  # step 1: d = 0, no difference

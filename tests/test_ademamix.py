@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
+from tests.helpers import run
 
 STEPS = 12
 
@@ -44,16 +45,6 @@ def np_b3_sched(b3, T, bs):
     return f
 
 
-def run(t, gs):
-    state = t.init(jax.tree.map(lambda x: jnp.zeros(np.shape(x)), gs[0]))
-    step = jax.jit(t.update)
-    us = []
-    for g in gs:
-        u, state = step(jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), g), state)
-        us.append(u)
-    return us
-
-
 @pytest.mark.parametrize("scheduled", [False, True])
 def test_scale_by_ademamix_matches_paper(scheduled):
     gs = grads_seq()
@@ -64,7 +55,7 @@ def test_scale_by_ademamix_matches_paper(scheduled):
     else:
         t = fo.scale_by_ademamix(0.9, 0.999, 0.99, 4.0)
         b3_of, alpha_of = (lambda c: 0.99), (lambda c: 4.0)
-    ours = run(t, gs)
+    ours = run(t, None, gs).updates
     for k in ("s", "v", "m"):
         ref = np_ademamix([g[k] for g in gs], 0.9, 0.999, b3_of, alpha_of)
         for i in range(STEPS):

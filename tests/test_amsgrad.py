@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
-from tests import _adaptive_util as U
+from tests import helpers as U
 
 LR, B1, B2, EPS = 0.05, U.B1, U.B2, 1e-8
 CONFIGS = {
@@ -19,7 +19,7 @@ CONFIGS = {
 
 @functools.cache
 def ours(name):
-    return U.run(fo.amsgrad(LR, b1=B1, b2=B2, **CONFIGS[name]), 50)
+    return U.run_noisy(fo.amsgrad(LR, b1=B1, b2=B2, **CONFIGS[name]), 50)
 
 
 def reference(max_of_corrected=False, bias_correction_mu=True, bias_correction_nu=True):
@@ -61,7 +61,7 @@ def test_matches_torch():
 
 def test_matches_optax():
     optax = pytest.importorskip("optax")
-    U.assert_close(ours("optax"), U.run(optax.amsgrad(LR, b1=B1, b2=B2), 50))
+    U.assert_close(ours("optax"), U.run_noisy(optax.amsgrad(LR, b1=B1, b2=B2), 50))
 
 
 def test_validation():

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
-from tests import _adaptive_util as U
+from tests import helpers as U
 
 LR, B1, B2, EPS, EPS_ROOT = 0.05, U.B1, U.B2, 1e-16, 1e-16
 
 
 @functools.cache
 def ours(nesterov=False):
-    return U.run(fo.adabelief(LR, b1=B1, b2=B2, nesterov=nesterov), 50)
+    return U.run_noisy(fo.adabelief(LR, b1=B1, b2=B2, nesterov=nesterov), 50)
 
 
 def reference(nesterov=False):
@@ -41,8 +41,8 @@ def test_golden(nesterov):
 
 def test_matches_optax():
     optax = pytest.importorskip("optax")
-    U.assert_close(ours(), U.run(optax.adabelief(LR, b1=B1, b2=B2), 50))
-    U.assert_close(ours(True), U.run(optax.adabelief(LR, b1=B1, b2=B2, nesterov=True), 50))
+    U.assert_close(ours(), U.run_noisy(optax.adabelief(LR, b1=B1, b2=B2), 50))
+    U.assert_close(ours(True), U.run_noisy(optax.adabelief(LR, b1=B1, b2=B2, nesterov=True), 50))
 
 
 def test_validation():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
-from tests.test_prodigy import STEPS, assert_traj_close, grad_np, init_params, run_jax
+from tests.helpers import STEPS, assert_traj_close, grad_np, init_params, run_golden
 
 
 def ref_dadapt_adam(p, lr=1.0, b1=0.9, b2=0.999, eps=1e-8, d0=1e-6, wd=0.0, bias_correction=False,
@@ -50,7 +50,7 @@ def ref_dadapt_adam(p, lr=1.0, b1=0.9, b2=0.999, eps=1e-8, d0=1e-6, wd=0.0, bias
 def test_golden_reference(kw, ref_kw):
     p0 = init_params()
     with jax.enable_x64(True):
-        traj, state = run_jax(fo.dadapt_adamw(**kw), p0, dtype=jnp.float64)
+        traj, state = run_golden(fo.dadapt_adamw(**kw), p0, dtype=jnp.float64)
         d = float(state[0].estim_lr)
     ref, ds = ref_dadapt_adam(p0, **ref_kw)
     assert_traj_close(traj, ref, rtol=1e-7, atol=1e-9)

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
-from tests import _adaptive_util as U
+from tests import helpers as U
 
 MIN_NORM = 1e-6
 
 
 @functools.cache
 def ours(lr=0.05):
-    return U.run(fo.fromage(lr), 50)
+    return U.run_noisy(fo.fromage(lr), 50)
 
 
 def reference(lr=0.05):
@@ -38,7 +38,7 @@ def test_golden():
 
 
 def test_golden_schedule():
-    U.assert_close(U.run(fo.fromage(schedule), 12), U.run_reference(reference(schedule), 12))
+    U.assert_close(U.run_noisy(fo.fromage(schedule), 12), U.run_reference(reference(schedule), 12))
 
 
 def test_relative_step_size():
@@ -57,4 +57,4 @@ def test_needs_params():
 
 def test_matches_optax():
     optax = pytest.importorskip("optax")
-    U.assert_close(ours(), U.run(optax.fromage(0.05), 50))
+    U.assert_close(ours(), U.run_noisy(optax.fromage(0.05), 50))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
-from tests._golden import STEPS, assert_traj_close, grad_np, init_params, run_jax
+from tests.helpers import STEPS, assert_traj_close, grad_np, init_params, run_golden
 
 
 def norm(x):
@@ -69,14 +69,14 @@ def ref_lion(p, lr, b1, b2, wd, steps=STEPS):
 @pytest.mark.parametrize("nesterov", [False, True])
 def test_lars_golden_no_decay_equals_paper(nesterov):
     p0 = init_params()
-    traj, _ = run_jax(fo.lars(0.5, trust_coefficient=0.02, momentum=0.9, nesterov=nesterov), p0)
+    traj, _ = run_golden(fo.lars(0.5, trust_coefficient=0.02, momentum=0.9, nesterov=nesterov), p0)
     ref = ref_lars(p0, 0.5, 0.0, 0.02, 0.9, nesterov=nesterov, paper_denominator=True)
     assert_traj_close(traj, ref)
 
 
 def test_lars_golden_with_decay():
     p0 = init_params()
-    traj, _ = run_jax(fo.lars(0.5, weight_decay=0.1, trust_coefficient=0.02, momentum=0.8), p0)
+    traj, _ = run_golden(fo.lars(0.5, weight_decay=0.1, trust_coefficient=0.02, momentum=0.8), p0)
     assert_traj_close(traj, ref_lars(p0, 0.5, 0.1, 0.02, 0.8))
     # the paper's denominator ||g|| + beta ||w|| is a different (documented) rule
     paper = ref_lars(p0, 0.5, 0.1, 0.02, 0.8, paper_denominator=True)
@@ -85,13 +85,13 @@ def test_lars_golden_with_decay():
 
 def test_lamb_golden():
     p0 = init_params()
-    traj, _ = run_jax(fo.lamb(0.05, b1=0.8, b2=0.95, eps=1e-6, weight_decay=0.1), p0)
+    traj, _ = run_golden(fo.lamb(0.05, b1=0.8, b2=0.95, eps=1e-6, weight_decay=0.1), p0)
     assert_traj_close(traj, ref_lamb(p0, 0.05, 0.8, 0.95, 1e-6, 0.1))
 
 
 def test_lion_golden():
     p0 = init_params()
-    traj, _ = run_jax(fo.lion(0.01, b1=0.9, b2=0.99, weight_decay=0.1), p0)
+    traj, _ = run_golden(fo.lion(0.01, b1=0.9, b2=0.99, weight_decay=0.1), p0)
     assert_traj_close(traj, ref_lion(p0, 0.01, 0.9, 0.99, 0.1))
 
 
@@ -119,7 +119,7 @@ def test_masks():
 def test_matches_optax(name, ours, theirs_args):
     optax = pytest.importorskip("optax")
     p0 = init_params()
-    a, _ = run_jax(ours(), p0)
-    b, _ = run_jax(getattr(optax, name)(**theirs_args), p0)
+    a, _ = run_golden(ours(), p0)
+    b, _ = run_golden(getattr(optax, name)(**theirs_args), p0)
     # optax forms 1 - b2 in float32 (1e-5 relative); everything else is shared
     assert_traj_close(a, b, rtol=1e-4, atol=1e-5)

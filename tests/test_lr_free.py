@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
-from tests._golden import assert_traj_close, init_params, run_jax
+from tests.helpers import assert_traj_close, init_params, run_golden
 
 
 @pytest.mark.parametrize(
@@ -24,8 +24,8 @@ def test_matches_optax_contrib(name, ours, kw):
     contrib = pytest.importorskip("optax.contrib")
     p0 = init_params()
     # optax: bias correction always on, no growth cap (our defaults); float32 both
-    a, sa = run_jax(ours(**kw), p0, steps=10)
-    b, sb = run_jax(getattr(contrib, name)(**kw), p0, steps=10)
+    a, sa = run_golden(ours(**kw), p0, steps=10)
+    b, sb = run_golden(getattr(contrib, name)(**kw), p0, steps=10)
     assert_traj_close(a, b, rtol=2e-4, atol=2e-5)
     np.testing.assert_allclose(float(sa[0].estim_lr), float(sb.estim_lr), rtol=2e-4)
 

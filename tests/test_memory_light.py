@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
-from tests._golden import STEPS, assert_traj_close, grad_np, init_params, run_jax
+from tests.helpers import STEPS, assert_traj_close, grad_np, init_params, run_golden
 
 
 def rms(x):
@@ -54,7 +54,7 @@ def ref_adafactor(p, lr=None, relative_step=False, param_scale=True, d=1.0, mome
 
 def test_adafactor_paper_golden():
     p0 = init_params()
-    traj, state = run_jax(fo.adafactor(relative_step=True, min_dim_size_to_factor=1), p0)
+    traj, state = run_golden(fo.adafactor(relative_step=True, min_dim_size_to_factor=1), p0)
     assert_traj_close(traj, ref_adafactor(p0, relative_step=True))
     # 3 x 2 matrix: 3 + 2 numbers; v_row averages over the largest axis (optax naming)
     assert state[0].v_row["m"].shape == (2,) and state[0].v_col["m"].shape == (3,)
@@ -64,7 +64,7 @@ def test_adafactor_options_golden():
     p0 = init_params()
     opt = fo.adafactor(0.05, min_dim_size_to_factor=2, multiply_by_parameter_scale=False,
                        clipping_threshold=1.5, momentum=0.8, weight_decay_rate=0.01)
-    traj, _ = run_jax(opt, p0)
+    traj, _ = run_golden(opt, p0)
     assert_traj_close(traj, ref_adafactor(p0, lr=0.05, param_scale=False, d=1.5, momentum=0.8, wd=0.01))
 
 
@@ -80,8 +80,8 @@ def test_adafactor_options_golden():
 def test_adafactor_matches_optax(kw):
     optax = pytest.importorskip("optax")
     p0 = init_params()
-    a, _ = run_jax(fo.adafactor(**kw), p0)
-    b, _ = run_jax(optax.adafactor(**kw), p0)
+    a, _ = run_golden(fo.adafactor(**kw), p0)
+    b, _ = run_golden(optax.adafactor(**kw), p0)
     assert_traj_close(a, b, rtol=1e-5, atol=1e-6)
 
 
@@ -98,8 +98,8 @@ def test_adafactor_validation():
 def test_adam_bf16_mu_tracks_float32():
     p0 = init_params()
     steps = 30
-    traj16, state16 = run_jax(fo.adam(1e-2, mu_dtype=jnp.bfloat16), p0, steps)
-    traj32, state32 = run_jax(fo.adam(1e-2), p0, steps)
+    traj16, state16 = run_golden(fo.adam(1e-2, mu_dtype=jnp.bfloat16), p0, steps)
+    traj32, state32 = run_golden(fo.adam(1e-2), p0, steps)
     mu, nu = state16[0].mu, state16[0].nu
     assert all(x.dtype == jnp.bfloat16 for x in jax.tree.leaves(mu))
     assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(nu))

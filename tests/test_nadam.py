@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
-from tests import _adaptive_util as U
+from tests import helpers as U
 
 LR, B1, B2, EPS, PSI, WD = 0.05, U.B1, U.B2, 1e-8, 0.004, 0.125
 
@@ -15,8 +15,8 @@ LR, B1, B2, EPS, PSI, WD = 0.05, U.B1, U.B2, 1e-8, 0.004, 0.125
 def ours(form, wd=None):
     md = None if form == "optax" else PSI
     if wd is None:
-        return U.run(fo.nadam(LR, b1=B1, b2=B2, momentum_decay=md), 50)
-    return U.run(fo.nadamw(LR, b1=B1, b2=B2, weight_decay=wd, momentum_decay=md), 50)
+        return U.run_noisy(fo.nadam(LR, b1=B1, b2=B2, momentum_decay=md), 50)
+    return U.run_noisy(fo.nadamw(LR, b1=B1, b2=B2, weight_decay=wd, momentum_decay=md), 50)
 
 
 def reference(form, wd=0.0):
@@ -68,8 +68,8 @@ def test_matches_torch():
 
 def test_matches_optax():
     optax = pytest.importorskip("optax")
-    U.assert_close(ours("optax"), U.run(optax.nadam(LR, b1=B1, b2=B2), 50))
-    U.assert_close(ours("optax", WD), U.run(optax.nadamw(LR, b1=B1, b2=B2, weight_decay=WD), 50))
+    U.assert_close(ours("optax"), U.run_noisy(optax.nadam(LR, b1=B1, b2=B2), 50))
+    U.assert_close(ours("optax", WD), U.run_noisy(optax.nadamw(LR, b1=B1, b2=B2, weight_decay=WD), 50))
 
 
 def test_validation():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
-from tests import _adaptive_util as U
+from tests import helpers as U
 
 
 def test_noise_variance_follows_schedule():
@@ -58,13 +58,13 @@ def test_golden_noisy_sgd():
         sigma = np.sqrt(eta / t**gamma)
         return {k: p[k] - lr * (g[k] + sigma * draws[t - 1][k]) for k in U.KEYS}
 
-    U.assert_close(U.run(fo.noisy_sgd(lr, eta=eta, gamma=gamma, key=seed), 12), U.run_reference(step, 12))
+    U.assert_close(U.run_noisy(fo.noisy_sgd(lr, eta=eta, gamma=gamma, key=seed), 12), U.run_reference(step, 12))
 
 
 def test_noisy_sgd_matches_optax():
     optax = pytest.importorskip("optax")
-    ours = U.run(fo.noisy_sgd(0.05, eta=0.1, key=42), 50)
-    theirs = U.run(optax.noisy_sgd(0.05, eta=0.1, key=42), 50)
+    ours = U.run_noisy(fo.noisy_sgd(0.05, eta=0.1, key=42), 50)
+    theirs = U.run_noisy(optax.noisy_sgd(0.05, eta=0.1, key=42), 50)
     U.assert_close(ours, theirs)
 
 

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
-from tests import _adaptive_util as U
+from tests import helpers as U
 
 LR, B1, B2, EPS = 0.05, 0.875, 0.75, 1e-6
 
 
 @functools.cache
 def ours(wd=0.0):
-    return U.run(fo.novograd(LR, b1=B1, b2=B2, eps=EPS, weight_decay=wd), 50)
+    return U.run_noisy(fo.novograd(LR, b1=B1, b2=B2, eps=EPS, weight_decay=wd), 50)
 
 
 def reference(wd=0.0):
@@ -52,5 +52,5 @@ def test_weight_decay_needs_params():
 
 def test_matches_optax():
     optax = pytest.importorskip("optax")
-    U.assert_close(ours(), U.run(optax.novograd(LR, b1=B1, b2=B2, eps=EPS), 50))
-    U.assert_close(ours(0.125), U.run(optax.novograd(LR, b1=B1, b2=B2, eps=EPS, weight_decay=0.125), 50))
+    U.assert_close(ours(), U.run_noisy(optax.novograd(LR, b1=B1, b2=B2, eps=EPS), 50))
+    U.assert_close(ours(0.125), U.run_noisy(optax.novograd(LR, b1=B1, b2=B2, eps=EPS, weight_decay=0.125), 50))

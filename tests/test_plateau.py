@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
+from tests.helpers import run_scan
 
 # a loss that improves, stalls, improves a little, then stalls for long
 LOSSES = np.concatenate([np.linspace(2.0, 1.0, 8), np.full(6, 1.0), [0.9, 0.95, 0.9], np.full(20, 0.9),
@@ -34,17 +35,11 @@ def reference(losses, factor, patience, rtol, atol, cooldown, acc, min_scale):
     return np.array(out)
 
 
-def run(transform, losses, params=PARAMS):
-    state = transform.init(params)
-    grads = jax.tree.map(lambda p: None if p is None else jnp.ones_like(p), params, is_leaf=lambda x: x is None)
-
-    def step(state, loss):
-        updates, state = transform.update(grads, state, params, value=loss)
-        return state, (state.scale, updates)
-
-    scan = jax.jit(lambda s, xs: jax.lax.scan(step, s, xs))
-    _, (scales, updates) = scan(state, jnp.asarray(losses, jnp.float32))
-    return scales, updates
+def scales_and_updates(transform, losses, params=PARAMS):
+    """Unit gradients and one loss per step, in one scan: the scale after each update, and the updates."""
+    ones = jax.tree.map(jnp.ones_like, params)
+    states, updates = run_scan(transform, params, [ones] * len(losses), losses)
+    return states.scale, updates
 
 
 @pytest.mark.parametrize("kw", [
@@ -53,7 +48,7 @@ def run(transform, losses, params=PARAMS):
     dict(factor=0.5, patience=2, rtol=1e-3, atol=0.0, cooldown=1, accumulation_size=3, min_scale=0.0),
 ])
 def test_matches_reference_and_scales_every_leaf(kw):
-    scales, updates = run(fo.reduce_on_plateau(**kw), LOSSES)
+    scales, updates = scales_and_updates(fo.reduce_on_plateau(**kw), LOSSES)
     want = reference(LOSSES, kw["factor"], kw["patience"], kw["rtol"], kw["atol"], kw["cooldown"],
                      kw["accumulation_size"], kw["min_scale"])
     assert want.min() < 1.0  # the sequence does trigger reductions
@@ -76,7 +71,7 @@ def test_matches_torch_reduce_lr_on_plateau(threshold_mode, cooldown):
         want.append(opt.param_groups[0]["lr"])
     rtol, atol = (0.01, 0.0) if threshold_mode == "rel" else (0.0, 0.01)
     # torch's patience p = p + 1 bad evaluations here
-    scales, _ = run(fo.reduce_on_plateau(0.5, patience=3, rtol=rtol, atol=atol, cooldown=cooldown, min_scale=0.01),
+    scales, _ = scales_and_updates(fo.reduce_on_plateau(0.5, patience=3, rtol=rtol, atol=atol, cooldown=cooldown, min_scale=0.01),
                     LOSSES)
     np.testing.assert_allclose(np.asarray(scales), np.array(want), rtol=1e-6)
 
@@ -92,7 +87,7 @@ def test_matches_optax_contrib():
     for v in LOSSES:
         _, state = update(grads, state, value=jnp.float32(v))
         want.append(float(state.scale))
-    scales, _ = run(fo.reduce_on_plateau(**kw), LOSSES)
+    scales, _ = scales_and_updates(fo.reduce_on_plateau(**kw), LOSSES)
     np.testing.assert_allclose(np.asarray(scales), want, rtol=1e-6)
 
 
@@ -103,7 +98,7 @@ def test_state_is_arrays_and_hyperparameters_vmap():
     assert state.scale.dtype == jnp.float32 and state.count.dtype == jnp.int32
 
     def final_scale(factor, patience):
-        s, _ = run(fo.reduce_on_plateau(factor=factor, patience=patience), LOSSES[:20], {"v": jnp.zeros(2)})
+        s, _ = scales_and_updates(fo.reduce_on_plateau(factor=factor, patience=patience), LOSSES[:20], {"v": jnp.zeros(2)})
         return s[-1]
 
     got = jax.vmap(final_scale)(jnp.array([0.5, 0.1]), jnp.array([2, 2]))

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
-from tests import _adaptive_util as U
+from tests import helpers as U
 
 
 @functools.cache
 def ours(max_lr=1.0, scaling=1.0, f_min=0.0, variant="sps"):
     opt = fo.polyak_sgd(max_learning_rate=max_lr, scaling=scaling, f_min=f_min, variant=variant)
-    return U.run(opt, 50, with_value=True)
+    return U.run_noisy(opt, 50, with_value=True)
 
 
 def reference(max_lr=1.0, scaling=1.0, f_min=0.0, variant="sps"):
@@ -54,7 +54,7 @@ def test_matches_optax():
     for cfg in CONFIGS[:3]:
         max_lr, scaling, f_min, variant = cfg
         opt = optax.polyak_sgd(max_learning_rate=max_lr, scaling=scaling, f_min=f_min, variant=variant)
-        U.assert_close(ours(*cfg), U.run(opt, 50, with_value=True))
+        U.assert_close(ours(*cfg), U.run_noisy(opt, 50, with_value=True))
 
 
 def test_validation():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
-from tests._golden import STEPS, assert_traj_close, grad_np, init_params, run_jax
+from tests.helpers import STEPS, assert_traj_close, grad_np, init_params, run_golden
 
 
 def ref_prodigy(p, lr=1.0, b1=0.9, b2=0.999, b3=None, eps=1e-8, d0=1e-6, d_coef=1.0, wd=0.0,
@@ -63,7 +63,7 @@ def test_golden_reference(kw, ref_kw):
     kw = dict(kw)
     lr = kw.pop("learning_rate", 1.0)
     with jax.enable_x64(True):
-        traj, state = run_jax(fo.prodigy(lr, **kw), p0, dtype=jnp.float64)
+        traj, state = run_golden(fo.prodigy(lr, **kw), p0, dtype=jnp.float64)
         d = float(state[0].estim_lr)
     ref, ds = ref_prodigy(p0, lr=lr, **ref_kw)
     assert_traj_close(traj, ref, rtol=1e-7, atol=1e-9)
@@ -73,7 +73,7 @@ def test_golden_reference(kw, ref_kw):
 
 def test_float32_tracks_float64():
     p0 = init_params()
-    traj, state = run_jax(fo.prodigy(bias_correction=True, weight_decay=0.01), p0, steps=8)
+    traj, state = run_golden(fo.prodigy(bias_correction=True, weight_decay=0.01), p0, steps=8)
     ref, ds = ref_prodigy(p0, bias_correction=True, wd=0.01, steps=8)
     assert_traj_close(traj, ref, rtol=1e-4, atol=1e-5)
 

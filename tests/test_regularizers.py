@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
+from tests.helpers import descend
 
 RNG = np.random.default_rng(2)
 TREE = {"s": np.float32(-1.5), "v": RNG.normal(size=3).astype(np.float32), "m": RNG.normal(size=(2, 3)).astype(np.float32)}
@@ -61,13 +62,7 @@ def quad_loss(w):
     return 0.5 * jnp.sum(jnp.asarray(A, jnp.float32) * (w - jnp.asarray(C, jnp.float32)) ** 2)
 
 
-def run(opt, loss, steps=12):
-    w = jnp.zeros(3, jnp.float32)
-    s = opt.init(w)
-    for _ in range(steps):
-        u, s = opt.update(jax.grad(loss)(w), s, w)
-        w = fo.apply_updates(w, u)
-    return np.asarray(w, np.float64)
+W0 = jnp.zeros(3, jnp.float32)  # every run: 12 steps from zero
 
 
 def np_adam(lam, decoupled, lr=0.1, b1=0.9, b2=0.999, eps=1e-8, steps=12):
@@ -86,16 +81,16 @@ def np_adam(lam, decoupled, lr=0.1, b1=0.9, b2=0.999, eps=1e-8, steps=12):
 def test_l2_penalty_equals_weight_decay_under_sgd_but_not_under_adam():
     lam, lr = 0.3, 0.1
     coupled = lambda w: quad_loss(w) + lam * fo.l2_penalty(w)
-    w_pen = run(fo.sgd(lr), coupled)
-    w_dec = run(fo.chain(fo.add_decayed_weights(lam), fo.sgd(lr)), quad_loss)
+    w_pen, _ = descend(fo.sgd(lr), coupled, W0, 12)
+    w_dec, _ = descend(fo.chain(fo.add_decayed_weights(lam), fo.sgd(lr)), quad_loss, W0, 12)
     w_np = np.zeros(3)
     for _ in range(12):
         w_np = w_np - lr * (A * (w_np - C) + lam * w_np)
     np.testing.assert_allclose(w_pen, w_np, rtol=1e-5)
     np.testing.assert_allclose(w_dec, w_np, rtol=1e-5)
     # Adam: the penalty's gradient is rescaled by 1/sqrt(nu), the decoupled decay is not
-    a_pen = run(fo.adam(lr), coupled)
-    a_dec = run(fo.adamw(lr, weight_decay=lam), quad_loss)
+    a_pen, _ = descend(fo.adam(lr), coupled, W0, 12)
+    a_dec, _ = descend(fo.adamw(lr, weight_decay=lam), quad_loss, W0, 12)
     np.testing.assert_allclose(a_pen, np_adam(lam, decoupled=False), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(a_dec, np_adam(lam, decoupled=True), rtol=1e-4, atol=1e-6)
     assert np.max(np.abs(a_pen - a_dec)) > 1e-2

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
-from tests import _adaptive_util as U
+from tests import helpers as U
 
 LR, EM, EP, LO, HI = 0.01, 0.5, 1.2, 1e-6, 50.0
 
 
 @functools.cache
 def ours(max_step=HI):
-    return U.run(fo.rprop(LR, max_step_size=max_step), 50)
+    return U.run_noisy(fo.rprop(LR, max_step_size=max_step), 50)
 
 
 def reference(max_step=HI):

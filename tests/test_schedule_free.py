@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
-from tests._golden import STEPS, assert_traj_close, grad_np, init_params, run_jax
+from tests.helpers import STEPS, assert_traj_close, grad_np, init_params, run_golden
 
 
 def ref_schedule_free(p, lr, adam, b1, b2=0.999, eps=1e-8, wd=0.0, warmup=0, r=0.0, power=2.0, steps=STEPS):
@@ -45,7 +45,7 @@ def ref_schedule_free(p, lr, adam, b1, b2=0.999, eps=1e-8, wd=0.0, warmup=0, r=0
 
 def test_sgd_golden_with_warmup_and_decay():
     p0 = init_params()
-    traj, state = run_jax(fo.schedule_free_sgd(0.2, warmup_steps=4, b1=0.8, weight_decay=0.05), p0)
+    traj, state = run_golden(fo.schedule_free_sgd(0.2, warmup_steps=4, b1=0.8, weight_decay=0.05), p0)
     ref, x = ref_schedule_free(p0, 0.2, False, 0.8, wd=0.05, warmup=4)
     assert_traj_close(traj, ref)
     x_ours = fo.schedule_free_eval_params(state, jax.tree.map(jnp.asarray, traj[-1]))
@@ -57,7 +57,7 @@ def test_sgd_golden_with_warmup_and_decay():
 def test_adamw_golden_reference(kw):
     p0 = init_params()
     opt = fo.schedule_free_adamw(0.05, b1=0.9, b2=0.99, **kw)
-    traj, state = run_jax(opt, p0)
+    traj, state = run_golden(opt, p0)
     ref, x = ref_schedule_free(p0, 0.05, True, 0.9, b2=0.99, wd=kw.get("weight_decay", 0.0),
                                warmup=kw.get("warmup_steps", 0), r=kw.get("r", 0.0),
                                power=kw.get("weight_lr_power", 2.0))
@@ -93,8 +93,8 @@ def test_sgd_matches_optax():
     p0 = init_params()
     # no warmup: optax's base sgd evaluates the warmup schedule at k while its
     # averaging weights use k + 1, so with warmup optax departs from the reference
-    a, sa = run_jax(fo.schedule_free_sgd(0.3, b1=0.9, weight_decay=0.01), p0)
-    b, sb = run_jax(contrib.schedule_free_sgd(0.3, b1=0.9, weight_decay=0.01), p0)
+    a, sa = run_golden(fo.schedule_free_sgd(0.3, b1=0.9, weight_decay=0.01), p0)
+    b, sb = run_golden(contrib.schedule_free_sgd(0.3, b1=0.9, weight_decay=0.01), p0)
     assert_traj_close(a, b, rtol=1e-5, atol=1e-6)
     y = jax.tree.map(jnp.asarray, a[-1])
     chex.assert_trees_all_close(fo.schedule_free_eval_params(sa, y),
@@ -106,15 +106,15 @@ def test_wrapper_matches_optax_on_adam_base():
     optax = pytest.importorskip("optax")
     contrib = pytest.importorskip("optax.contrib")
     p0 = init_params()
-    a, _ = run_jax(fo.schedule_free(fo.adam(0.05, b1=0.0, b2=0.99), 0.05, b1=0.8), p0)
-    b, _ = run_jax(contrib.schedule_free(optax.adam(0.05, b1=0.0, b2=0.99), 0.05, b1=0.8), p0)
+    a, _ = run_golden(fo.schedule_free(fo.adam(0.05, b1=0.0, b2=0.99), 0.05, b1=0.8), p0)
+    b, _ = run_golden(contrib.schedule_free(optax.adam(0.05, b1=0.0, b2=0.99), 0.05, b1=0.8), p0)
     assert_traj_close(a, b, rtol=1e-4, atol=1e-5)
 
 
 def test_adamw_differs_from_optax_as_documented():
     contrib = pytest.importorskip("optax.contrib")
     p0 = init_params()
-    a, _ = run_jax(fo.schedule_free_adamw(0.05), p0)
-    b, _ = run_jax(contrib.schedule_free_adamw(0.05), p0)
+    a, _ = run_golden(fo.schedule_free_adamw(0.05), p0)
+    b, _ = run_golden(contrib.schedule_free_adamw(0.05), p0)
     # optax leaves sqrt(1 - b2**t) out of the averaging weights: not the reference rule
     assert not np.allclose(a[-1]["m"], b[-1]["m"], rtol=1e-3)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
-from tests._schedule_refs import assert_matches, evaluate, evaluate_optax
+from tests.helpers import assert_matches, evaluate, evaluate_optax
 
 
 def _half_cos(p):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
-from tests._schedule_refs import assert_matches, evaluate
+from tests.helpers import assert_matches, evaluate
 
 
 @pytest.mark.parametrize("mode", ["triangular", "triangular2", "exp_range"])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
-from tests._schedule_refs import assert_matches, evaluate
+from tests.helpers import assert_matches, evaluate
 
 
 @pytest.mark.parametrize("warmup, timescale", [(16, None), (16, 50.0), (0, 10.0)])

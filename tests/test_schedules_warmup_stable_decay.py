@@ -5,7 +5,7 @@ import math
 import pytest
 
 import functional_opt as fo
-from tests._schedule_refs import assert_matches
+from tests.helpers import assert_matches
 
 
 @pytest.mark.parametrize("shape", ["linear", "cosine", "1-sqrt"])

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
-from tests import _adaptive_util as U
+from tests import helpers as U
 
 LR, BETA = 0.01, 0.875
 
 
 @functools.cache
 def ours(name):
-    return U.run(fo.sign_sgd(LR) if name == "sign_sgd" else fo.signum(LR, beta=BETA), 50)
+    return U.run_noisy(fo.sign_sgd(LR) if name == "sign_sgd" else fo.signum(LR, beta=BETA), 50)
 
 
 def reference(name):
@@ -41,5 +41,5 @@ def test_sign_of_zero_is_zero():
 
 def test_matches_optax():
     optax = pytest.importorskip("optax")
-    U.assert_close(ours("sign_sgd"), U.run(optax.sign_sgd(LR), 50))
-    U.assert_close(ours("signum"), U.run(optax.signum(LR, beta=BETA), 50))
+    U.assert_close(ours("sign_sgd"), U.run_noisy(optax.sign_sgd(LR), 50))
+    U.assert_close(ours("signum"), U.run_noisy(optax.signum(LR, beta=BETA), 50))

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
-from tests import _adaptive_util as U
+from tests import helpers as U
 
 LR, MOM, EPS = 0.05, 0.875, 1e-8
 
 
 @functools.cache
 def ours():
-    return U.run(fo.sm3(LR, momentum=MOM), 50)
+    return U.run_noisy(fo.sm3(LR, momentum=MOM), 50)
 
 
 def reference():

@@ -1,30 +1,27 @@
 """The core transforms (scaling, momentum, rms, adam, weight_decay) against numpy float64."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import functional_opt as fo
+from tests.helpers import run
 
 RNG = np.random.default_rng(1)
 GRADS = [RNG.normal(size=(3, 2)) for _ in range(10)]
 
 
-def run(t, params=None, grads=GRADS):
-    params = jnp.zeros((3, 2)) if params is None else params
-    s = t.init(params)
-    out = []
-    for g in grads:
-        u, s = t.update(jnp.asarray(g, jnp.float32), s, params)
-        out.append(np.asarray(u))
-    return out, s
+# every transform here sees the same ten gradients, op by op, with zero params
+drive = functools.partial(run, params=jnp.zeros((3, 2)), grads=GRADS, apply=False, jit=False)
 
 
 def test_scale_and_scale_by_schedule():
-    out, _ = run(fo.scale(-3.0))
+    _, _, out = drive(fo.scale(-3.0))
     np.testing.assert_allclose(out[4], -3.0 * GRADS[4], rtol=1e-6)
-    out, s = run(fo.scale_by_schedule(lambda c: 1.0 / (c + 1.0)))
+    _, s, out = drive(fo.scale_by_schedule(lambda c: 1.0 / (c + 1.0)))
     for t in range(10):
         np.testing.assert_allclose(out[t], GRADS[t] / (t + 1), rtol=1e-6)
     assert s.count.dtype == jnp.int32 and int(s.count) == 10
@@ -32,7 +29,7 @@ def test_scale_and_scale_by_schedule():
 
 @pytest.mark.parametrize("nesterov", [False, True])
 def test_trace(nesterov):
-    out, _ = run(fo.trace(0.8, nesterov=nesterov))
+    _, _, out = drive(fo.trace(0.8, nesterov=nesterov))
     v = np.zeros((3, 2))
     for t, g in enumerate(GRADS):
         v = 0.8 * v + g
@@ -41,14 +38,14 @@ def test_trace(nesterov):
 
 def test_trace_scheduled_decay_and_accumulator_dtype():
     t = fo.trace(lambda c: jnp.where(c < 5, 0.0, 0.9), accumulator_dtype=jnp.bfloat16)
-    out, s = run(t)
+    _, s, out = drive(t)
     assert s.trace.dtype == jnp.bfloat16
     np.testing.assert_allclose(out[3], GRADS[3], rtol=1e-2, atol=1e-2)
 
 
 @pytest.mark.parametrize("debias", [False, True])
 def test_ema(debias):
-    out, _ = run(fo.ema(0.7, debias=debias))
+    _, _, out = drive(fo.ema(0.7, debias=debias))
     m = np.zeros((3, 2))
     for t, g in enumerate(GRADS, start=1):
         m = 0.7 * m + 0.3 * g
@@ -60,7 +57,7 @@ def test_ema(debias):
 @pytest.mark.parametrize("bias_correction", [False, True])
 def test_scale_by_rms(eps_in_sqrt, centered, bias_correction):
     eps, beta, init = 1e-3, 0.9, 0.1
-    out, _ = run(fo.scale_by_rms(beta, eps, init, eps_in_sqrt=eps_in_sqrt, centered=centered,
+    _, _, out = drive(fo.scale_by_rms(beta, eps, init, eps_in_sqrt=eps_in_sqrt, centered=centered,
                                  bias_correction=bias_correction))
     nu = np.full((3, 2), init)
     mu = np.zeros((3, 2))
@@ -76,7 +73,7 @@ def test_scale_by_rms(eps_in_sqrt, centered, bias_correction):
 @pytest.mark.parametrize("nesterov", [False, True])
 def test_scale_by_adam(nesterov):
     b1, b2, eps, eps_root = 0.8, 0.99, 1e-6, 1e-9
-    out, s = run(fo.scale_by_adam(b1, b2, eps, eps_root, nesterov=nesterov))
+    _, s, out = drive(fo.scale_by_adam(b1, b2, eps, eps_root, nesterov=nesterov))
     m = np.zeros((3, 2))
     v = np.zeros((3, 2))
     for t, g in enumerate(GRADS, start=1):

@@ -9,21 +9,10 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
-from tests._wrappers_util import Fixtures
+from tests.helpers import Fixtures, run
 
 _FX = Fixtures(2)
 params, grads_seq, RNG = _FX.params, _FX.grads_seq, _FX.rng
-
-
-def run(opt, p, gs):
-    s = opt.init(p)
-    step = jax.jit(opt.update)
-    us = []
-    for g in gs:
-        u, s = step(g, s, p)
-        p = fo.apply_updates(p, u)
-        us.append(u)
-    return p, s, us
 
 
 def test_every_k_1_equals_inner():

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
-from tests._wrappers_util import Fixtures
+from tests.helpers import Fixtures
 
 _FX = Fixtures(3)
 params, grads_seq, RNG = _FX.params, _FX.grads_seq, _FX.rng

@@ -9,26 +9,17 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
-from tests._wrappers_util import Fixtures
+from tests.helpers import Fixtures, run
 
 _FX = Fixtures(4)
 params, grads_seq = _FX.params, _FX.grads_seq
 
 
-def run(opt, p, gs):
-    s = opt.init(p)
-    step = jax.jit(opt.update)
-    for g in gs:
-        u, s = step(g, s, p)
-        p = fo.apply_updates(p, u)
-    return p, s
-
-
 def test_inject_adam_equals_adam():
     p = params()
     gs = grads_seq(p, 12)
-    ref, _ = run(fo.adam(0.05, b1=0.8, b2=0.999, eps=1e-6), p, gs)
-    got, s = run(fo.inject_hyperparams(fo.adam)(0.05, b1=0.8, b2=0.999, eps=1e-6), p, gs)
+    ref, _, _ = run(fo.adam(0.05, b1=0.8, b2=0.999, eps=1e-6), p, gs)
+    got, s, _ = run(fo.inject_hyperparams(fo.adam)(0.05, b1=0.8, b2=0.999, eps=1e-6), p, gs)
     chex.assert_trees_all_close(got, ref, rtol=1e-6, atol=1e-7)
     assert set(s.hyperparams) == {"learning_rate", "b1", "b2", "eps", "eps_root"}
     assert all(v.dtype == jnp.float32 for v in s.hyperparams.values())
@@ -94,7 +85,7 @@ def test_bf16_params_keep_float32_hyperparams():
     p = params(jnp.bfloat16)
     gs = grads_seq(p, 6)
     opt = fo.inject_hyperparams(fo.adam)(learning_rate=1e-2, b2=0.999)
-    p16, s = run(opt, p, gs)
+    p16, s, _ = run(opt, p, gs)
     b2 = fo.get_hyperparam(s, "b2")
     assert b2.dtype == jnp.float32 and float(b2) != 1.0
     np.testing.assert_allclose(float(b2), 0.999, rtol=1e-7)
@@ -134,8 +125,8 @@ def test_against_optax_inject_hyperparams():
     p = params()
     gs = grads_seq(p, 6)
     sched = lambda c: 0.1 * 0.9 ** c  # noqa: E731
-    ours, _ = run(fo.inject_hyperparams(fo.sgd)(learning_rate=sched, momentum=0.9), p, gs)
-    theirs, _ = run(optax.inject_hyperparams(optax.sgd)(learning_rate=sched, momentum=0.9), p, gs)
+    ours, _, _ = run(fo.inject_hyperparams(fo.sgd)(learning_rate=sched, momentum=0.9), p, gs)
+    theirs, _, _ = run(optax.inject_hyperparams(optax.sgd)(learning_rate=sched, momentum=0.9), p, gs)
     chex.assert_trees_all_close(ours, theirs, rtol=1e-5, atol=1e-7)
 
 

@@ -9,21 +9,10 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
-from tests._wrappers_util import Fixtures
+from tests.helpers import Fixtures, run
 
 _FX = Fixtures(1)
 params, grads_seq = _FX.params, _FX.grads_seq
-
-
-def run(opt, p, gs):
-    s = opt.init(p)
-    step = jax.jit(opt.update)
-    out = []
-    for g in gs:
-        u, s = step(g, s, p)
-        p = fo.apply_updates(p, u)
-        out.append(u)
-    return p, s, out
 
 
 def test_masked_all_true_equals_inner_and_all_false_is_identity():

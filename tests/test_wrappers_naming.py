@@ -6,7 +6,7 @@ import chex
 import pytest
 
 import functional_opt as fo
-from tests._wrappers_util import Fixtures
+from tests.helpers import Fixtures
 
 _FX = Fixtures(6)
 params, grads_seq = _FX.params, _FX.grads_seq

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
-from tests import _adaptive_util as U
+from tests import helpers as U
 
 LR, B1, B2, EPS, INIT = 0.05, U.B1, U.B2, 1e-3, 1e-6
 
 
 @functools.cache
 def ours(bias_correction=True):
-    return U.run(fo.yogi(LR, b1=B1, b2=B2, bias_correction=bias_correction), 50)
+    return U.run_noisy(fo.yogi(LR, b1=B1, b2=B2, bias_correction=bias_correction), 50)
 
 
 def reference(bias_correction=True):
@@ -48,7 +48,7 @@ def test_second_moment_moves_additively():
 
 def test_matches_optax():
     optax = pytest.importorskip("optax")
-    U.assert_close(ours(), U.run(optax.yogi(LR, b1=B1, b2=B2), 50))
+    U.assert_close(ours(), U.run_noisy(optax.yogi(LR, b1=B1, b2=B2), 50))
 
 
 def test_validation():
