@@ -262,14 +262,17 @@ def grad_np(params: dict, t: int, seed: int = 1) -> dict[str, np.ndarray]:
     return {k: (i + 1.0) * (params[k] - 0.3) + 0.5 * rng.normal(size=SHAPES[k]) for i, k in enumerate(SHAPES)}
 
 
-def run_golden(opt: Any, params_np: dict, steps: int = STEPS, dtype: Any = jnp.float32) -> tuple[list[dict], Any]:
-    """``steps`` jitted updates fed :func:`grad_np` at the current params; ``(trajectory in float64, final state)``."""
+def run_golden(
+    opt: Any, params_np: dict, steps: int = STEPS, dtype: Any = jnp.float32, grad_fn: Callable = grad_np
+) -> tuple[list[dict], Any]:
+    """``steps`` jitted updates fed ``grad_fn(params, t)`` (default :func:`grad_np`) in float64 at the
+    current params, then cast to ``dtype``: ``(trajectory in float64, final state)``."""
     params = {k: jnp.asarray(v, dtype) for k, v in params_np.items()}
     state = opt.init(params)
     step = jax.jit(opt.update)
     traj = []
     for t in range(steps):
-        g = grad_np({k: np.asarray(v, np.float64) for k, v in params.items()}, t)
+        g = grad_fn({k: np.asarray(v, np.float64) for k, v in params.items()}, t)
         u, state = step({k: jnp.asarray(v, dtype) for k, v in g.items()}, state, params)
         params = fo.apply_updates(params, u)
         traj.append({k: np.asarray(v, np.float64) for k, v in params.items()})

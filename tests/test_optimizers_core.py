@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import functional_opt as fo
+from tests.helpers import run_golden
 
 STEPS = 12
 SHAPES = {"scalar": (), "vector": (5,), "matrix": (3, 4)}
@@ -26,15 +27,8 @@ def grad_np(params, t):
 
 
 def run_ours(opt, steps=STEPS):
-    params = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), init_np())
-    state = opt.init(params)
-    step = jax.jit(lambda p, s, g: opt.update(g, s, p))
-    for t in range(steps):
-        g = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32),
-                         grad_np(jax.tree.map(np.asarray, params), t))
-        u, state = step(params, state, g)
-        params = fo.apply_updates(params, u)
-    return jax.tree.map(np.asarray, params)
+    """The params after ``steps`` jitted steps on this module's gradient oracle."""
+    return run_golden(opt, init_np(), steps, grad_fn=grad_np)[0][-1]
 
 
 def lr_const(t):
