@@ -1,5 +1,7 @@
 """GradientTransformation, chain, identity, stateless, apply_updates."""
 
+import pathlib
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -89,3 +91,10 @@ def test_apply_updates_keeps_dtype_and_none():
 def test_apply_updates_structure_mismatch_raises():
     with pytest.raises((ValueError, TypeError)):
         fo.apply_updates({"a": jnp.ones(2)}, {"b": jnp.ones(2)})
+
+
+def test_package_ships_py_typed_and_imports_no_private_jax():
+    root = pathlib.Path(fo.__file__).parent
+    assert (root / "py.typed").is_file()  # PEP 561 marker (package-data in pyproject.toml)
+    private = [str(f.relative_to(root)) for f in root.rglob("*.py") if "jax._src" in f.read_text()]
+    assert not private, f"private jax imports in {private}"
