@@ -52,7 +52,6 @@ def run(
     *,
     apply: bool = True,
     jit: bool = True,
-    values: Sequence[float] | None = None,
     **extra_args: Any,
 ) -> Run:
     """Drive ``tx`` over the gradient trees ``grads``: one ``update`` per tree.
@@ -67,21 +66,19 @@ def run(
         apply: add each update to the params (``fo.apply_updates``).
         jit: one jitted update, compiled once for all the steps; ``False``
             runs op by op.
-        values: a loss value per step, passed as ``value=``.
         extra_args: passed to every ``update``.
     """
     given = params is not None
     state = tx.init(params if given else _zeros_like(grads[0]))
 
-    def step(params, state, g, **kw):
-        u, state = tx.update(g, state, params, **kw, **extra_args)
+    def step(params, state, g):
+        u, state = tx.update(g, state, params, **extra_args)
         return (fo.apply_updates(params, u) if apply and given else params), state, u
 
     step = jax.jit(step) if jit else step
     updates = []
-    for t, g in enumerate(grads):
-        kw = {} if values is None else {"value": values[t]}
-        params, state, u = step(params, state, jax.tree.map(jnp.asarray, g), **kw)
+    for g in grads:
+        params, state, u = step(params, state, jax.tree.map(jnp.asarray, g))
         updates.append(u)
     return Run(params, state, updates)
 
