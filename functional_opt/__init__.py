@@ -212,6 +212,7 @@ from functional_opt.wrappers.guards import (
     apply_if_finite as apply_if_finite,
     skip_loss_spikes as skip_loss_spikes,
 )
+
 # (inject_hyperparams and its state arrive with fo.schedules, where optax keeps them)
 from functional_opt.wrappers.hyperparams import get_hyperparam as get_hyperparam, set_hyperparam as set_hyperparam
 from functional_opt.wrappers.masking import (

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -83,8 +84,7 @@ def check_number(
     if isinstance(value, bool):
         raise TypeError(f"{name} must be a number, got the bool {value!r}")
     if isinstance(value, str) or not (
-        _is_python_number(value) or isinstance(value, (jax.Array, np.ndarray, np.generic))
-        or hasattr(value, "dtype")
+        _is_python_number(value) or isinstance(value, (jax.Array, np.ndarray, np.generic)) or hasattr(value, "dtype")
     ):
         expected = "a number, an array or a schedule" if allow_schedule else "a number or an array"
         raise TypeError(f"{name} must be {expected}, got {type(value).__name__} {value!r}")
@@ -163,9 +163,7 @@ def value_at(hparam: ScalarOrSchedule, count: jax.Array | None, dtype: Any = Non
             raise ValueError("a schedule needs a step count, but none is kept in this state")
         value = hparam(count)
         if jnp.ndim(value) != 0:
-            raise ValueError(
-                f"a schedule must return a scalar, got shape {jnp.shape(value)} from {hparam!r}"
-            )
+            raise ValueError(f"a schedule must return a scalar, got shape {jnp.shape(value)} from {hparam!r}")
     else:
         value = hparam
         if dtype is None and _is_python_number(value):

@@ -11,7 +11,8 @@ moment's dtype, which XLA fuses into a single loop per leaf.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -204,7 +205,8 @@ def map_moments(
     n = len(moments)
     columns = [treedef.flatten_up_to(t) for t in (updates, *moments.values())]
     flags = (
-        [True] * treedef.num_leaves if mask is None
+        [True] * treedef.num_leaves
+        if mask is None
         else resolve_mask(where, mask, updates if params is _NO_PARAMS else params)
     )
 
@@ -259,16 +261,12 @@ def real_dtype_zeros(tree: Any, dtype: Any = None) -> Any:
     For second moments: ``|g|**2`` of a complex leaf is real, so its moment is
     stored in the matching real dtype (complex64 -> float32).
     """
-    return jax.tree.map(
-        lambda x: jnp.zeros(jnp.shape(x), dtype or jnp.finfo(jnp.result_type(x)).dtype), tree
-    )
+    return jax.tree.map(lambda x: jnp.zeros(jnp.shape(x), dtype or jnp.finfo(jnp.result_type(x)).dtype), tree)
 
 
 def real_dtype_full(tree: Any, value: Any, dtype: Any = None) -> Any:
     """:func:`real_dtype_zeros` filled with ``value`` (a second moment's initial value)."""
-    return jax.tree.map(
-        lambda x: jnp.full(jnp.shape(x), value, dtype or jnp.finfo(jnp.result_type(x)).dtype), tree
-    )
+    return jax.tree.map(lambda x: jnp.full(jnp.shape(x), value, dtype or jnp.finfo(jnp.result_type(x)).dtype), tree)
 
 
 def unzip(tree_of_tuples: Any, treedef: Any, n: int) -> tuple:
@@ -313,8 +311,7 @@ def check_same_shapes(where: str, a_name: str, a: Any, b_name: str, b: Any, *, s
             )
         if shapes and jnp.shape(xa) != jnp.shape(xb):
             raise ValueError(
-                f"{where}: shape mismatch at key path {kl(ka)}: {a_name} {jnp.shape(xa)}, "
-                f"{b_name} {jnp.shape(xb)}"
+                f"{where}: shape mismatch at key path {kl(ka)}: {a_name} {jnp.shape(xa)}, {b_name} {jnp.shape(xb)}"
             )
 
 

@@ -14,9 +14,7 @@ STEPS = 12
 
 def grads_seq(seed=0):
     rng = np.random.default_rng(seed)
-    return [
-        {"s": rng.normal(), "v": rng.normal(size=3), "m": rng.normal(size=(2, 3))} for _ in range(STEPS)
-    ]
+    return [{"s": rng.normal(), "v": rng.normal(size=3), "m": rng.normal(size=(2, 3))} for _ in range(STEPS)]
 
 
 def np_adan(gs, b1=0.98, b2=0.92, b3=0.99, eps=1e-8, diff_coef=None):

@@ -14,8 +14,14 @@ import pytest
 import functional_opt as fo
 
 NAMES = ["nadam", "nadamw", "radam", "amsgrad", "adamax", "adamaxw", "adabelief", "yogi"]
-TRANSFORMS = ["scale_by_nadam", "scale_by_radam", "scale_by_amsgrad", "scale_by_adamax",
-              "scale_by_belief", "scale_by_yogi"]
+TRANSFORMS = [
+    "scale_by_nadam",
+    "scale_by_radam",
+    "scale_by_amsgrad",
+    "scale_by_adamax",
+    "scale_by_belief",
+    "scale_by_yogi",
+]
 # our deliberate differences from optax's defaults (documented in the docstrings)
 DEVIATIONS = {}
 
@@ -28,8 +34,9 @@ def test_documented(name):
     assert name in fo.__all__
 
 
-@pytest.mark.parametrize("name", NAMES + ["scale_by_radam", "scale_by_amsgrad", "scale_by_adamax",
-                                          "scale_by_belief", "scale_by_yogi"])
+@pytest.mark.parametrize(
+    "name", NAMES + ["scale_by_radam", "scale_by_amsgrad", "scale_by_adamax", "scale_by_belief", "scale_by_yogi"]
+)
 def test_defaults_follow_optax(name):
     optax = pytest.importorskip("optax")
     ours = inspect.signature(getattr(fo, name)).parameters
@@ -65,10 +72,41 @@ def test_descends_a_quadratic(name):
 
 # Every named optimizer whose module is ``functional_opt/optimizers/{sgd, rmsprop, adagrad, rprop,
 # adam, adam_variants, lion, layerwise, muon, second_order}.py``.
-ALL = ["gradient_descent", "momentum", "sgd", "sign_sgd", "signum", "noisy_sgd", "polyak_sgd", "rmsprop",
-       "adagrad", "adadelta", "sm3", "rprop", "adam", "adamw", "nadam", "nadamw", "amsgrad", "adamax",
-       "adamaxw", "radam", "adabelief", "yogi", "adan", "ademamix", "adopt", "lion", "lars", "lamb",
-       "novograd", "fromage", "muon", "shampoo", "sophia"]
+ALL = [
+    "gradient_descent",
+    "momentum",
+    "sgd",
+    "sign_sgd",
+    "signum",
+    "noisy_sgd",
+    "polyak_sgd",
+    "rmsprop",
+    "adagrad",
+    "adadelta",
+    "sm3",
+    "rprop",
+    "adam",
+    "adamw",
+    "nadam",
+    "nadamw",
+    "amsgrad",
+    "adamax",
+    "adamaxw",
+    "radam",
+    "adabelief",
+    "yogi",
+    "adan",
+    "ademamix",
+    "adopt",
+    "lion",
+    "lars",
+    "lamb",
+    "novograd",
+    "fromage",
+    "muon",
+    "shampoo",
+    "sophia",
+]
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -104,10 +142,11 @@ MASKED = {
 
 @pytest.mark.parametrize("name", sorted(MASKED))
 def test_prefix_mask_equals_full_mask(name):
-    p = {"enc": {"w": jnp.array([[2.0, -1.0, 0.5], [1.0, 3.0, -2.0]]), "b": jnp.ones(3)},
-         "head": jnp.full((3, 2), -1.0)}
-    g = {"enc": {"w": jnp.array([[0.5, 0.1, -0.3], [0.2, -0.4, 0.6]]), "b": jnp.full(3, -0.5)},
-         "head": jnp.eye(3, 2)}
+    p = {
+        "enc": {"w": jnp.array([[2.0, -1.0, 0.5], [1.0, 3.0, -2.0]]), "b": jnp.ones(3)},
+        "head": jnp.full((3, 2), -1.0),
+    }
+    g = {"enc": {"w": jnp.array([[0.5, 0.1, -0.3], [0.2, -0.4, 0.6]]), "b": jnp.full(3, -0.5)}, "head": jnp.eye(3, 2)}
     prefix = {"enc": False, "head": True}
     full = {"enc": {"w": False, "b": False}, "head": True}
     callable_mask = lambda tree: jax.tree.map(lambda x: x.shape == (3, 2), tree)  # noqa: E731

@@ -10,10 +10,18 @@ import pytest
 
 import functional_opt as fo
 
-NAMES = ["adagrad", "adadelta", "rprop", "sign_sgd", "signum", "noisy_sgd", "polyak_sgd", "novograd",
-         "fromage", "sm3"]
-TRANSFORMS = ["scale_by_rss", "scale_by_adadelta", "scale_by_rprop", "scale_by_sign", "add_noise",
-              "scale_by_polyak", "scale_by_novograd", "scale_by_fromage", "scale_by_sm3"]
+NAMES = ["adagrad", "adadelta", "rprop", "sign_sgd", "signum", "noisy_sgd", "polyak_sgd", "novograd", "fromage", "sm3"]
+TRANSFORMS = [
+    "scale_by_rss",
+    "scale_by_adadelta",
+    "scale_by_rprop",
+    "scale_by_sign",
+    "add_noise",
+    "scale_by_polyak",
+    "scale_by_novograd",
+    "scale_by_fromage",
+    "scale_by_sm3",
+]
 # deliberate, documented differences from optax's defaults
 DEVIATIONS = {("adadelta", "learning_rate"): 1.0, ("noisy_sgd", "key"): 0, ("add_noise", "key"): 0}
 
@@ -26,8 +34,19 @@ def test_documented(name):
     assert name in fo.__all__
 
 
-@pytest.mark.parametrize("name", NAMES + ["scale_by_rss", "scale_by_adadelta", "scale_by_rprop", "add_noise",
-                                          "scale_by_polyak", "scale_by_novograd", "scale_by_sm3"])
+@pytest.mark.parametrize(
+    "name",
+    NAMES
+    + [
+        "scale_by_rss",
+        "scale_by_adadelta",
+        "scale_by_rprop",
+        "add_noise",
+        "scale_by_polyak",
+        "scale_by_novograd",
+        "scale_by_sm3",
+    ],
+)
 def test_defaults_follow_optax(name):
     optax = pytest.importorskip("optax")
     ours = inspect.signature(getattr(fo, name)).parameters
@@ -42,8 +61,9 @@ def test_adadelta_default_rate_is_the_papers():
     assert inspect.signature(fo.adadelta).parameters["learning_rate"].default == 1.0
 
 
-@pytest.mark.parametrize("name", ["adagrad", "adadelta", "sign_sgd", "signum", "noisy_sgd", "novograd",
-                                  "fromage", "sm3", "rprop"])
+@pytest.mark.parametrize(
+    "name", ["adagrad", "adadelta", "sign_sgd", "signum", "noisy_sgd", "novograd", "fromage", "sm3", "rprop"]
+)
 def test_validation_names_the_argument(name):
     with pytest.raises(ValueError, match="learning_rate"):
         getattr(fo, name)(-0.1)

@@ -49,8 +49,7 @@ def np_b3_sched(b3, T, bs):
 def test_scale_by_ademamix_matches_paper(scheduled):
     gs = grads_seq()
     if scheduled:
-        t = fo.scale_by_ademamix(0.9, 0.999, fo.ademamix_b3_schedule(0.999, 8, 0.9),
-                                 fo.ademamix_alpha_schedule(5.0, 8))
+        t = fo.scale_by_ademamix(0.9, 0.999, fo.ademamix_b3_schedule(0.999, 8, 0.9), fo.ademamix_alpha_schedule(5.0, 8))
         b3_of, alpha_of = np_b3_sched(0.999, 8, 0.9), np_alpha_sched(5.0, 8)
     else:
         t = fo.scale_by_ademamix(0.9, 0.999, 0.99, 4.0)

@@ -165,8 +165,13 @@ def test_per_example_global_norm_clip_values():
 
 @pytest.mark.parametrize(
     "make,arg",
-    [(fo.clip, "max_delta"), (fo.clip_by_global_norm, "max_norm"), (fo.clip_by_block_rms, "threshold"),
-     (fo.adaptive_grad_clip, "clipping"), (fo.per_example_global_norm_clip, "l2_norm_clip")],
+    [
+        (fo.clip, "max_delta"),
+        (fo.clip_by_global_norm, "max_norm"),
+        (fo.clip_by_block_rms, "threshold"),
+        (fo.adaptive_grad_clip, "clipping"),
+        (fo.per_example_global_norm_clip, "l2_norm_clip"),
+    ],
 )
 def test_bad_arguments(make, arg):
     with pytest.raises(ValueError, match=arg):
@@ -208,8 +213,11 @@ def test_property_global_norm_clip_is_a_radial_projection():
     )
     def check(seed, scale, max_norm):
         rng = np.random.default_rng(seed)
-        g = {"s": np.float32(scale * rng.normal()), "v": (scale * rng.normal(size=3)).astype(np.float32),
-             "m": (scale * rng.normal(size=(2, 3))).astype(np.float32)}
+        g = {
+            "s": np.float32(scale * rng.normal()),
+            "v": (scale * rng.normal(size=3)).astype(np.float32),
+            "m": (scale * rng.normal(size=(2, 3))).astype(np.float32),
+        }
         u = clip_fn(to_jax(g), jnp.float32(max_norm))
         n_in = np.sqrt(sum(np.sum(np.asarray(x, np.float64) ** 2) for x in g.values()))
         n_out = np.sqrt(sum(np.sum(np.asarray(x, np.float64) ** 2) for x in jax.tree.leaves(u)))

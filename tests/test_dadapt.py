@@ -9,8 +9,9 @@ import functional_opt as fo
 from tests.helpers import STEPS, assert_traj_close, grad_np, init_params, run_golden
 
 
-def ref_dadapt_adam(p, lr=1.0, b1=0.9, b2=0.999, eps=1e-8, d0=1e-6, wd=0.0, bias_correction=False,
-                    growth=np.inf, steps=STEPS):
+def ref_dadapt_adam(
+    p, lr=1.0, b1=0.9, b2=0.999, eps=1e-8, d0=1e-6, wd=0.0, bias_correction=False, growth=np.inf, steps=STEPS
+):
     """facebookresearch/dadaptation ``DAdaptAdam.step`` (decouple=True), written out in float64."""
     m = {k: np.zeros_like(v) for k, v in p.items()}
     v = {k: np.zeros_like(x) for k, x in p.items()}
@@ -43,8 +44,10 @@ def ref_dadapt_adam(p, lr=1.0, b1=0.9, b2=0.999, eps=1e-8, d0=1e-6, wd=0.0, bias
     "kw, ref_kw",
     [
         (dict(bias_correction=False), {}),
-        (dict(bias_correction=True, weight_decay=0.05, betas=(0.8, 0.99), growth_rate=2.0, learning_rate=0.7),
-         dict(bias_correction=True, wd=0.05, b1=0.8, b2=0.99, growth=2.0, lr=0.7)),
+        (
+            dict(bias_correction=True, weight_decay=0.05, betas=(0.8, 0.99), growth_rate=2.0, learning_rate=0.7),
+            dict(bias_correction=True, wd=0.05, b1=0.8, b2=0.99, growth=2.0, lr=0.7),
+        ),
     ],
 )
 def test_golden_reference(kw, ref_kw):

@@ -98,8 +98,13 @@ def test_lion_golden():
 def test_masks():
     p = {"w": jnp.full((2, 2), 2.0), "b": jnp.ones(2)}
     g = {"w": jnp.ones((2, 2)), "b": jnp.ones(2)}
-    opt = fo.lars(1.0, weight_decay=0.5, weight_decay_mask={"w": True, "b": False},
-                  trust_ratio_mask={"w": True, "b": False}, momentum=0.0)
+    opt = fo.lars(
+        1.0,
+        weight_decay=0.5,
+        weight_decay_mask={"w": True, "b": False},
+        trust_ratio_mask={"w": True, "b": False},
+        momentum=0.0,
+    )
     u, _ = opt.update(g, opt.init(p), p)
     chex.assert_trees_all_close(u["b"], -g["b"])  # neither decayed nor rescaled
     d = 1.0 + 0.5 * 2.0
@@ -109,10 +114,16 @@ def test_masks():
 @pytest.mark.parametrize(
     "name, ours, theirs_args",
     [
-        ("lars", lambda: fo.lars(0.3, weight_decay=1e-2, trust_coefficient=0.01, nesterov=True),
-         dict(learning_rate=0.3, weight_decay=1e-2, trust_coefficient=0.01, nesterov=True)),
-        ("lamb", lambda: fo.lamb(1e-2, b2=0.99, weight_decay=1e-2),
-         dict(learning_rate=1e-2, b2=0.99, weight_decay=1e-2)),
+        (
+            "lars",
+            lambda: fo.lars(0.3, weight_decay=1e-2, trust_coefficient=0.01, nesterov=True),
+            dict(learning_rate=0.3, weight_decay=1e-2, trust_coefficient=0.01, nesterov=True),
+        ),
+        (
+            "lamb",
+            lambda: fo.lamb(1e-2, b2=0.99, weight_decay=1e-2),
+            dict(learning_rate=1e-2, b2=0.99, weight_decay=1e-2),
+        ),
         ("lion", lambda: fo.lion(1e-2, weight_decay=1e-2), dict(learning_rate=1e-2, weight_decay=1e-2)),
     ],
 )

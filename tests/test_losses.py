@@ -107,7 +107,9 @@ def test_cosine_similarity_and_distance():
     np.testing.assert_allclose(np.asarray(d), 1 - ref_cos(p, t), rtol=1e-5, atol=1e-6)
     w = RNG.normal(size=4)
     g = jax.grad(lambda x: jnp.sum(fo.cosine_distance(x, jnp.asarray(t, jnp.float32)) * w))(jnp.asarray(p, jnp.float32))
-    np.testing.assert_allclose(np.asarray(g), fd_grad(lambda x: np.sum((1 - ref_cos(x, t)) * w), p), rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(g), fd_grad(lambda x: np.sum((1 - ref_cos(x, t)) * w), p), rtol=1e-3, atol=1e-5
+    )
     # a zero vector: NaN without epsilon, similarity 0 with epsilon
     z = jnp.zeros((1, 5))
     assert bool(jnp.isnan(fo.cosine_similarity(z, jnp.ones((1, 5)))[0]))

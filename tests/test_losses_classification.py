@@ -77,7 +77,9 @@ def test_integer_labels_values_grads_extremes():
     np.testing.assert_allclose(np.asarray(out), ref_int_ce(Z, Y_INT), rtol=1e-5)
     w = RNG.normal(size=4)
     g = jax.grad(lambda z: jnp.sum(fo.softmax_cross_entropy_with_integer_labels(z, jnp.asarray(Y_INT)) * w))(f32(Z))
-    np.testing.assert_allclose(np.asarray(g), fd_grad(lambda z: np.sum(ref_int_ce(z, Y_INT) * w), Z), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(g), fd_grad(lambda z: np.sum(ref_int_ce(z, Y_INT) * w), Z), rtol=1e-4, atol=1e-5
+    )
     y = np.array([1, 0])  # 2e4 + log 2 and 2e4 nats: finite and exact
     ext = fo.softmax_cross_entropy_with_integer_labels(f32(EXTREME), jnp.asarray(y))
     np.testing.assert_allclose(np.asarray(ext), ref_int_ce(EXTREME, y), rtol=1e-6)
@@ -93,10 +95,14 @@ def test_integer_labels_ignore_where_and_out_of_range():
     out = fo.softmax_cross_entropy_with_integer_labels(f32(Z), jnp.asarray(y), ignore_index=-100)
     ref = ref_int_ce(Z, np.where(y < 0, 0, y))
     np.testing.assert_allclose(np.asarray(out), np.where(y < 0, 0.0, ref), rtol=1e-5)
-    g = jax.grad(lambda z: jnp.sum(fo.softmax_cross_entropy_with_integer_labels(z, jnp.asarray(y), ignore_index=-100)))(f32(Z))
+    g = jax.grad(lambda z: jnp.sum(fo.softmax_cross_entropy_with_integer_labels(z, jnp.asarray(y), ignore_index=-100)))(
+        f32(Z)
+    )
     assert bool(jnp.all(g[1] == 0)) and bool(jnp.all(jnp.isfinite(g)))
     cls = np.array([True, True, True, True, False, True])
-    out = fo.softmax_cross_entropy_with_integer_labels(f32(Z), jnp.asarray(Y_INT), where=jnp.asarray(np.broadcast_to(cls, Z.shape)))
+    out = fo.softmax_cross_entropy_with_integer_labels(
+        f32(Z), jnp.asarray(Y_INT), where=jnp.asarray(np.broadcast_to(cls, Z.shape))
+    )
     lse = np.log(np.exp(Z[:, cls]).sum(-1))
     np.testing.assert_allclose(np.asarray(out), lse - Z[np.arange(4), Y_INT], rtol=1e-5)
     with pytest.raises(ValueError, match=r"labels must be in \[0, 6\)"):
@@ -116,11 +122,16 @@ def test_low_precision_logits(dtype):
     out = fo.softmax_cross_entropy_with_integer_labels(z, jnp.asarray(y))
     assert out.dtype == dtype
     np.testing.assert_allclose(np.asarray(out, np.float64), ref_int_ce(np.asarray(z, np.float64), y), rtol=1e-2)
-    g = jax.grad(lambda z: jnp.sum(fo.softmax_cross_entropy_with_integer_labels(z, jnp.asarray(y)).astype(jnp.float32)))(z)
+    g = jax.grad(
+        lambda z: jnp.sum(fo.softmax_cross_entropy_with_integer_labels(z, jnp.asarray(y)).astype(jnp.float32))
+    )(z)
     assert g.dtype == dtype and bool(jnp.all(jnp.isfinite(g)))
     zb = jnp.asarray(Z, dtype)
     for ours, ref in [
-        (fo.softmax_cross_entropy(zb, jnp.asarray(Y_PROB, dtype)), -(np.asarray(jnp.asarray(Y_PROB, dtype), np.float64) * ref_log_softmax(np.asarray(zb, np.float64))).sum(-1)),
+        (
+            fo.softmax_cross_entropy(zb, jnp.asarray(Y_PROB, dtype)),
+            -(np.asarray(jnp.asarray(Y_PROB, dtype), np.float64) * ref_log_softmax(np.asarray(zb, np.float64))).sum(-1),
+        ),
         (fo.sigmoid_binary_cross_entropy(z, jnp.ones_like(z)), ref_bce(np.asarray(z, np.float64), 1.0)),
         (fo.sigmoid_focal_loss(z, jnp.zeros_like(z), gamma=0.5), ref_focal(np.asarray(z, np.float64), 0.0, None, 0.5)),
     ]:
@@ -132,7 +143,9 @@ def test_sigmoid_bce_and_focal():
     y = (RNG.uniform(size=Z.shape) < 0.5).astype(np.float64)
     y_soft = RNG.uniform(size=Z.shape)
     for labels in (y, y_soft):
-        np.testing.assert_allclose(np.asarray(fo.sigmoid_binary_cross_entropy(f32(Z), f32(labels))), ref_bce(Z, labels), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            np.asarray(fo.sigmoid_binary_cross_entropy(f32(Z), f32(labels))), ref_bce(Z, labels), rtol=1e-5, atol=1e-6
+        )
         for alpha, gamma in [(None, 2.0), (0.25, 2.0), (0.7, 0.5), (None, 0.0)]:
             out = fo.sigmoid_focal_loss(f32(Z), f32(labels), alpha=alpha, gamma=gamma)
             np.testing.assert_allclose(np.asarray(out), ref_focal(Z, labels, alpha, gamma), rtol=1e-5, atol=1e-7)
@@ -140,11 +153,15 @@ def test_sigmoid_bce_and_focal():
     g = jax.grad(lambda z: jnp.sum(fo.sigmoid_binary_cross_entropy(z, f32(y)) * w))(f32(Z))
     np.testing.assert_allclose(np.asarray(g), fd_grad(lambda z: np.sum(ref_bce(z, y) * w), Z), rtol=1e-4, atol=1e-5)
     g = jax.grad(lambda z: jnp.sum(fo.sigmoid_focal_loss(z, f32(y_soft), alpha=0.25) * w))(f32(Z))
-    np.testing.assert_allclose(np.asarray(g), fd_grad(lambda z: np.sum(ref_focal(z, y_soft, 0.25, 2.0) * w), Z), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(g), fd_grad(lambda z: np.sum(ref_focal(z, y_soft, 0.25, 2.0) * w), Z), rtol=1e-4, atol=1e-5
+    )
     # extremes: exact values, finite gradients (gamma < 1 included)
     e = EXTREME.ravel()
     lab = (np.arange(e.size) % 2).astype(np.float64)
-    np.testing.assert_allclose(np.asarray(fo.sigmoid_binary_cross_entropy(f32(e), f32(lab))), ref_bce(e, lab), rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(fo.sigmoid_binary_cross_entropy(f32(e), f32(lab))), ref_bce(e, lab), rtol=1e-6
+    )
     for gamma in (0.5, 2.0):
         out = fo.sigmoid_focal_loss(f32(e), f32(lab), gamma=gamma)
         np.testing.assert_allclose(np.asarray(out), ref_focal(e, lab, None, gamma), rtol=1e-6)
@@ -185,8 +202,10 @@ def test_against_optax():
     lq = jax.nn.log_softmax(f32(RNG.normal(size=Z.shape)))
     pairs = [
         (fo.softmax_cross_entropy(z, f32(Y_PROB)), ol.softmax_cross_entropy(z, f32(Y_PROB))),
-        (fo.softmax_cross_entropy_with_integer_labels(z, jnp.asarray(Y_INT)),
-         ol.softmax_cross_entropy_with_integer_labels(z, jnp.asarray(Y_INT))),
+        (
+            fo.softmax_cross_entropy_with_integer_labels(z, jnp.asarray(Y_INT)),
+            ol.softmax_cross_entropy_with_integer_labels(z, jnp.asarray(Y_INT)),
+        ),
         (fo.sigmoid_binary_cross_entropy(z, y), ol.sigmoid_binary_cross_entropy(z, y)),
         (fo.sigmoid_focal_loss(z, y, alpha=0.25, gamma=2.0), ol.sigmoid_focal_loss(z, y, alpha=0.25, gamma=2.0)),
         (fo.hinge_loss(z, t), ol.hinge_loss(z, t)),
@@ -200,9 +219,13 @@ def test_against_optax():
 def test_against_torch():
     torch = pytest.importorskip("torch")
     z = torch.tensor(Z)
-    ours = fo.softmax_cross_entropy_with_integer_labels(f32(Z), jnp.asarray(np.array([0, -100, 2, 3])), ignore_index=-100)
+    ours = fo.softmax_cross_entropy_with_integer_labels(
+        f32(Z), jnp.asarray(np.array([0, -100, 2, 3])), ignore_index=-100
+    )
     theirs = torch.nn.functional.cross_entropy(z, torch.tensor([0, -100, 2, 3]), reduction="none", ignore_index=-100)
     np.testing.assert_allclose(np.asarray(ours), theirs.numpy(), rtol=1e-5)
     y = (RNG.uniform(size=Z.shape) < 0.5).astype(np.float64)
     theirs = torch.nn.functional.binary_cross_entropy_with_logits(z, torch.tensor(y), reduction="none")
-    np.testing.assert_allclose(np.asarray(fo.sigmoid_binary_cross_entropy(f32(Z), f32(y))), theirs.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(fo.sigmoid_binary_cross_entropy(f32(Z), f32(y))), theirs.numpy(), rtol=1e-5, atol=1e-6
+    )

@@ -14,8 +14,19 @@ def rms(x):
     return np.sqrt(np.mean(np.square(x)))
 
 
-def ref_adafactor(p, lr=None, relative_step=False, param_scale=True, d=1.0, momentum=None, wd=None,
-                  decay_rate=0.8, eps1=1e-30, eps2=1e-3, steps=STEPS):
+def ref_adafactor(
+    p,
+    lr=None,
+    relative_step=False,
+    param_scale=True,
+    d=1.0,
+    momentum=None,
+    wd=None,
+    decay_rate=0.8,
+    eps1=1e-30,
+    eps2=1e-3,
+    steps=STEPS,
+):
     """Shazeer & Stern Alg. 4/5 (every matrix factored), plus optax's optional extras."""
     R, C, V, M = {}, {}, {}, {}
     out = []
@@ -62,8 +73,14 @@ def test_adafactor_paper_golden():
 
 def test_adafactor_options_golden():
     p0 = init_params()
-    opt = fo.adafactor(0.05, min_dim_size_to_factor=2, multiply_by_parameter_scale=False,
-                       clipping_threshold=1.5, momentum=0.8, weight_decay_rate=0.01)
+    opt = fo.adafactor(
+        0.05,
+        min_dim_size_to_factor=2,
+        multiply_by_parameter_scale=False,
+        clipping_threshold=1.5,
+        momentum=0.8,
+        weight_decay_rate=0.01,
+    )
     traj, _ = run_golden(opt, p0)
     assert_traj_close(traj, ref_adafactor(p0, lr=0.05, param_scale=False, d=1.5, momentum=0.8, wd=0.01))
 
@@ -72,8 +89,14 @@ def test_adafactor_options_golden():
     "kw",
     [
         dict(learning_rate=0.1, min_dim_size_to_factor=2),
-        dict(learning_rate=0.05, min_dim_size_to_factor=2, momentum=0.9, weight_decay_rate=1e-3,
-             clipping_threshold=None, decay_offset=2),
+        dict(
+            learning_rate=0.05,
+            min_dim_size_to_factor=2,
+            momentum=0.9,
+            weight_decay_rate=1e-3,
+            clipping_threshold=None,
+            decay_offset=2,
+        ),
         dict(learning_rate=0.02, factored=False, multiply_by_parameter_scale=False),
     ],
 )
@@ -104,8 +127,7 @@ def test_adam_bf16_mu_tracks_float32():
     assert all(x.dtype == jnp.bfloat16 for x in jax.tree.leaves(mu))
     assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(nu))
     # mu itself agrees with float32 Adam's to bf16 precision (8 bits of mantissa)
-    chex.assert_trees_all_close(jax.tree.map(lambda x: x.astype(jnp.float32), mu), state32[0].mu,
-                                rtol=2e-2, atol=1e-3)
+    chex.assert_trees_all_close(jax.tree.map(lambda x: x.astype(jnp.float32), mu), state32[0].mu, rtol=2e-2, atol=1e-3)
     # and the trajectory stays close: the step is lr * O(1), the relative error ~ 2**-8
     for a, b in zip(traj16, traj32):
         chex.assert_trees_all_close(a, b, atol=2e-3)

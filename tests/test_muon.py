@@ -62,8 +62,10 @@ def test_newton_schulz_matches_numpy(shape):
 @pytest.mark.parametrize("nesterov", [True, False])
 def test_scale_by_muon_matches_reference(nesterov):
     rng = np.random.default_rng(1)
-    gs = [{"w": rng.normal(size=(3, 5)), "t": rng.normal(size=(6, 2)), "c": rng.normal(size=(2, 2, 3))}
-          for _ in range(STEPS)]
+    gs = [
+        {"w": rng.normal(size=(3, 5)), "t": rng.normal(size=(6, 2)), "c": rng.normal(size=(2, 2, 3))}
+        for _ in range(STEPS)
+    ]
     t = fo.scale_by_muon(beta=0.9, nesterov=nesterov)
     state = t.init(jax.tree.map(lambda x: jnp.zeros(x.shape), gs[0]))
     step = jax.jit(t.update)

@@ -51,8 +51,12 @@ def test_golden_noisy_sgd():
     for _ in range(12):
         key, sample = jax.random.split(key)
         leaf_keys = jax.random.split(sample, 3)  # leaves in tree order: "m", "s", "v"
-        draws.append({k: np.asarray(jax.random.normal(lk, np.shape(U.params0()[k])), np.float64)
-                      for k, lk in zip(sorted(U.KEYS), leaf_keys)})
+        draws.append(
+            {
+                k: np.asarray(jax.random.normal(lk, np.shape(U.params0()[k])), np.float64)
+                for k, lk in zip(sorted(U.KEYS), leaf_keys)
+            }
+        )
 
     def step(p, g, t):
         sigma = np.sqrt(eta / t**gamma)

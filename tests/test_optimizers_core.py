@@ -36,7 +36,7 @@ def lr_const(t):
 
 
 def lr_sched(t):
-    return 0.1 * 0.8 ** t
+    return 0.1 * 0.8**t
 
 
 def schedule_jax(count):
@@ -73,8 +73,7 @@ def test_momentum_differs_from_sgd_under_a_schedule():
     b = run_ours(fo.sgd(schedule_jax, momentum=0.9))
     assert max(np.abs(a[k] - b[k]).max() for k in a) > 1e-3
     # ...and equals it with a constant learning rate
-    chex.assert_trees_all_close(run_ours(fo.momentum(0.05)), run_ours(fo.sgd(0.05, momentum=0.9)),
-                                rtol=1e-5, atol=1e-6)
+    chex.assert_trees_all_close(run_ours(fo.momentum(0.05)), run_ours(fo.sgd(0.05, momentum=0.9)), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("scheduled", [False, True])
@@ -102,8 +101,8 @@ def test_adam_formula(scheduled):
         g = grad_np(theta, t - 1)
         m = {k: b1 * m[k] + (1 - b1) * g[k] for k in theta}
         v = {k: b2 * v[k] + (1 - b2) * g[k] ** 2 for k in theta}
-        m_hat = {k: m[k] / (1 - b1 ** t) for k in theta}
-        v_hat = {k: v[k] / (1 - b2 ** t) for k in theta}
+        m_hat = {k: m[k] / (1 - b1**t) for k in theta}
+        v_hat = {k: v[k] / (1 - b2**t) for k in theta}
         theta = {k: theta[k] - lr(t - 1) / (np.sqrt(v_hat[k]) + eps) * m_hat[k] for k in theta}
     ours = run_ours(fo.adam(schedule_jax if scheduled else 0.05, b1=b1, b2=b2, eps=eps))
     chex.assert_trees_all_close(ours, theta, rtol=1e-5, atol=1e-5)
@@ -118,8 +117,10 @@ def test_adamw_formula():
         g = grad_np(theta, t - 1)
         m = {k: b1 * m[k] + (1 - b1) * g[k] for k in theta}
         v = {k: b2 * v[k] + (1 - b2) * g[k] ** 2 for k in theta}
-        theta = {k: theta[k] - lr * ((m[k] / (1 - b1 ** t)) / (np.sqrt(v[k] / (1 - b2 ** t)) + eps)
-                                     + wd * theta[k]) for k in theta}
+        theta = {
+            k: theta[k] - lr * ((m[k] / (1 - b1**t)) / (np.sqrt(v[k] / (1 - b2**t)) + eps) + wd * theta[k])
+            for k in theta
+        }
     ours = run_ours(fo.adamw(lr, b1=b1, b2=b2, eps=eps, weight_decay=wd))
     chex.assert_trees_all_close(ours, theta, rtol=1e-5, atol=1e-5)
 
@@ -136,6 +137,7 @@ def test_sgd_nesterov_formula():
 
 
 # --- differential against optax (same conventions), 50 steps ---
+
 
 def _trajectory(opt, apply, steps=50):
     params = {k: jnp.asarray(x, jnp.float32) for k, x in init_np().items()}
@@ -158,9 +160,11 @@ def _trajectory(opt, apply, steps=50):
         ("adam_nesterov", lambda o: fo.adam(1e-3, nesterov=True), lambda o: o.adam(1e-3, nesterov=True)),
         ("adamw", lambda o: fo.adamw(1e-3, weight_decay=0.1), lambda o: o.adamw(1e-3, weight_decay=0.1)),
         ("rmsprop", lambda o: fo.rmsprop(1e-3), lambda o: o.rmsprop(1e-3)),
-        ("rmsprop_centered_momentum",
-         lambda o: fo.rmsprop(1e-3, centered=True, momentum=0.9),
-         lambda o: o.rmsprop(1e-3, centered=True, momentum=0.9)),
+        (
+            "rmsprop_centered_momentum",
+            lambda o: fo.rmsprop(1e-3, centered=True, momentum=0.9),
+            lambda o: o.rmsprop(1e-3, centered=True, momentum=0.9),
+        ),
     ],
 )
 def test_matches_optax(name, ours, theirs):
@@ -174,6 +178,7 @@ def test_matches_optax(name, ours, theirs):
 
 
 # --- convergence ---
+
 
 def _minimize(opt, loss, x0, steps):
     state = opt.init(x0)
@@ -198,8 +203,14 @@ def rosenbrock(x):
 
 @pytest.mark.parametrize(
     "opt",
-    [fo.gradient_descent(0.1), fo.momentum(0.05), fo.rmsprop(0.01), fo.adam(0.05), fo.sgd(0.05, 0.9, True),
-     fo.adamw(0.05, weight_decay=0.0)],
+    [
+        fo.gradient_descent(0.1),
+        fo.momentum(0.05),
+        fo.rmsprop(0.01),
+        fo.adam(0.05),
+        fo.sgd(0.05, 0.9, True),
+        fo.adamw(0.05, weight_decay=0.0),
+    ],
     ids=["gd", "momentum", "rmsprop", "adam", "nesterov", "adamw"],
 )
 def test_quadratic_bowl(opt):
@@ -218,6 +229,7 @@ def test_rosenbrock(opt, steps):
 
 
 # --- masks: optax's prefix semantics ---
+
 
 def test_adamw_prefix_mask_equals_masked():
     p = {"enc": {"w": jnp.full((2, 3), 2.0), "b": jnp.ones(3)}, "head": {"w": jnp.full((3,), -1.0)}}

@@ -10,8 +10,9 @@ import functional_opt as fo
 from tests.helpers import run_scan
 
 # a loss that improves, stalls, improves a little, then stalls for long
-LOSSES = np.concatenate([np.linspace(2.0, 1.0, 8), np.full(6, 1.0), [0.9, 0.95, 0.9], np.full(20, 0.9),
-                         [0.5], np.full(15, 0.6)])
+LOSSES = np.concatenate(
+    [np.linspace(2.0, 1.0, 8), np.full(6, 1.0), [0.9, 0.95, 0.9], np.full(20, 0.9), [0.5], np.full(15, 0.6)]
+)
 PARAMS = {"s": jnp.zeros(()), "v": jnp.zeros(3), "m": jnp.zeros((2, 3)), "none": None}
 
 
@@ -42,37 +43,56 @@ def scales_and_updates(transform, losses, params=PARAMS):
     return states.scale, updates
 
 
-@pytest.mark.parametrize("kw", [
-    dict(factor=0.5, patience=3, rtol=1e-4, atol=0.0, cooldown=0, accumulation_size=1, min_scale=0.0),
-    dict(factor=0.3, patience=2, rtol=0.0, atol=0.02, cooldown=4, accumulation_size=1, min_scale=0.05),
-    dict(factor=0.5, patience=2, rtol=1e-3, atol=0.0, cooldown=1, accumulation_size=3, min_scale=0.0),
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(factor=0.5, patience=3, rtol=1e-4, atol=0.0, cooldown=0, accumulation_size=1, min_scale=0.0),
+        dict(factor=0.3, patience=2, rtol=0.0, atol=0.02, cooldown=4, accumulation_size=1, min_scale=0.05),
+        dict(factor=0.5, patience=2, rtol=1e-3, atol=0.0, cooldown=1, accumulation_size=3, min_scale=0.0),
+    ],
+)
 def test_matches_reference_and_scales_every_leaf(kw):
     scales, updates = scales_and_updates(fo.reduce_on_plateau(**kw), LOSSES)
-    want = reference(LOSSES, kw["factor"], kw["patience"], kw["rtol"], kw["atol"], kw["cooldown"],
-                     kw["accumulation_size"], kw["min_scale"])
+    want = reference(
+        LOSSES,
+        kw["factor"],
+        kw["patience"],
+        kw["rtol"],
+        kw["atol"],
+        kw["cooldown"],
+        kw["accumulation_size"],
+        kw["min_scale"],
+    )
     assert want.min() < 1.0  # the sequence does trigger reductions
     np.testing.assert_allclose(np.asarray(scales), want, rtol=1e-6)
     assert updates["none"] is None
-    chex.assert_trees_all_close(updates["m"], jnp.broadcast_to(want[:, None, None], (len(LOSSES), 2, 3)),
-                                rtol=1e-6)
+    chex.assert_trees_all_close(updates["m"], jnp.broadcast_to(want[:, None, None], (len(LOSSES), 2, 3)), rtol=1e-6)
 
 
 @pytest.mark.parametrize("threshold_mode, cooldown", [("rel", 0), ("abs", 3)])
 def test_matches_torch_reduce_lr_on_plateau(threshold_mode, cooldown):
     torch = pytest.importorskip("torch")
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=2, threshold=0.01,
-                                                       threshold_mode=threshold_mode, cooldown=cooldown,
-                                                       min_lr=0.01, eps=0.0)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt,
+        mode="min",
+        factor=0.5,
+        patience=2,
+        threshold=0.01,
+        threshold_mode=threshold_mode,
+        cooldown=cooldown,
+        min_lr=0.01,
+        eps=0.0,
+    )
     want = []
     for v in LOSSES:
         sched.step(float(v))
         want.append(opt.param_groups[0]["lr"])
     rtol, atol = (0.01, 0.0) if threshold_mode == "rel" else (0.0, 0.01)
     # torch's patience p = p + 1 bad evaluations here
-    scales, _ = scales_and_updates(fo.reduce_on_plateau(0.5, patience=3, rtol=rtol, atol=atol, cooldown=cooldown, min_scale=0.01),
-                    LOSSES)
+    scales, _ = scales_and_updates(
+        fo.reduce_on_plateau(0.5, patience=3, rtol=rtol, atol=atol, cooldown=cooldown, min_scale=0.01), LOSSES
+    )
     np.testing.assert_allclose(np.asarray(scales), np.array(want), rtol=1e-6)
 
 
@@ -98,7 +118,9 @@ def test_state_is_arrays_and_hyperparameters_vmap():
     assert state.scale.dtype == jnp.float32 and state.count.dtype == jnp.int32
 
     def final_scale(factor, patience):
-        s, _ = scales_and_updates(fo.reduce_on_plateau(factor=factor, patience=patience), LOSSES[:20], {"v": jnp.zeros(2)})
+        s, _ = scales_and_updates(
+            fo.reduce_on_plateau(factor=factor, patience=patience), LOSSES[:20], {"v": jnp.zeros(2)}
+        )
         return s[-1]
 
     got = jax.vmap(final_scale)(jnp.array([0.5, 0.1]), jnp.array([2, 2]))
@@ -119,9 +141,16 @@ def test_missing_value_and_bad_arguments():
     t = fo.reduce_on_plateau()
     with pytest.raises(TypeError, match="value=loss"):
         t.update(jnp.ones(2), t.init(jnp.zeros(2)))
-    for kw, name in [(dict(factor=1.0), "factor"), (dict(factor=0.0), "factor"), (dict(patience=0), "patience"),
-                     (dict(rtol=-1e-3), "rtol"), (dict(atol=-1.0), "atol"), (dict(rtol=0.0, atol=0.0), "rtol"),
-                     (dict(cooldown=-1), "cooldown"), (dict(accumulation_size=0), "accumulation_size"),
-                     (dict(min_scale=-0.1), "min_scale")]:
+    for kw, name in [
+        (dict(factor=1.0), "factor"),
+        (dict(factor=0.0), "factor"),
+        (dict(patience=0), "patience"),
+        (dict(rtol=-1e-3), "rtol"),
+        (dict(atol=-1.0), "atol"),
+        (dict(rtol=0.0, atol=0.0), "rtol"),
+        (dict(cooldown=-1), "cooldown"),
+        (dict(accumulation_size=0), "accumulation_size"),
+        (dict(min_scale=-0.1), "min_scale"),
+    ]:
         with pytest.raises(ValueError, match=name):
             fo.reduce_on_plateau(**kw)

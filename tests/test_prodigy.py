@@ -9,8 +9,21 @@ import functional_opt as fo
 from tests.helpers import STEPS, assert_traj_close, grad_np, init_params, run_golden
 
 
-def ref_prodigy(p, lr=1.0, b1=0.9, b2=0.999, b3=None, eps=1e-8, d0=1e-6, d_coef=1.0, wd=0.0,
-                safeguard=False, bias_correction=False, growth=np.inf, steps=STEPS):
+def ref_prodigy(
+    p,
+    lr=1.0,
+    b1=0.9,
+    b2=0.999,
+    b3=None,
+    eps=1e-8,
+    d0=1e-6,
+    d_coef=1.0,
+    wd=0.0,
+    safeguard=False,
+    bias_correction=False,
+    growth=np.inf,
+    steps=STEPS,
+):
     """konstmish/prodigy ``Prodigy.step`` (decoupled decay), written out in float64."""
     b3 = np.sqrt(b2) if b3 is None else b3
     p0 = {k: v.copy() for k, v in p.items()}
@@ -50,10 +63,14 @@ def ref_prodigy(p, lr=1.0, b1=0.9, b2=0.999, b3=None, eps=1e-8, d0=1e-6, d_coef=
     "kw, ref_kw",
     [
         (dict(bias_correction=False), {}),
-        (dict(bias_correction=True, weight_decay=0.05, estim_lr_coef=0.5, beta3=0.9),
-         dict(bias_correction=True, wd=0.05, d_coef=0.5, b3=0.9)),
-        (dict(bias_correction=False, growth_rate=1.5, safeguard_warmup=True, estim_lr0=1e-3, learning_rate=0.5),
-         dict(growth=1.5, safeguard=True, d0=1e-3)),
+        (
+            dict(bias_correction=True, weight_decay=0.05, estim_lr_coef=0.5, beta3=0.9),
+            dict(bias_correction=True, wd=0.05, d_coef=0.5, b3=0.9),
+        ),
+        (
+            dict(bias_correction=False, growth_rate=1.5, safeguard_warmup=True, estim_lr0=1e-3, learning_rate=0.5),
+            dict(growth=1.5, safeguard=True, d0=1e-3),
+        ),
     ],
 )
 def test_golden_reference(kw, ref_kw):

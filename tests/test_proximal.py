@@ -9,7 +9,11 @@ import pytest
 import functional_opt as fo
 
 RNG = np.random.default_rng(3)
-TARGET = {"s": np.float32(0.05), "v": np.array([2.0, -0.03, 0.5], np.float32), "m": RNG.normal(size=(2, 3)).astype(np.float32) * 0.3}
+TARGET = {
+    "s": np.float32(0.05),
+    "v": np.array([2.0, -0.03, 0.5], np.float32),
+    "m": RNG.normal(size=(2, 3)).astype(np.float32) * 0.3,
+}
 
 
 def loss(p):

@@ -12,7 +12,11 @@ import functional_opt as fo
 from tests.helpers import descend
 
 RNG = np.random.default_rng(2)
-TREE = {"s": np.float32(-1.5), "v": RNG.normal(size=3).astype(np.float32), "m": RNG.normal(size=(2, 3)).astype(np.float32)}
+TREE = {
+    "s": np.float32(-1.5),
+    "v": RNG.normal(size=3).astype(np.float32),
+    "m": RNG.normal(size=(2, 3)).astype(np.float32),
+}
 
 
 def jtree(tree=TREE):
@@ -32,9 +36,13 @@ def test_penalties_against_numpy():
     np.testing.assert_allclose(float(fo.elastic_net_penalty(jtree(), l1_ratio=0.3)), 0.3 * l1 + 0.7 * l2, rtol=1e-6)
     # masks: a tree of bools, or a function of the params; None leaves are skipped
     mask = {"s": False, "v": True, "m": False}
-    np.testing.assert_allclose(float(fo.l2_penalty(jtree(), mask=mask)), 0.5 * (TREE["v"].astype(np.float64) ** 2).sum(), rtol=1e-6)
+    np.testing.assert_allclose(
+        float(fo.l2_penalty(jtree(), mask=mask)), 0.5 * (TREE["v"].astype(np.float64) ** 2).sum(), rtol=1e-6
+    )
     by_ndim = lambda p: jax.tree.map(lambda x: jnp.ndim(x) == 2, p)
-    np.testing.assert_allclose(float(fo.l1_penalty(jtree(), mask=by_ndim)), np.abs(TREE["m"].astype(np.float64)).sum(), rtol=1e-6)
+    np.testing.assert_allclose(
+        float(fo.l1_penalty(jtree(), mask=by_ndim)), np.abs(TREE["m"].astype(np.float64)).sum(), rtol=1e-6
+    )
     with_none = {**jtree(), "frozen": None}
     np.testing.assert_allclose(float(fo.l1_penalty(with_none)), l1, rtol=1e-6)
     # gradients: lam * sign(w) and lam * w
@@ -134,8 +142,10 @@ def test_dropout_edges():
 
 def test_prefix_mask_equals_full_mask():
     # the one mask reader: a prefix mask (optax's semantics), as fo.masked reads it
-    p = {"enc": {"w": jnp.arange(6.0).reshape(2, 3) - 2.0, "b": jnp.full(3, 0.5)},
-         "head": {"w": jnp.array([1.0, -2.0, 3.0]), "b": jnp.asarray(-0.7)}}
+    p = {
+        "enc": {"w": jnp.arange(6.0).reshape(2, 3) - 2.0, "b": jnp.full(3, 0.5)},
+        "head": {"w": jnp.array([1.0, -2.0, 3.0]), "b": jnp.asarray(-0.7)},
+    }
     prefix = {"enc": False, "head": True}
     full = {"enc": {"w": False, "b": False}, "head": {"w": True, "b": True}}
     for penalty in (fo.l1_penalty, fo.l2_penalty, fo.elastic_net_penalty):

@@ -24,8 +24,11 @@ def reference(max_step=HI):
         p = dict(p)
         for k in U.KEYS:
             agree = g[k] * prev[k]
-            delta[k] = np.where(agree > 0, np.minimum(delta[k] * EP, max_step),
-                                np.where(agree < 0, np.maximum(delta[k] * EM, LO), delta[k]))
+            delta[k] = np.where(
+                agree > 0,
+                np.minimum(delta[k] * EP, max_step),
+                np.where(agree < 0, np.maximum(delta[k] * EM, LO), delta[k]),
+            )
             gk = np.where(agree < 0, 0.0, g[k])
             p[k] = p[k] - delta[k] * np.sign(gk)
             prev[k] = gk

@@ -57,8 +57,7 @@ def test_sam_matches_optax_opaque_mode():
     contrib = pytest.importorskip("optax.contrib")
     rho, lr = 0.05, 0.02
     ours = fo.sam(fo.sgd(lr), rho=rho, eps=0.0)
-    ref = contrib.sam(optax.sgd(lr), optax.chain(contrib.normalize(), optax.sgd(rho)),
-                      sync_period=2, opaque_mode=True)
+    ref = contrib.sam(optax.sgd(lr), optax.chain(contrib.normalize(), optax.sgd(rho)), sync_period=2, opaque_mode=True)
     grad_fn = jax.jit(jax.grad(lambda p: loss(p, 0.3)))
     po = pr = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), P0)
     so, sr = ours.init(po), ref.init(pr)

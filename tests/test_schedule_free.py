@@ -58,9 +58,17 @@ def test_adamw_golden_reference(kw):
     p0 = init_params()
     opt = fo.schedule_free_adamw(0.05, b1=0.9, b2=0.99, **kw)
     traj, state = run_golden(opt, p0)
-    ref, x = ref_schedule_free(p0, 0.05, True, 0.9, b2=0.99, wd=kw.get("weight_decay", 0.0),
-                               warmup=kw.get("warmup_steps", 0), r=kw.get("r", 0.0),
-                               power=kw.get("weight_lr_power", 2.0))
+    ref, x = ref_schedule_free(
+        p0,
+        0.05,
+        True,
+        0.9,
+        b2=0.99,
+        wd=kw.get("weight_decay", 0.0),
+        warmup=kw.get("warmup_steps", 0),
+        r=kw.get("r", 0.0),
+        power=kw.get("weight_lr_power", 2.0),
+    )
     assert_traj_close(traj, ref)
     x_ours = fo.schedule_free_eval_params((fo.EmptyState(), state), jax.tree.map(jnp.asarray, traj[-1]))
     chex.assert_trees_all_close(jax.tree.map(np.asarray, x_ours), x, rtol=1e-4, atol=1e-5)
@@ -97,8 +105,9 @@ def test_sgd_matches_optax():
     b, sb = run_golden(contrib.schedule_free_sgd(0.3, b1=0.9, weight_decay=0.01), p0)
     assert_traj_close(a, b, rtol=1e-5, atol=1e-6)
     y = jax.tree.map(jnp.asarray, a[-1])
-    chex.assert_trees_all_close(fo.schedule_free_eval_params(sa, y),
-                                contrib.schedule_free_eval_params(sb, y), rtol=1e-5, atol=1e-6)
+    chex.assert_trees_all_close(
+        fo.schedule_free_eval_params(sa, y), contrib.schedule_free_eval_params(sb, y), rtol=1e-5, atol=1e-6
+    )
     del optax
 
 

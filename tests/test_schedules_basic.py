@@ -12,8 +12,10 @@ from tests.helpers import assert_matches, evaluate, evaluate_optax
 
 def test_constant_and_linear():
     assert_matches(fo.constant_schedule(0.3), lambda c: 0.3)
-    assert_matches(fo.linear_schedule(1.0, 0.1, 50, transition_begin=10),
-                   lambda c: 1.0 if c < 10 else (0.1 if c >= 60 else 1.0 + (0.1 - 1.0) * (c - 10) / 50))
+    assert_matches(
+        fo.linear_schedule(1.0, 0.1, 50, transition_begin=10),
+        lambda c: 1.0 if c < 10 else (0.1 if c >= 60 else 1.0 + (0.1 - 1.0) * (c - 10) / 50),
+    )
     # the end value is exact, not rounded, from B + T on
     assert float(fo.linear_schedule(1.0, 0.01, 100)(100)) == np.float32(0.01)
     assert float(jax.jit(fo.linear_schedule(1.0, 0.01, 100))(100)) == np.float32(0.01)
@@ -59,8 +61,10 @@ def test_inverse_time_decay(staircase):
 def test_warmups():
     assert_matches(fo.warmup_constant_schedule(0.1, 1.0, 20), lambda c: 0.1 + 0.9 * min(c, 20) / 20)
     assert_matches(fo.warmup_constant_schedule(0.1, 1.0, 0), lambda c: 1.0)
-    assert_matches(fo.warmup_exponential_decay_schedule(0.0, 1.0, 10, 5, 0.8, transition_begin=3, end_value=0.05),
-                   lambda c: c / 10 if c < 10 else max(0.8 ** (max(c - 13, 0) / 5), 0.05))
+    assert_matches(
+        fo.warmup_exponential_decay_schedule(0.0, 1.0, 10, 5, 0.8, transition_begin=3, end_value=0.05),
+        lambda c: c / 10 if c < 10 else max(0.8 ** (max(c - 13, 0) / 5), 0.05),
+    )
 
 
 def test_piecewise_constant():
@@ -96,14 +100,22 @@ def test_matches_optax():
         (fo.exponential_decay(1.0, 7, 0.6, 5, True, 0.05), optax.exponential_decay(1.0, 7, 0.6, 5, True, 0.05)),
         (fo.exponential_decay(1.0, 7, 1.2, 5, False, 3.0), optax.exponential_decay(1.0, 7, 1.2, 5, False, 3.0)),
         (fo.warmup_constant_schedule(0.1, 1.0, 20), optax.warmup_constant_schedule(0.1, 1.0, 20)),
-        (fo.warmup_exponential_decay_schedule(0.0, 1.0, 10, 5, 0.8, 3, False, 0.05),
-         optax.warmup_exponential_decay_schedule(0.0, 1.0, 10, 5, 0.8, 3, False, 0.05)),
-        (fo.piecewise_constant_schedule(1.0, {10: 0.5, 40: 0.1}),
-         optax.piecewise_constant_schedule(1.0, {10: 0.5, 40: 0.1})),
-        (fo.piecewise_interpolate_schedule("linear", 2.0, {10: 0.5, 30: 0.25, 70: 0.2}),
-         optax.piecewise_interpolate_schedule("linear", 2.0, {10: 0.5, 30: 0.25, 70: 0.2})),
-        (fo.piecewise_interpolate_schedule("cosine", 2.0, {10: 0.5, 30: 0.25, 70: 0.2}),
-         optax.piecewise_interpolate_schedule("cosine", 2.0, {10: 0.5, 30: 0.25, 70: 0.2})),
+        (
+            fo.warmup_exponential_decay_schedule(0.0, 1.0, 10, 5, 0.8, 3, False, 0.05),
+            optax.warmup_exponential_decay_schedule(0.0, 1.0, 10, 5, 0.8, 3, False, 0.05),
+        ),
+        (
+            fo.piecewise_constant_schedule(1.0, {10: 0.5, 40: 0.1}),
+            optax.piecewise_constant_schedule(1.0, {10: 0.5, 40: 0.1}),
+        ),
+        (
+            fo.piecewise_interpolate_schedule("linear", 2.0, {10: 0.5, 30: 0.25, 70: 0.2}),
+            optax.piecewise_interpolate_schedule("linear", 2.0, {10: 0.5, 30: 0.25, 70: 0.2}),
+        ),
+        (
+            fo.piecewise_interpolate_schedule("cosine", 2.0, {10: 0.5, 30: 0.25, 70: 0.2}),
+            optax.piecewise_interpolate_schedule("cosine", 2.0, {10: 0.5, 30: 0.25, 70: 0.2}),
+        ),
     ]
     for ours, theirs in pairs:
         want = evaluate_optax(theirs)

@@ -14,7 +14,8 @@ INT32_MAX = 2**31 - 1
 
 def test_join_boundaries():
     sched = fo.join_schedules(
-        [fo.constant_schedule(1.0), fo.linear_schedule(2.0, 0.0, 10), fo.constant_schedule(5.0)], [7, 20])
+        [fo.constant_schedule(1.0), fo.linear_schedule(2.0, 0.0, 10), fo.constant_schedule(5.0)], [7, 20]
+    )
 
     def ref(c):
         if c < 7:
@@ -81,17 +82,34 @@ ALL = {
     "cyclic": lambda h: fo.cyclic_schedule(0.0, h, 7, 5, mode="triangular2"),
     "cyclic_exp_range": lambda h: fo.cyclic_schedule(0.0, h, 7, 5, mode="exp_range", gamma=0.999),
     "join": lambda h: fo.join_schedules([fo.constant_schedule(h), fo.cosine_decay_schedule(h, 50)], [20]),
-    "multiply": lambda h: fo.multiply_schedules([fo.warmup_constant_schedule(0.0, 1.0, 10),
-                                                 fo.cosine_decay_schedule(h, 100)]),
+    "multiply": lambda h: fo.multiply_schedules(
+        [fo.warmup_constant_schedule(0.0, 1.0, 10), fo.cosine_decay_schedule(h, 100)]
+    ),
 }
 
 PUBLIC_SCHEDULES = {
-    "constant_schedule", "linear_schedule", "polynomial_schedule", "exponential_decay", "step_decay_schedule",
-    "inverse_time_decay", "piecewise_constant_schedule", "piecewise_interpolate_schedule",
-    "warmup_constant_schedule", "warmup_exponential_decay_schedule", "cosine_decay_schedule",
-    "warmup_cosine_decay_schedule", "sgdr_schedule", "cosine_restarts_schedule", "linear_onecycle_schedule",
-    "cosine_onecycle_schedule", "onecycle_schedules", "warmup_stable_decay_schedule", "inverse_sqrt_schedule",
-    "cyclic_schedule", "join_schedules", "multiply_schedules",
+    "constant_schedule",
+    "linear_schedule",
+    "polynomial_schedule",
+    "exponential_decay",
+    "step_decay_schedule",
+    "inverse_time_decay",
+    "piecewise_constant_schedule",
+    "piecewise_interpolate_schedule",
+    "warmup_constant_schedule",
+    "warmup_exponential_decay_schedule",
+    "cosine_decay_schedule",
+    "warmup_cosine_decay_schedule",
+    "sgdr_schedule",
+    "cosine_restarts_schedule",
+    "linear_onecycle_schedule",
+    "cosine_onecycle_schedule",
+    "onecycle_schedules",
+    "warmup_stable_decay_schedule",
+    "inverse_sqrt_schedule",
+    "cyclic_schedule",
+    "join_schedules",
+    "multiply_schedules",
 }
 
 
@@ -134,5 +152,6 @@ def test_schedules_drive_an_optimizer_under_jit():
     updates, state = step(params, state)
     np.testing.assert_allclose(np.asarray(updates["w"]), 0.0)  # schedule(0) = init_value = 0
     updates, state = step(params, state)
-    np.testing.assert_allclose(np.asarray(updates["w"]), -0.05 * (1 + float(fo.onecycle_schedules(10, 0.1)[1](1))),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(updates["w"]), -0.05 * (1 + float(fo.onecycle_schedules(10, 0.1)[1](1))), rtol=1e-5
+    )

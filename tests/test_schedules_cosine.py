@@ -36,8 +36,10 @@ def test_warmup_cosine_with_zero_peak_is_not_nan():
 
 
 def test_sgdr():
-    kws = [dict(init_value=0.0, peak_value=1.0, warmup_steps=5, decay_steps=30),
-           dict(init_value=0.0, peak_value=0.5, warmup_steps=0, decay_steps=60, end_value=0.1)]
+    kws = [
+        dict(init_value=0.0, peak_value=1.0, warmup_steps=5, decay_steps=30),
+        dict(init_value=0.0, peak_value=0.5, warmup_steps=0, decay_steps=60, end_value=0.1),
+    ]
 
     def ref(c):
         if c < 30:
@@ -54,10 +56,11 @@ def test_cosine_restarts(t_mult, m_mult):
         start, period, k = 0.0, 7.0, 0
         while c >= start + period:
             start, period, k = start + period, period * t_mult, k + 1
-        return 2.0 * ((1 - 0.1) * m_mult ** k * _half_cos((c - start) / period) + 0.1)
+        return 2.0 * ((1 - 0.1) * m_mult**k * _half_cos((c - start) / period) + 0.1)
 
-    assert_matches(fo.cosine_restarts_schedule(2.0, 7, t_mult=t_mult, alpha=0.1, m_mult=m_mult), ref,
-                   counts=np.arange(400))
+    assert_matches(
+        fo.cosine_restarts_schedule(2.0, 7, t_mult=t_mult, alpha=0.1, m_mult=m_mult), ref, counts=np.arange(400)
+    )
 
 
 @pytest.mark.parametrize("t_mult", [1.0, 2.0, 3.0])
@@ -70,8 +73,9 @@ def test_cosine_restarts_with_array_t_mult(t_mult):
             start, period = start + period, period * t_mult
         return _half_cos((c - start) / period)
 
-    assert_matches(fo.cosine_restarts_schedule(1.0, 7, t_mult=jnp.float32(t_mult)), ref, counts=np.arange(300),
-                   atol=2e-6)
+    assert_matches(
+        fo.cosine_restarts_schedule(1.0, 7, t_mult=jnp.float32(t_mult)), ref, counts=np.arange(300), atol=2e-6
+    )
 
 
 def _torch_values(make_scheduler, n, key="lr", momentum=0.0):
@@ -88,8 +92,10 @@ def _torch_values(make_scheduler, n, key="lr", momentum=0.0):
 
 @pytest.mark.parametrize("t_mult", [1, 2, 3])
 def test_cosine_restarts_matches_torch(t_mult):
-    want = _torch_values(lambda torch, o: torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
-        o, T_0=6, T_mult=t_mult, eta_min=0.05), 300)
+    want = _torch_values(
+        lambda torch, o: torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(o, T_0=6, T_mult=t_mult, eta_min=0.05),
+        300,
+    )
     got = evaluate(fo.cosine_restarts_schedule(1.0, 6, t_mult=t_mult, alpha=0.05), np.arange(300))
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
@@ -135,15 +141,40 @@ def test_onecycle_formulas():
 def test_onecycle_pair_matches_torch(anneal):
     T, pct = 90, 0.25
     b = int(pct * T)
-    want_lr = _torch_values(lambda torch, o: torch.optim.lr_scheduler.OneCycleLR(
-        o, max_lr=0.8, total_steps=T + 1, pct_start=(b + 1) / (T + 1), anneal_strategy=anneal,
-        div_factor=10.0, final_div_factor=100.0, base_momentum=0.8, max_momentum=0.92), T + 1, momentum=0.9)
-    want_mom = _torch_values(lambda torch, o: torch.optim.lr_scheduler.OneCycleLR(
-        o, max_lr=0.8, total_steps=T + 1, pct_start=(b + 1) / (T + 1), anneal_strategy=anneal,
-        div_factor=10.0, final_div_factor=100.0, base_momentum=0.8, max_momentum=0.92), T + 1, key="momentum",
-        momentum=0.9)
-    lr, mom = fo.onecycle_schedules(T, 0.8, pct, 10.0, 100.0, 0.8, 0.92,
-                                    interpolate_type="cosine" if anneal == "cos" else "linear")
+    want_lr = _torch_values(
+        lambda torch, o: torch.optim.lr_scheduler.OneCycleLR(
+            o,
+            max_lr=0.8,
+            total_steps=T + 1,
+            pct_start=(b + 1) / (T + 1),
+            anneal_strategy=anneal,
+            div_factor=10.0,
+            final_div_factor=100.0,
+            base_momentum=0.8,
+            max_momentum=0.92,
+        ),
+        T + 1,
+        momentum=0.9,
+    )
+    want_mom = _torch_values(
+        lambda torch, o: torch.optim.lr_scheduler.OneCycleLR(
+            o,
+            max_lr=0.8,
+            total_steps=T + 1,
+            pct_start=(b + 1) / (T + 1),
+            anneal_strategy=anneal,
+            div_factor=10.0,
+            final_div_factor=100.0,
+            base_momentum=0.8,
+            max_momentum=0.92,
+        ),
+        T + 1,
+        key="momentum",
+        momentum=0.9,
+    )
+    lr, mom = fo.onecycle_schedules(
+        T, 0.8, pct, 10.0, 100.0, 0.8, 0.92, interpolate_type="cosine" if anneal == "cos" else "linear"
+    )
     counts = np.arange(T + 1)
     np.testing.assert_allclose(evaluate(lr, counts), want_lr, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(evaluate(mom, counts), want_mom, rtol=1e-5, atol=1e-7)
@@ -151,12 +182,16 @@ def test_onecycle_pair_matches_torch(anneal):
 
 def test_matches_optax():
     optax = pytest.importorskip("optax")
-    kws = [dict(init_value=0.0, peak_value=1.0, warmup_steps=5, decay_steps=30),
-           dict(init_value=0.0, peak_value=0.5, warmup_steps=3, decay_steps=60, end_value=0.1)]
+    kws = [
+        dict(init_value=0.0, peak_value=1.0, warmup_steps=5, decay_steps=30),
+        dict(init_value=0.0, peak_value=0.5, warmup_steps=3, decay_steps=60, end_value=0.1),
+    ]
     pairs = [
         (fo.cosine_decay_schedule(0.6, 50, 0.1, 2.0), optax.cosine_decay_schedule(0.6, 50, 0.1, 2.0)),
-        (fo.warmup_cosine_decay_schedule(0.01, 1.0, 15, 80, 0.1, 1.5),
-         optax.warmup_cosine_decay_schedule(0.01, 1.0, 15, 80, 0.1, 1.5)),
+        (
+            fo.warmup_cosine_decay_schedule(0.01, 1.0, 15, 80, 0.1, 1.5),
+            optax.warmup_cosine_decay_schedule(0.01, 1.0, 15, 80, 0.1, 1.5),
+        ),
         (fo.sgdr_schedule(kws), optax.sgdr_schedule(kws)),
         (fo.linear_onecycle_schedule(100, 2.0), optax.linear_onecycle_schedule(100, 2.0)),
         (

@@ -16,7 +16,7 @@ def test_cyclic_formula(mode, up, down):
     def ref(c):
         x, cycle = c % total, c // total
         h = x / up if x <= up else (total - x) / d
-        a = {"triangular": 1.0, "triangular2": 0.5 ** cycle, "exp_range": 0.98 ** c}[mode]
+        a = {"triangular": 1.0, "triangular2": 0.5**cycle, "exp_range": 0.98**c}[mode]
         return 0.1 + (1.0 - 0.1) * h * a
 
     assert_matches(fo.cyclic_schedule(0.1, 1.0, up, down, mode=mode, gamma=0.98), ref)
@@ -26,8 +26,9 @@ def test_cyclic_formula(mode, up, down):
 def test_cyclic_matches_torch(mode):
     torch = pytest.importorskip("torch")
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    sched = torch.optim.lr_scheduler.CyclicLR(opt, base_lr=0.05, max_lr=0.8, step_size_up=6, step_size_down=9,
-                                              mode=mode, gamma=0.99, cycle_momentum=False)
+    sched = torch.optim.lr_scheduler.CyclicLR(
+        opt, base_lr=0.05, max_lr=0.8, step_size_up=6, step_size_down=9, mode=mode, gamma=0.99, cycle_momentum=False
+    )
     want = []
     for _ in range(100):
         want.append(opt.param_groups[0]["lr"])

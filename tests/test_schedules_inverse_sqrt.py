@@ -25,7 +25,7 @@ def test_inverse_sqrt_is_the_transformer_rate():
     d_model, warmup = 512, 40
     sched = fo.inverse_sqrt_schedule((d_model * warmup) ** -0.5, warmup)
     counts = np.arange(1, 200)
-    want = d_model ** -0.5 * np.minimum(counts ** -0.5, counts * warmup ** -1.5)
+    want = d_model**-0.5 * np.minimum(counts**-0.5, counts * warmup**-1.5)
     np.testing.assert_allclose(evaluate(sched, counts), want, rtol=1e-5)
 
 

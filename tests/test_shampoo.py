@@ -39,8 +39,10 @@ def np_shampoo(gs, eps, freq, max_dim):
 @pytest.mark.parametrize("freq,max_dim", [(1, 1024), (3, 1024), (2, 3)])
 def test_scale_by_shampoo_matches_paper(freq, max_dim):
     rng = np.random.default_rng(freq + max_dim)
-    gs = [{"s": rng.normal(), "v": rng.normal(size=3), "m": rng.normal(size=(2, 4)),
-           "t": rng.normal(size=(2, 3, 2))} for _ in range(STEPS)]
+    gs = [
+        {"s": rng.normal(), "v": rng.normal(size=3), "m": rng.normal(size=(2, 4)), "t": rng.normal(size=(2, 3, 2))}
+        for _ in range(STEPS)
+    ]
     eps = 1e-2
     t = fo.scale_by_shampoo(eps, precondition_frequency=freq, max_preconditioner_dim=max_dim)
     state = t.init(jax.tree.map(lambda x: jnp.zeros(np.shape(x)), gs[0]))

@@ -43,8 +43,7 @@ def np_sophia(p, lr, b1, b2, eps, gamma, clip, k, wd):
 def test_sophia_matches_paper(k, gamma, clip):
     p0 = {"s": np.float64(0.8), "v": np.array([1.0, -0.5, 0.3]), "m": np.linspace(-1, 1, 6).reshape(2, 3)}
     lr, b1, b2, eps, wd = 0.05, 0.9, 0.8, 1e-8, 0.1
-    opt = fo.sophia(lr, b1=b1, b2=b2, eps=eps, gamma=gamma, clip_threshold=clip, update_interval=k,
-                    weight_decay=wd)
+    opt = fo.sophia(lr, b1=b1, b2=b2, eps=eps, gamma=gamma, clip_threshold=clip, update_interval=k, weight_decay=wd)
     params = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), p0)
     state = opt.init(params)
 

@@ -101,8 +101,9 @@ def test_checkpoint_saved_with_constant_restores_after_switching_to_schedule(tmp
     path = tmp_path / "opt_state.npz"
     fo.checkpoint.save(path, state)
 
-    sched = fo.chain(fo.clip_by_global_norm(1.0),
-                     fo.adamw(fo.warmup_cosine_decay_schedule(0.0, 1e-3, 5, 50), weight_decay=1e-2))
+    sched = fo.chain(
+        fo.clip_by_global_norm(1.0), fo.adamw(fo.warmup_cosine_decay_schedule(0.0, 1e-3, 5, 50), weight_decay=1e-2)
+    )
     restored = fo.checkpoint.restore(path, sched.init(PARAMS))
     for x, y in zip(jax.tree.leaves(state), jax.tree.leaves(restored)):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))

@@ -49,7 +49,7 @@ def test_ema(debias):
     m = np.zeros((3, 2))
     for t, g in enumerate(GRADS, start=1):
         m = 0.7 * m + 0.3 * g
-        np.testing.assert_allclose(out[t - 1], m / (1 - 0.7 ** t) if debias else m, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(out[t - 1], m / (1 - 0.7**t) if debias else m, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("eps_in_sqrt", [True, False])
@@ -57,14 +57,15 @@ def test_ema(debias):
 @pytest.mark.parametrize("bias_correction", [False, True])
 def test_scale_by_rms(eps_in_sqrt, centered, bias_correction):
     eps, beta, init = 1e-3, 0.9, 0.1
-    _, _, out = drive(fo.scale_by_rms(beta, eps, init, eps_in_sqrt=eps_in_sqrt, centered=centered,
-                                 bias_correction=bias_correction))
+    _, _, out = drive(
+        fo.scale_by_rms(beta, eps, init, eps_in_sqrt=eps_in_sqrt, centered=centered, bias_correction=bias_correction)
+    )
     nu = np.full((3, 2), init)
     mu = np.zeros((3, 2))
     for t, g in enumerate(GRADS, start=1):
-        nu = beta * nu + (1 - beta) * g ** 2
+        nu = beta * nu + (1 - beta) * g**2
         mu = beta * mu + (1 - beta) * g
-        c = 1 / (1 - beta ** t) if bias_correction else 1.0
+        c = 1 / (1 - beta**t) if bias_correction else 1.0
         s = nu * c - (mu * c) ** 2 if centered else nu * c
         ref = g / np.sqrt(s + eps) if eps_in_sqrt else g / (np.sqrt(s) + eps)
         np.testing.assert_allclose(out[t - 1], ref, rtol=2e-5, atol=1e-5)
@@ -78,12 +79,12 @@ def test_scale_by_adam(nesterov):
     v = np.zeros((3, 2))
     for t, g in enumerate(GRADS, start=1):
         m = b1 * m + (1 - b1) * g
-        v = b2 * v + (1 - b2) * g ** 2
+        v = b2 * v + (1 - b2) * g**2
         if nesterov:
-            m_hat = b1 * m / (1 - b1 ** (t + 1)) + (1 - b1) * g / (1 - b1 ** t)
+            m_hat = b1 * m / (1 - b1 ** (t + 1)) + (1 - b1) * g / (1 - b1**t)
         else:
-            m_hat = m / (1 - b1 ** t)
-        ref = m_hat / (np.sqrt(v / (1 - b2 ** t) + eps_root) + eps)
+            m_hat = m / (1 - b1**t)
+        ref = m_hat / (np.sqrt(v / (1 - b2**t) + eps_root) + eps)
         np.testing.assert_allclose(out[t - 1], ref, rtol=2e-5, atol=1e-6)
     assert int(s.count) == 10
 

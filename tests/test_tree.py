@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from functional_opt import _tree, _hparams
+from functional_opt import _hparams, _tree
 
 
 def test_zeros_like_on_arrays_and_shape_dtype_structs():
@@ -85,8 +85,8 @@ def test_resolve_prefix_and_mask_semantics():
 def test_decay_scalars_against_float64():
     k = _tree.decay_scalars(0.999, jnp.asarray(4, jnp.int32))
     np.testing.assert_allclose(float(k.omb), 1 - 0.999, rtol=1e-7)
-    np.testing.assert_allclose(float(k.c), 1 / (1 - 0.999 ** 5), rtol=1e-6)
-    np.testing.assert_allclose(float(k.c_next), 1 / (1 - 0.999 ** 6), rtol=1e-6)
+    np.testing.assert_allclose(float(k.c), 1 / (1 - 0.999**5), rtol=1e-6)
+    np.testing.assert_allclose(float(k.c_next), 1 / (1 - 0.999**6), rtol=1e-6)
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 3, 7, 64, 1001])
@@ -94,7 +94,7 @@ def test_global_norm_balanced_sum(n):
     rng = np.random.default_rng(n)
     leaves = [rng.normal(size=(i % 3 + 1,)) for i in range(n)]
     tree = [jnp.asarray(x, jnp.float32) for x in leaves]
-    ref = np.sqrt(sum(float(np.sum(x ** 2)) for x in leaves))
+    ref = np.sqrt(sum(float(np.sum(x**2)) for x in leaves))
     np.testing.assert_allclose(float(_tree.global_norm(tree)), ref, rtol=1e-5)
 
 

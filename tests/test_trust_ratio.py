@@ -28,8 +28,10 @@ def test_values_per_leaf(kw):
     t = fo.scale_by_trust_ratio(**kw)
     p32 = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), w)
     out, _ = t.update(jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), u), t.init(p32), p32)
-    expected = {k: ref_ratio(u[k], w[k], kw.get("trust_coefficient", 1.0), kw.get("eps", 0.0),
-                             kw.get("min_norm", 0.0)) * u[k] for k in w}
+    expected = {
+        k: ref_ratio(u[k], w[k], kw.get("trust_coefficient", 1.0), kw.get("eps", 0.0), kw.get("min_norm", 0.0)) * u[k]
+        for k in w
+    }
     chex.assert_trees_all_close(jax.tree.map(np.asarray, out), expected, rtol=1e-5)
 
 

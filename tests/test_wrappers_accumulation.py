@@ -43,7 +43,7 @@ def test_sgd_on_micro_batches_equals_full_batch():
         u, sf = full.update(jax.grad(loss)(wf, x, y), sf, wf)
         wf = fo.apply_updates(wf, u)
         for i in range(4):
-            g = jax.grad(loss)(wa, x[3 * i: 3 * i + 3], y[3 * i: 3 * i + 3])
+            g = jax.grad(loss)(wa, x[3 * i : 3 * i + 3], y[3 * i : 3 * i + 3])
             u, sa = acc_step(g, sa, wa)
             if i < 3:
                 chex.assert_trees_all_equal(u, jax.tree.map(jnp.zeros_like, u))

@@ -60,7 +60,10 @@ def test_apply_if_finite_against_optax():
     optax = pytest.importorskip("optax")
     p = params()
     gs = grads_seq(p, 8, bad={1, 3, 4})
-    ours, theirs = fo.apply_if_finite(fo.sgd(0.1, momentum=0.9), 1), optax.apply_if_finite(optax.sgd(0.1, momentum=0.9), 1)
+    ours, theirs = (
+        fo.apply_if_finite(fo.sgd(0.1, momentum=0.9), 1),
+        optax.apply_if_finite(optax.sgd(0.1, momentum=0.9), 1),
+    )
     so, st = ours.init(p), theirs.init(p)
     po, pt = p, p
     step_o, step_t = jax.jit(ours.update), jax.jit(theirs.update)

@@ -78,7 +78,9 @@ def test_get_set_inside_nested_state_and_ambiguity():
         fo.get_hyperparam(two, "learning_rate")
     both = fo.set_hyperparam(two, "learning_rate", 0.3)  # sets every match
     assert [float(x.hyperparams["learning_rate"]) for x in fo.find_states(both, fo.InjectHyperparamsState)] == [
-        pytest.approx(0.3), pytest.approx(0.3)]
+        pytest.approx(0.3),
+        pytest.approx(0.3),
+    ]
 
 
 def test_bf16_params_keep_float32_hyperparams():
@@ -124,7 +126,7 @@ def test_against_optax_inject_hyperparams():
     optax = pytest.importorskip("optax")
     p = params()
     gs = grads_seq(p, 6)
-    sched = lambda c: 0.1 * 0.9 ** c  # noqa: E731
+    sched = lambda c: 0.1 * 0.9**c  # noqa: E731
     ours, _, _ = run(fo.inject_hyperparams(fo.sgd)(learning_rate=sched, momentum=0.9), p, gs)
     theirs, _, _ = run(optax.inject_hyperparams(optax.sgd)(learning_rate=sched, momentum=0.9), p, gs)
     chex.assert_trees_all_close(ours, theirs, rtol=1e-5, atol=1e-7)

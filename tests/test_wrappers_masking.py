@@ -87,11 +87,19 @@ def test_partition_against_optax_multi_transform():
 
 
 def test_labels_by_regex():
-    p = {"dense": {"kernel": jnp.ones((2, 2)), "bias": jnp.ones(2)}, "layer_norm": {"scale": jnp.ones(2)},
-         "blocks": [{"w": jnp.ones(1)}], "skip": None}
+    p = {
+        "dense": {"kernel": jnp.ones((2, 2)), "bias": jnp.ones(2)},
+        "layer_norm": {"scale": jnp.ones(2)},
+        "blocks": [{"w": jnp.ones(1)}],
+        "skip": None,
+    }
     labels = fo.labels_by_regex({r".*bias|.*norm.*": "no_decay", r"blocks\.0\..*": "block"}, default="decay")(p)
-    assert labels == {"dense": {"kernel": "decay", "bias": "no_decay"}, "layer_norm": {"scale": "no_decay"},
-                      "blocks": [{"w": "block"}], "skip": None}
+    assert labels == {
+        "dense": {"kernel": "decay", "bias": "no_decay"},
+        "layer_norm": {"scale": "no_decay"},
+        "blocks": [{"w": "block"}],
+        "skip": None,
+    }
     # full match: "bias" alone does not match "dense.bias"
     assert fo.labels_by_regex([("bias", 1)], default=0)(p)["dense"]["bias"] == 0
     with pytest.raises(ValueError, match="no rule matches"):
@@ -149,8 +157,10 @@ def test_masks_refuse_flat_buffers():
 
 
 # one mask reader: a prefix mask means the same everywhere (optax's semantics)
-NESTED = {"enc": {"w": jnp.arange(6.0).reshape(2, 3) - 2.0, "b": jnp.full(3, 0.5)},
-          "head": {"w": jnp.array([1.0, -2.0, 3.0]), "b": jnp.asarray(-0.7)}}
+NESTED = {
+    "enc": {"w": jnp.arange(6.0).reshape(2, 3) - 2.0, "b": jnp.full(3, 0.5)},
+    "head": {"w": jnp.array([1.0, -2.0, 3.0]), "b": jnp.asarray(-0.7)},
+}
 PREFIX = {"enc": False, "head": True}
 FULL = {"enc": {"w": False, "b": False}, "head": {"w": True, "b": True}}
 
@@ -166,7 +176,8 @@ def test_adamw_prefix_mask_equals_full_mask_and_masked():
     by_full, _, _ = run(fo.adamw(0.1, weight_decay=0.5, mask=FULL), NESTED, gs)
     by_masked, _, _ = run(
         fo.chain(fo.scale_by_adam(), fo.masked(fo.add_decayed_weights(0.5), PREFIX), fo.scale_by_learning_rate(0.1)),
-        NESTED, gs,
+        NESTED,
+        gs,
     )
     chex.assert_trees_all_equal(by_prefix, by_full)
     chex.assert_trees_all_close(by_prefix, by_masked, rtol=1e-6, atol=1e-7)
@@ -209,5 +220,6 @@ def test_prefix_labels_and_masks_in_partition_freeze_and_per_layer():
         opt = fo.per_layer(fo.lamb(1e-2), stacked=spec)
         return opt.update(g, opt.init(stacked), stacked)[0]
 
-    chex.assert_trees_all_equal(per_layer_update({"enc": True, "head": False}),
-                                per_layer_update({"enc": {"w": True, "b": True}, "head": False}))
+    chex.assert_trees_all_equal(
+        per_layer_update({"enc": True, "head": False}), per_layer_update({"enc": {"w": True, "b": True}, "head": False})
+    )

@@ -13,9 +13,11 @@ L = 3
 
 def _params(seed=0):
     rng = np.random.default_rng(seed)
-    return {"layers": jnp.asarray(rng.normal(size=(L, 3, 4)), jnp.float32),
-            "head": jnp.asarray(rng.normal(size=(4,)), jnp.float32),
-            "frozen": None}
+    return {
+        "layers": jnp.asarray(rng.normal(size=(L, 3, 4)), jnp.float32),
+        "head": jnp.asarray(rng.normal(size=(4,)), jnp.float32),
+        "frozen": None,
+    }
 
 
 def _separate(tree):
@@ -48,8 +50,7 @@ def test_stacked_equals_separate_leaves(name):
     for t in range(6):
         u1, s1 = step(_grads(p1, t), s1, p1)
         p1 = fo.apply_updates(p1, u1)
-        g2 = {"layers": [jnp.sin(x * (t + 1.0)) for x in p2["layers"]], "head": jnp.cos(p2["head"] + t),
-              "frozen": None}
+        g2 = {"layers": [jnp.sin(x * (t + 1.0)) for x in p2["layers"]], "head": jnp.cos(p2["head"] + t), "frozen": None}
         u2, s2 = ref.update(g2, s2, p2)
         p2 = fo.apply_updates(p2, u2)
     assert p1["frozen"] is None

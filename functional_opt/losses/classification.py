@@ -106,7 +106,7 @@ def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1, where=Non
         raise TypeError(f"labels must be an integer array, got dtype {labels.dtype}")
     axis = axis % z.ndim
     num_classes = z.shape[axis]
-    if np.shape(labels) != z.shape[:axis] + z.shape[axis + 1:]:
+    if np.shape(labels) != z.shape[:axis] + z.shape[axis + 1 :]:
         raise ValueError(f"labels shape {np.shape(labels)} does not match logits {z.shape} without axis {axis}")
     if not isinstance(labels, jax.core.Tracer):
         lab = np.asarray(labels)

@@ -18,8 +18,9 @@ from functional_opt.transforms.sm3 import scale_by_sm3
 from functional_opt.transforms.weight_decay import add_decayed_weights
 
 
-def adagrad(learning_rate, initial_accumulator_value=0.1, eps=1e-7, *,
-            eps_in_sqrt: bool = True) -> GradientTransformation:
+def adagrad(
+    learning_rate, initial_accumulator_value=0.1, eps=1e-7, *, eps_in_sqrt: bool = True
+) -> GradientTransformation:
     """Adagrad: per-coordinate steps scaled by the root of the summed squared gradients.
 
     ``chain(scale_by_rss(initial_accumulator_value, eps, eps_in_sqrt=eps_in_sqrt),
@@ -48,13 +49,13 @@ def adagrad(learning_rate, initial_accumulator_value=0.1, eps=1e-7, *,
     References:
         Duchi, Hazan & Singer, JMLR 2011.
     """
-    return chain(scale_by_rss(initial_accumulator_value=initial_accumulator_value, eps=eps,
-                              eps_in_sqrt=eps_in_sqrt),
-                 scale_by_learning_rate(learning_rate))
+    return chain(
+        scale_by_rss(initial_accumulator_value=initial_accumulator_value, eps=eps, eps_in_sqrt=eps_in_sqrt),
+        scale_by_learning_rate(learning_rate),
+    )
 
 
-def adadelta(learning_rate=1.0, rho=0.9, eps=1e-6, weight_decay=0.0,
-             weight_decay_mask=None) -> GradientTransformation:
+def adadelta(learning_rate=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, weight_decay_mask=None) -> GradientTransformation:
     """Adadelta; with the default ``learning_rate=1.0`` exactly Zeiler's method.
 
     ``chain(add_decayed_weights(weight_decay, weight_decay_mask) if
@@ -85,8 +86,11 @@ def adadelta(learning_rate=1.0, rho=0.9, eps=1e-6, weight_decay=0.0,
         Zeiler, "ADADELTA: An Adaptive Learning Rate Method", arXiv:1212.5701, 2012.
     """
     check_number("weight_decay", weight_decay, low=0.0, allow_schedule=True)
-    decay = (identity() if concrete_scalar(weight_decay) == 0.0
-             else add_decayed_weights(weight_decay=weight_decay, mask=weight_decay_mask))
+    decay = (
+        identity()
+        if concrete_scalar(weight_decay) == 0.0
+        else add_decayed_weights(weight_decay=weight_decay, mask=weight_decay_mask)
+    )
     return chain(decay, scale_by_adadelta(rho=rho, eps=eps), scale_by_learning_rate(learning_rate))
 
 

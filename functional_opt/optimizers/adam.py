@@ -120,12 +120,12 @@ def adamw(
 def _nadam_direction(b1, b2, eps, eps_root, mu_dtype, momentum_decay):
     if momentum_decay is None:
         return scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=True)
-    return scale_by_nadam(b1=b1, b2=b2, eps=eps, eps_root=eps_root,
-                          momentum_decay=momentum_decay, mu_dtype=mu_dtype)
+    return scale_by_nadam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, momentum_decay=momentum_decay, mu_dtype=mu_dtype)
 
 
-def nadam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Any = None, *,
-          momentum_decay=None) -> GradientTransformation:
+def nadam(
+    learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Any = None, *, momentum_decay=None
+) -> GradientTransformation:
     """NAdam: Adam with a Nesterov look-ahead first moment.
 
     ``chain(scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=True),
@@ -162,12 +162,23 @@ def nadam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Any
     References:
         Dozat, "Incorporating Nesterov Momentum into Adam", ICLR workshop 2016.
     """
-    return chain(_nadam_direction(b1, b2, eps, eps_root, mu_dtype, momentum_decay),
-                 scale_by_learning_rate(learning_rate))
+    return chain(
+        _nadam_direction(b1, b2, eps, eps_root, mu_dtype, momentum_decay), scale_by_learning_rate(learning_rate)
+    )
 
 
-def nadamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Any = None,
-           weight_decay=1e-4, mask=None, *, momentum_decay=None) -> GradientTransformation:
+def nadamw(
+    learning_rate,
+    b1=0.9,
+    b2=0.999,
+    eps=1e-8,
+    eps_root=0.0,
+    mu_dtype: Any = None,
+    weight_decay=1e-4,
+    mask=None,
+    *,
+    momentum_decay=None,
+) -> GradientTransformation:
     """NAdam with decoupled weight decay (optax's ``nadamw``; torch's ``NAdam(decoupled_weight_decay=True)``).
 
     ``chain(<the direction of nadam>, add_decayed_weights(weight_decay, mask),
@@ -194,13 +205,25 @@ def nadamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: An
     References:
         Dozat 2016; Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019.
     """
-    return chain(_nadam_direction(b1, b2, eps, eps_root, mu_dtype, momentum_decay),
-                 add_decayed_weights(weight_decay=weight_decay, mask=mask), scale_by_learning_rate(learning_rate))
+    return chain(
+        _nadam_direction(b1, b2, eps, eps_root, mu_dtype, momentum_decay),
+        add_decayed_weights(weight_decay=weight_decay, mask=mask),
+        scale_by_learning_rate(learning_rate),
+    )
 
 
-def amsgrad(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Any = None,
-            bias_correction_mu: bool = True, bias_correction_nu: bool = True, *,
-            max_of_corrected: bool = False) -> GradientTransformation:
+def amsgrad(
+    learning_rate,
+    b1=0.9,
+    b2=0.999,
+    eps=1e-8,
+    eps_root=0.0,
+    mu_dtype: Any = None,
+    bias_correction_mu: bool = True,
+    bias_correction_nu: bool = True,
+    *,
+    max_of_corrected: bool = False,
+) -> GradientTransformation:
     """AMSGrad: Adam over the running maximum of the second moment.
 
     ``chain(scale_by_amsgrad(b1, b2, eps, eps_root, mu_dtype,
@@ -230,11 +253,19 @@ def amsgrad(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: A
     References:
         Reddi, Kale & Kumar, "On the Convergence of Adam and Beyond", ICLR 2018.
     """
-    return chain(scale_by_amsgrad(b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype,
-                                  bias_correction_mu=bias_correction_mu,
-                                  bias_correction_nu=bias_correction_nu,
-                                  max_of_corrected=max_of_corrected),
-                 scale_by_learning_rate(learning_rate))
+    return chain(
+        scale_by_amsgrad(
+            b1=b1,
+            b2=b2,
+            eps=eps,
+            eps_root=eps_root,
+            mu_dtype=mu_dtype,
+            bias_correction_mu=bias_correction_mu,
+            bias_correction_nu=bias_correction_nu,
+            max_of_corrected=max_of_corrected,
+        ),
+        scale_by_learning_rate(learning_rate),
+    )
 
 
 def adamax(learning_rate, b1=0.9, b2=0.999, eps=1e-8) -> GradientTransformation:
@@ -288,5 +319,8 @@ def adamaxw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4, mask=N
     References:
         Kingma & Ba 2015; Loshchilov & Hutter, ICLR 2019.
     """
-    return chain(scale_by_adamax(b1=b1, b2=b2, eps=eps), add_decayed_weights(weight_decay=weight_decay, mask=mask),
-                 scale_by_learning_rate(learning_rate))
+    return chain(
+        scale_by_adamax(b1=b1, b2=b2, eps=eps),
+        add_decayed_weights(weight_decay=weight_decay, mask=mask),
+        scale_by_learning_rate(learning_rate),
+    )

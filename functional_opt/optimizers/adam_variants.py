@@ -25,8 +25,17 @@ from functional_opt.transforms.weight_decay import add_decayed_weights
 from functional_opt.transforms.yogi import scale_by_yogi
 
 
-def radam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, threshold=5.0, *,
-          nesterov: bool = False, convention: str = "optax") -> GradientTransformation:
+def radam(
+    learning_rate,
+    b1=0.9,
+    b2=0.999,
+    eps=1e-8,
+    eps_root=0.0,
+    threshold=5.0,
+    *,
+    nesterov: bool = False,
+    convention: str = "optax",
+) -> GradientTransformation:
     """Rectified Adam: momentum SGD until the variance of Adam's step is tractable.
 
     ``chain(scale_by_radam(b1, b2, eps, eps_root, threshold, nesterov=nesterov,
@@ -51,13 +60,17 @@ def radam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, threshold=5.0
     References:
         Liu et al., "On the Variance of the Adaptive Learning Rate and Beyond", ICLR 2020.
     """
-    return chain(scale_by_radam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, threshold=threshold,
-                                nesterov=nesterov, convention=convention),
-                 scale_by_learning_rate(learning_rate))
+    return chain(
+        scale_by_radam(
+            b1=b1, b2=b2, eps=eps, eps_root=eps_root, threshold=threshold, nesterov=nesterov, convention=convention
+        ),
+        scale_by_learning_rate(learning_rate),
+    )
 
 
-def adabelief(learning_rate, b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, *,
-              nesterov: bool = False) -> GradientTransformation:
+def adabelief(
+    learning_rate, b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, *, nesterov: bool = False
+) -> GradientTransformation:
     """AdaBelief: Adam whose second moment tracks the gradient's deviation from its mean.
 
     ``chain(scale_by_belief(b1, b2, eps, eps_root, nesterov=nesterov),
@@ -80,8 +93,10 @@ def adabelief(learning_rate, b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, *,
     References:
         Zhuang et al., "AdaBelief Optimizer", NeurIPS 2020.
     """
-    return chain(scale_by_belief(b1=b1, b2=b2, eps=eps, eps_root=eps_root, nesterov=nesterov),
-                 scale_by_learning_rate(learning_rate))
+    return chain(
+        scale_by_belief(b1=b1, b2=b2, eps=eps, eps_root=eps_root, nesterov=nesterov),
+        scale_by_learning_rate(learning_rate),
+    )
 
 
 def yogi(learning_rate, b1=0.9, b2=0.999, eps=1e-3, *, bias_correction: bool = True) -> GradientTransformation:
@@ -107,8 +122,9 @@ def yogi(learning_rate, b1=0.9, b2=0.999, eps=1e-3, *, bias_correction: bool = T
     References:
         Zaheer et al., "Adaptive Methods for Nonconvex Optimization", NeurIPS 2018.
     """
-    return chain(scale_by_yogi(b1=b1, b2=b2, eps=eps, bias_correction=bias_correction),
-                 scale_by_learning_rate(learning_rate))
+    return chain(
+        scale_by_yogi(b1=b1, b2=b2, eps=eps, bias_correction=bias_correction), scale_by_learning_rate(learning_rate)
+    )
 
 
 def adan(
@@ -256,7 +272,12 @@ def adopt(
     """
     return chain(
         scale_by_adopt(
-            b1=b1, b2=b2, eps=eps, mu_dtype=mu_dtype, nesterov=nesterov, use_clipping=use_clipping,
+            b1=b1,
+            b2=b2,
+            eps=eps,
+            mu_dtype=mu_dtype,
+            nesterov=nesterov,
+            use_clipping=use_clipping,
             clip_value_fn=clip_value_fn,
         ),
         scale_by_learning_rate(learning_rate),

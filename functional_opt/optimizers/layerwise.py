@@ -143,8 +143,7 @@ def lamb(
     )
 
 
-def novograd(learning_rate, b1=0.9, b2=0.25, eps=1e-6, eps_root=0.0,
-             weight_decay=0.0) -> GradientTransformation:
+def novograd(learning_rate, b1=0.9, b2=0.25, eps=1e-6, eps_root=0.0, weight_decay=0.0) -> GradientTransformation:
     """NovoGrad: per-leaf normalised gradient momentum (defaults as optax's ``novograd``).
 
     ``chain(scale_by_novograd(b1, b2, eps, eps_root, weight_decay),
@@ -164,8 +163,10 @@ def novograd(learning_rate, b1=0.9, b2=0.25, eps=1e-6, eps_root=0.0,
     References:
         Ginsburg et al., arXiv:1905.11286, 2019.
     """
-    return chain(scale_by_novograd(b1=b1, b2=b2, eps=eps, eps_root=eps_root, weight_decay=weight_decay),
-                 scale_by_learning_rate(learning_rate))
+    return chain(
+        scale_by_novograd(b1=b1, b2=b2, eps=eps, eps_root=eps_root, weight_decay=weight_decay),
+        scale_by_learning_rate(learning_rate),
+    )
 
 
 def fromage(learning_rate, min_norm=1e-6) -> GradientTransformation:

@@ -59,8 +59,16 @@ def prodigy(
     """
     return chain(
         scale_by_prodigy(
-            learning_rate, betas, beta3, eps, estim_lr0, estim_lr_coef, weight_decay, safeguard_warmup,
-            bias_correction=bias_correction, growth_rate=growth_rate,
+            learning_rate,
+            betas,
+            beta3,
+            eps,
+            estim_lr0,
+            estim_lr_coef,
+            weight_decay,
+            safeguard_warmup,
+            bias_correction=bias_correction,
+            growth_rate=growth_rate,
         ),
         scale_by_learning_rate(learning_rate),
     )
@@ -105,8 +113,13 @@ def dadapt_adamw(
     """
     return chain(
         scale_by_dadapt_adamw(
-            learning_rate, betas, eps, estim_lr0, weight_decay,
-            bias_correction=bias_correction, growth_rate=growth_rate,
+            learning_rate,
+            betas,
+            eps,
+            estim_lr0,
+            weight_decay,
+            bias_correction=bias_correction,
+            growth_rate=growth_rate,
         ),
         scale_by_learning_rate(1.0),  # the sign only: the rate is inside the moments
     )

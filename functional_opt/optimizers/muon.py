@@ -100,8 +100,7 @@ def muon(
             weight_decay=adam_weight_decay,
         )
     branch = chain(
-        scale_by_muon(beta=beta, ns_coeffs=ns_coeffs, ns_steps=ns_steps, eps=eps, mu_dtype=mu_dtype,
-                      nesterov=nesterov),
+        scale_by_muon(beta=beta, ns_coeffs=ns_coeffs, ns_steps=ns_steps, eps=eps, mu_dtype=mu_dtype, nesterov=nesterov),
         add_decayed_weights(weight_decay=weight_decay),
         scale_by_learning_rate(learning_rate),
     )

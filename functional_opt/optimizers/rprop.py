@@ -11,8 +11,7 @@ from functional_opt.transforms.rprop import scale_by_rprop
 from functional_opt.transforms.scaling import scale_by_learning_rate
 
 
-def rprop(learning_rate, eta_minus=0.5, eta_plus=1.2, min_step_size=1e-6,
-          max_step_size=50.0) -> GradientTransformation:
+def rprop(learning_rate, eta_minus=0.5, eta_plus=1.2, min_step_size=1e-6, max_step_size=50.0) -> GradientTransformation:
     """Rprop (iRprop-): signed steps whose per-entry sizes adapt to sign agreement.
 
     ``chain(scale_by_rprop(learning_rate, eta_minus, eta_plus, min_step_size,
@@ -39,6 +38,13 @@ def rprop(learning_rate, eta_minus=0.5, eta_plus=1.2, min_step_size=1e-6,
     References:
         Riedmiller & Braun, ICNN 1993; Igel & Hüsken, 2000.
     """
-    return chain(scale_by_rprop(learning_rate, eta_minus=eta_minus, eta_plus=eta_plus,
-                                min_step_size=min_step_size, max_step_size=max_step_size),
-                 scale_by_learning_rate(1.0))
+    return chain(
+        scale_by_rprop(
+            learning_rate,
+            eta_minus=eta_minus,
+            eta_plus=eta_plus,
+            min_step_size=min_step_size,
+            max_step_size=max_step_size,
+        ),
+        scale_by_learning_rate(1.0),
+    )

@@ -114,8 +114,14 @@ def sophia(
     """
     return chain(
         scale_by_sophia(
-            b1=b1, b2=b2, eps=eps, gamma=gamma, clip_threshold=clip_threshold, update_interval=update_interval,
-            seed=seed, mu_dtype=mu_dtype,
+            b1=b1,
+            b2=b2,
+            eps=eps,
+            gamma=gamma,
+            clip_threshold=clip_threshold,
+            update_interval=update_interval,
+            seed=seed,
+            mu_dtype=mu_dtype,
         ),
         add_decayed_weights(weight_decay=weight_decay, mask=weight_decay_mask),
         scale_by_learning_rate(learning_rate),

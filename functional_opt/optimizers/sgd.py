@@ -165,8 +165,11 @@ def signum(learning_rate, beta=0.9, accumulator_dtype: Any = None) -> GradientTr
     References:
         Bernstein et al., ICML 2018.
     """
-    return chain(ema(beta, debias=False, accumulator_dtype=accumulator_dtype), scale_by_sign(),
-                 scale_by_learning_rate(learning_rate))
+    return chain(
+        ema(beta, debias=False, accumulator_dtype=accumulator_dtype),
+        scale_by_sign(),
+        scale_by_learning_rate(learning_rate),
+    )
 
 
 def noisy_sgd(learning_rate, eta=0.01, gamma=0.55, key: Any = 0) -> GradientTransformation:
@@ -196,8 +199,7 @@ def noisy_sgd(learning_rate, eta=0.01, gamma=0.55, key: Any = 0) -> GradientTran
     return chain(add_noise(eta=eta, gamma=gamma, key=key), scale_by_learning_rate(learning_rate))
 
 
-def polyak_sgd(max_learning_rate=1.0, scaling=1.0, f_min=0.0, eps=0.0,
-               variant: str = "sps") -> GradientTransformation:
+def polyak_sgd(max_learning_rate=1.0, scaling=1.0, f_min=0.0, eps=0.0, variant: str = "sps") -> GradientTransformation:
     """SGD with Polyak's step size; ``update`` needs ``value=loss``.
 
     ``chain(scale_by_learning_rate(scaling), scale_by_polyak(f_min,
@@ -225,5 +227,7 @@ def polyak_sgd(max_learning_rate=1.0, scaling=1.0, f_min=0.0, eps=0.0,
     References:
         Loizou et al., "Stochastic Polyak Step-size for SGD", AISTATS 2021.
     """
-    return chain(scale_by_learning_rate(scaling),
-                 scale_by_polyak(f_min=f_min, max_learning_rate=max_learning_rate, eps=eps, variant=variant))
+    return chain(
+        scale_by_learning_rate(scaling),
+        scale_by_polyak(f_min=f_min, max_learning_rate=max_learning_rate, eps=eps, variant=variant),
+    )

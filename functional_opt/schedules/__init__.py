@@ -29,33 +29,61 @@ AdEMAMix's warmups of ``alpha`` and ``b3`` live with their optimizer, and
 from functional_opt._exports import public_names as _public_names
 from functional_opt.schedules.basic import (
     constant_schedule as constant_schedule,
+)
+from functional_opt.schedules.basic import (
     exponential_decay as exponential_decay,
+)
+from functional_opt.schedules.basic import (
     inverse_time_decay as inverse_time_decay,
+)
+from functional_opt.schedules.basic import (
     linear_schedule as linear_schedule,
+)
+from functional_opt.schedules.basic import (
     polynomial_schedule as polynomial_schedule,
+)
+from functional_opt.schedules.basic import (
     step_decay_schedule as step_decay_schedule,
+)
+from functional_opt.schedules.basic import (
     warmup_constant_schedule as warmup_constant_schedule,
+)
+from functional_opt.schedules.basic import (
     warmup_exponential_decay_schedule as warmup_exponential_decay_schedule,
 )
 from functional_opt.schedules.combine import (
     join_schedules as join_schedules,
+)
+from functional_opt.schedules.combine import (
     multiply_schedules as multiply_schedules,
 )
 from functional_opt.schedules.cosine import (
     cosine_decay_schedule as cosine_decay_schedule,
+)
+from functional_opt.schedules.cosine import (
     cosine_restarts_schedule as cosine_restarts_schedule,
+)
+from functional_opt.schedules.cosine import (
     sgdr_schedule as sgdr_schedule,
+)
+from functional_opt.schedules.cosine import (
     warmup_cosine_decay_schedule as warmup_cosine_decay_schedule,
 )
 from functional_opt.schedules.cyclic import cyclic_schedule as cyclic_schedule
 from functional_opt.schedules.inverse_sqrt import inverse_sqrt_schedule as inverse_sqrt_schedule
 from functional_opt.schedules.onecycle import (
     cosine_onecycle_schedule as cosine_onecycle_schedule,
+)
+from functional_opt.schedules.onecycle import (
     linear_onecycle_schedule as linear_onecycle_schedule,
+)
+from functional_opt.schedules.onecycle import (
     onecycle_schedules as onecycle_schedules,
 )
 from functional_opt.schedules.piecewise import (
     piecewise_constant_schedule as piecewise_constant_schedule,
+)
+from functional_opt.schedules.piecewise import (
     piecewise_interpolate_schedule as piecewise_interpolate_schedule,
 )
 from functional_opt.schedules.warmup_stable_decay import (
@@ -63,10 +91,14 @@ from functional_opt.schedules.warmup_stable_decay import (
 )
 from functional_opt.transforms.ademamix import (
     ademamix_alpha_schedule as ademamix_alpha_schedule,
+)
+from functional_opt.transforms.ademamix import (
     ademamix_b3_schedule as ademamix_b3_schedule,
 )
 from functional_opt.wrappers.hyperparams import (
     InjectHyperparamsState as InjectHyperparamsState,
+)
+from functional_opt.wrappers.hyperparams import (
     inject_hyperparams as inject_hyperparams,
 )
 

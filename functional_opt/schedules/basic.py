@@ -85,8 +85,9 @@ def polynomial_schedule(init_value, end_value, power, transition_steps, transiti
     check_steps("transition_begin", transition_begin, low=0)
 
     def schedule(count):
-        return (init_value - end_value) * _remaining(count, transition_begin, transition_steps) ** as_float(power) \
-            + end_value
+        return (init_value - end_value) * _remaining(count, transition_begin, transition_steps) ** as_float(
+            power
+        ) + end_value
 
     return schedule
 
@@ -123,8 +124,9 @@ def linear_schedule(init_value, end_value, transition_steps, transition_begin=0)
     return schedule
 
 
-def exponential_decay(init_value, transition_steps, decay_rate, transition_begin=0, staircase=False,
-                      end_value=None) -> Callable:
+def exponential_decay(
+    init_value, transition_steps, decay_rate, transition_begin=0, staircase=False, end_value=None
+) -> Callable:
     """Continuous or staircase exponential decay: ``init_value * decay_rate ** (count / transition_steps)``.
 
     Rule, with ``I = init_value``, ``r = decay_rate``, ``B = transition_begin``,
@@ -171,8 +173,7 @@ def exponential_decay(init_value, transition_steps, decay_rate, transition_begin
             p = steps_since(count, transition_begin) / transition_steps
         value = init_value * jnp.power(as_float(decay_rate), p)
         if end_value is not None:
-            value = jnp.where(as_float(decay_rate) < 1, jnp.maximum(value, end_value),
-                              jnp.minimum(value, end_value))
+            value = jnp.where(as_float(decay_rate) < 1, jnp.maximum(value, end_value), jnp.minimum(value, end_value))
         return value
 
     return schedule
@@ -282,8 +283,16 @@ def warmup_constant_schedule(init_value, peak_value, warmup_steps) -> Callable:
     return linear_schedule(init_value, peak_value, warmup_steps)
 
 
-def warmup_exponential_decay_schedule(init_value, peak_value, warmup_steps, transition_steps, decay_rate,
-                                      transition_begin=0, staircase=False, end_value=None) -> Callable:
+def warmup_exponential_decay_schedule(
+    init_value,
+    peak_value,
+    warmup_steps,
+    transition_steps,
+    decay_rate,
+    transition_begin=0,
+    staircase=False,
+    end_value=None,
+) -> Callable:
     """Linear warmup to ``peak_value``, then :func:`exponential_decay` from it.
 
     Rule: ``join_schedules([linear_schedule(I, P, W), exponential_decay(P,

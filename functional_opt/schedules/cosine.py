@@ -57,8 +57,9 @@ def cosine_decay_schedule(init_value, decay_steps, alpha=0.0, exponent=1.0) -> C
     return schedule
 
 
-def warmup_cosine_decay_schedule(init_value, peak_value, warmup_steps, decay_steps, end_value=0.0,
-                                 exponent=1.0) -> Callable:
+def warmup_cosine_decay_schedule(
+    init_value, peak_value, warmup_steps, decay_steps, end_value=0.0, exponent=1.0
+) -> Callable:
     """Linear warmup to ``peak_value``, then cosine decay to ``end_value``.
 
     Rule, with ``W = warmup_steps`` and ``T = decay_steps`` (the *total*
@@ -225,14 +226,15 @@ def cosine_restarts_schedule(init_value, decay_steps, t_mult=1, alpha=0.0, m_mul
             ms = jnp.where(geometric, m, 2.0)
 
             def start(k):
-                return jnp.where(geometric, decay_steps * (ms ** k - 1) / (ms - 1), decay_steps * k)
+                return jnp.where(geometric, decay_steps * (ms**k - 1) / (ms - 1), decay_steps * k)
 
-            k = jnp.where(geometric, jnp.floor(jnp.log1p(t / decay_steps * (ms - 1)) / jnp.log(ms)),
-                          jnp.floor(t / decay_steps))
+            k = jnp.where(
+                geometric, jnp.floor(jnp.log1p(t / decay_steps * (ms - 1)) / jnp.log(ms)), jnp.floor(t / decay_steps)
+            )
             k = jnp.where(start(k) > t, k - 1, k)
             k = jnp.where(start(k + 1) <= t, k + 1, k)
             tau = t - start(k)
-            period = decay_steps * jnp.where(geometric, ms ** k, 1.0)
+            period = decay_steps * jnp.where(geometric, ms**k, 1.0)
         peak = jnp.power(as_float(m_mult), k)
         return init_value * ((1 - alpha) * peak * _half_cosine(tau, period) + alpha)
 

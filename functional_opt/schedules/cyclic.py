@@ -12,8 +12,7 @@ from functional_opt.schedules._steps import as_float, check_steps, check_value, 
 _CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
 
 
-def cyclic_schedule(base_value, max_value, step_size_up, step_size_down=None, mode="triangular",
-                    gamma=1.0) -> Callable:
+def cyclic_schedule(base_value, max_value, step_size_up, step_size_down=None, mode="triangular", gamma=1.0) -> Callable:
     """Cyclical learning rates: a triangle between ``base_value`` and ``max_value``.
 
     Rule, with ``U = step_size_up``, ``D = step_size_down`` (default ``U``),

@@ -17,8 +17,9 @@ def _check_onecycle(transition_steps, peak_value, pct_start, div_factor, final_d
     check_value("final_div_factor", final_div_factor, low=0.0, low_inclusive=False)
 
 
-def linear_onecycle_schedule(transition_steps, peak_value, pct_start=0.3, pct_final=0.85, div_factor=25.0,
-                             final_div_factor=1e4) -> Callable:
+def linear_onecycle_schedule(
+    transition_steps, peak_value, pct_start=0.3, pct_final=0.85, div_factor=25.0, final_div_factor=1e4
+) -> Callable:
     """Three linear phases: up to the peak, back down, then an annihilation phase.
 
     Rule, with ``T = transition_steps``, ``P = peak_value``, ``I = P / div_factor``,
@@ -58,8 +59,9 @@ def linear_onecycle_schedule(transition_steps, peak_value, pct_start=0.3, pct_fi
     return interpolate_segments("linear", [init, peak_value, init, init / final_div_factor], bounds)
 
 
-def cosine_onecycle_schedule(transition_steps, peak_value, pct_start=0.3, div_factor=25.0,
-                             final_div_factor=1e4) -> Callable:
+def cosine_onecycle_schedule(
+    transition_steps, peak_value, pct_start=0.3, div_factor=25.0, final_div_factor=1e4
+) -> Callable:
     """Half-cosine rise to ``peak_value``, then half-cosine annealing to a tiny value.
 
     Rule, with ``T = transition_steps``, ``P = peak_value``, ``I = P / div_factor``,
@@ -97,8 +99,16 @@ def cosine_onecycle_schedule(transition_steps, peak_value, pct_start=0.3, div_fa
     return interpolate_segments("cosine", [init, peak_value, init / final_div_factor], bounds)
 
 
-def onecycle_schedules(transition_steps, peak_value, pct_start=0.3, div_factor=25.0, final_div_factor=1e4,
-                       base_momentum=0.85, max_momentum=0.95, interpolate_type="cosine"):
+def onecycle_schedules(
+    transition_steps,
+    peak_value,
+    pct_start=0.3,
+    div_factor=25.0,
+    final_div_factor=1e4,
+    base_momentum=0.85,
+    max_momentum=0.95,
+    interpolate_type="cosine",
+):
     """One-cycle learning rate *and* the coupled inverse momentum cycle.
 
     Returns ``(learning_rate, momentum)``, two schedules sharing the boundary

@@ -11,8 +11,9 @@ from functional_opt.schedules._steps import as_float, check_steps, check_value, 
 _COOLDOWN_SHAPES = ("linear", "cosine", "1-sqrt")
 
 
-def warmup_stable_decay_schedule(peak_value, warmup_steps, decay_steps, cooldown_fraction=0.2, init_value=0.0,
-                                 end_value=0.0, cooldown_type="linear") -> Callable:
+def warmup_stable_decay_schedule(
+    peak_value, warmup_steps, decay_steps, cooldown_fraction=0.2, init_value=0.0, end_value=0.0, cooldown_type="linear"
+) -> Callable:
     """Warmup-stable-decay (WSD, "trapezoidal"): warmup, a long constant phase, a short cooldown.
 
     Rule, with ``W = warmup_steps``, ``T = decay_steps`` (the total length),

@@ -14,27 +14,53 @@ from functional_opt._exports import public_names as _public_names
 from functional_opt.base import chain as chain
 from functional_opt.transforms.clipping import (
     adaptive_grad_clip as adaptive_grad_clip,
+)
+from functional_opt.transforms.clipping import (
     clip as clip,
+)
+from functional_opt.transforms.clipping import (
     clip_by_block_rms as clip_by_block_rms,
+)
+from functional_opt.transforms.clipping import (
     clip_by_global_norm as clip_by_global_norm,
+)
+from functional_opt.transforms.clipping import (
     per_example_global_norm_clip as per_example_global_norm_clip,
 )
 from functional_opt.transforms.momentum import (
     EmaState as EmaState,
+)
+from functional_opt.transforms.momentum import (
     TraceState as TraceState,
+)
+from functional_opt.transforms.momentum import (
     ema as ema,
+)
+from functional_opt.transforms.momentum import (
     trace as trace,
 )
-from functional_opt.transforms.noise import AddNoiseState as AddNoiseState, add_noise as add_noise
+from functional_opt.transforms.noise import AddNoiseState as AddNoiseState
+from functional_opt.transforms.noise import add_noise as add_noise
 from functional_opt.transforms.weight_decay import add_decayed_weights as add_decayed_weights
 from functional_opt.wrappers.accumulation import MultiStepsState as MultiStepsState
-from functional_opt.wrappers.guards import ApplyIfFiniteState as ApplyIfFiniteState, apply_if_finite as apply_if_finite
+from functional_opt.wrappers.guards import ApplyIfFiniteState as ApplyIfFiniteState
+from functional_opt.wrappers.guards import apply_if_finite as apply_if_finite
 from functional_opt.wrappers.masking import (
     MaskedNode as MaskedNode,
+)
+from functional_opt.wrappers.masking import (
     MaskedState as MaskedState,
+)
+from functional_opt.wrappers.masking import (
     PartitionState as PartitionState,
+)
+from functional_opt.wrappers.masking import (
     freeze as freeze,
+)
+from functional_opt.wrappers.masking import (
     masked as masked,
+)
+from functional_opt.wrappers.masking import (
     partition as partition,
 )
 from functional_opt.wrappers.naming import named_chain as named_chain

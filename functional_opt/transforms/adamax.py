@@ -50,9 +50,7 @@ def scale_by_adamax(b1=0.9, b2=0.999, eps=1e-8) -> GradientTransformation:
     check_number("eps", eps, low=0.0)
 
     def init(params):
-        return ScaleByAdamState(
-            count=zero_count(), mu=_tree.zeros_like(params), nu=_tree.real_dtype_zeros(params)
-        )
+        return ScaleByAdamState(count=zero_count(), mu=_tree.zeros_like(params), nu=_tree.real_dtype_zeros(params))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args

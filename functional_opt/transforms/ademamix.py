@@ -99,9 +99,7 @@ def scale_by_ademamix(
             nu = _tree.ema(nu, _tree.abs_sq(g), k2.omb)
             return (m1 * k1.c + alpha_ * m2) / (jnp.sqrt(nu * k2.c + eps_root_) + eps_), m1, m2, nu
 
-        u, (m1, m2, nu) = _tree.map_moments(
-            "scale_by_ademamix", leaf, updates, m1=state.m1, m2=state.m2, nu=state.nu
-        )
+        u, (m1, m2, nu) = _tree.map_moments("scale_by_ademamix", leaf, updates, m1=state.m1, m2=state.m2, nu=state.nu)
         return u, ScaleByAdemamixState(count=safe_increment(state.count), m1=m1, m2=m2, nu=nu)
 
     return GradientTransformation(init, update)

@@ -108,6 +108,7 @@ def scale_by_adopt(
         def clipped(r):  # a complex r has its real and imaginary parts clipped
             if jnp.iscomplexobj(r):
                 return jax.lax.complex(clipped(r.real), clipped(r.imag))
+            assert clip is not None
             return jnp.clip(r, -clip, clip)
 
         def leaf(g, mu, nu):

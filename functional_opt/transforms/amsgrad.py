@@ -98,9 +98,7 @@ def scale_by_amsgrad(
 
     def init(params):
         nu = _tree.real_dtype_zeros(params)
-        return ScaleByAmsgradState(
-            count=zero_count(), mu=_tree.zeros_like(params, mu_dtype), nu=nu, nu_max=nu
-        )
+        return ScaleByAmsgradState(count=zero_count(), mu=_tree.zeros_like(params, mu_dtype), nu=nu, nu_max=nu)
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args

@@ -69,9 +69,7 @@ def scale_by_belief(
     check_number("eps_root", eps_root, low=0.0)
 
     def init(params):
-        return ScaleByBeliefState(
-            count=zero_count(), mu=_tree.zeros_like(params), nu=_tree.real_dtype_zeros(params)
-        )
+        return ScaleByBeliefState(count=zero_count(), mu=_tree.zeros_like(params), nu=_tree.real_dtype_zeros(params))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args

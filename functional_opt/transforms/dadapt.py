@@ -120,8 +120,11 @@ def scale_by_dadapt_adamw(
     def init(params):
         sdt = compute_dtype(*[jnp.result_type(p) for p in jax.tree.leaves(params)])  # >= float32
         return DAdaptAdamWState(
-            count=zero_count(), exp_avg=_tree.zeros_like(params), exp_avg_sq=_tree.zeros_like(params),
-            grad_sum=_tree.zeros_like(params), estim_lr=value_at(estim_lr0, None, sdt),
+            count=zero_count(),
+            exp_avg=_tree.zeros_like(params),
+            exp_avg_sq=_tree.zeros_like(params),
+            grad_sum=_tree.zeros_like(params),
+            estim_lr=value_at(estim_lr0, None, sdt),
             numerator_weighted=jnp.zeros([], sdt),
         )
 
@@ -146,8 +149,13 @@ def scale_by_dadapt_adamw(
             return u, m, v, s, r_term, jnp.sum(jnp.abs(s))
 
         u, (m, v, s, r_terms, l1) = _tree.map_moments(
-            "scale_by_dadapt_adamw", leaf, updates, params=params,
-            m=state.exp_avg, v=state.exp_avg_sq, s=state.grad_sum,
+            "scale_by_dadapt_adamw",
+            leaf,
+            updates,
+            params=params,
+            m=state.exp_avg,
+            v=state.exp_avg_sq,
+            s=state.grad_sum,
         )
         r = q * state.numerator_weighted + omq * dlr * _tree.tree_sum(jax.tree.leaves(r_terms))
         l1_sum = _tree.tree_sum(jax.tree.leaves(l1))
@@ -155,7 +163,11 @@ def scale_by_dadapt_adamw(
         adapt = (l1_sum > 0) & (lr > 0)  # otherwise the reference skips the estimate
         d_new = jnp.where(adapt, jnp.maximum(d, jnp.minimum(d_hat, d * value_at(growth_rate, None, sdt))), d)
         new_state = DAdaptAdamWState(
-            count=safe_increment(state.count), exp_avg=m, exp_avg_sq=v, grad_sum=s, estim_lr=d_new,
+            count=safe_increment(state.count),
+            exp_avg=m,
+            exp_avg_sq=v,
+            grad_sum=s,
+            estim_lr=d_new,
             numerator_weighted=r,
         )
         return u, new_state

@@ -80,7 +80,7 @@ def add_noise(eta=0.01, gamma=0.55, key: Any = 0) -> GradientTransformation:
         sigma_t = jnp.sqrt(value_at(eta, None, jnp.float32) / t ** value_at(gamma, None, jnp.float32))
         rng_key, sample_key = jax.random.split(state.rng_key)
         leaves, treedef = jax.tree.flatten(updates)
-        keys = jax.random.split(sample_key, len(leaves)) if leaves else []
+        keys: Any = jax.random.split(sample_key, len(leaves)) if leaves else []
 
         def leaf(g, key):  # noise drawn in the compute dtype, added before casting back
             z = jax.random.normal(key, g.shape, _tree.up(g).dtype)

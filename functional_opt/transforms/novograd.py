@@ -93,7 +93,12 @@ def scale_by_novograd(
             return mu, mu, nu
 
         u, (mu, nu) = _tree.map_moments(
-            "scale_by_novograd", leaf, updates, mu=state.mu, nu=state.nu, check_shapes=False,
+            "scale_by_novograd",
+            leaf,
+            updates,
+            mu=state.mu,
+            nu=state.nu,
+            check_shapes=False,
             **({} if no_decay else {"params": params}),
         )
         return u, ScaleByNovogradState(count=safe_increment(state.count), mu=mu, nu=nu)

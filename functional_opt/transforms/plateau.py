@@ -30,8 +30,9 @@ class ReduceLROnPlateauState(NamedTuple):
     avg_value: jax.Array
 
 
-def reduce_on_plateau(factor=0.1, patience=10, rtol=1e-4, atol=0.0, cooldown=0, accumulation_size=1,
-                      min_scale=0.0) -> GradientTransformation:
+def reduce_on_plateau(
+    factor=0.1, patience=10, rtol=1e-4, atol=0.0, cooldown=0, accumulation_size=1, min_scale=0.0
+) -> GradientTransformation:
     """Multiply the updates by a scale that drops by ``factor`` when the loss plateaus.
 
     Reads the loss from ``update(updates, state, params, value=loss)``. Every
@@ -128,11 +129,11 @@ def reduce_on_plateau(factor=0.1, patience=10, rtol=1e-4, atol=0.0, cooldown=0, 
         plateau = jnp.where(improved, 0, safe_increment(state.plateau_count))
         in_cooldown = state.cooldown_count > 0
         reduce = jnp.logical_and(~in_cooldown, plateau >= jnp.asarray(patience))
-        scale = jnp.maximum(jnp.where(reduce, state.scale * value_at(factor, None, dt), state.scale),
-                            value_at(min_scale, None, dt))
+        scale = jnp.maximum(
+            jnp.where(reduce, state.scale * value_at(factor, None, dt), state.scale), value_at(min_scale, None, dt)
+        )
         plateau = jnp.where(in_cooldown | reduce, 0, plateau)
-        cooldown_count = jnp.where(in_cooldown, state.cooldown_count - 1,
-                                   jnp.where(reduce, jnp.asarray(cooldown), 0))
+        cooldown_count = jnp.where(in_cooldown, state.cooldown_count - 1, jnp.where(reduce, jnp.asarray(cooldown), 0))
 
         def pick(new, old):
             return jnp.where(evaluate, new, old).astype(old.dtype)

@@ -138,9 +138,13 @@ def scale_by_prodigy(
     def init(params):
         sdt = compute_dtype(*[jnp.result_type(p) for p in jax.tree.leaves(params)])  # the d-estimate's dtype
         return ProdigyState(
-            count=zero_count(), exp_avg=_tree.zeros_like(params), exp_avg_sq=_tree.zeros_like(params),
-            grad_sum=_tree.zeros_like(params), params0=jax.tree.map(lambda p: jnp.array(p, copy=True), params),
-            estim_lr=value_at(estim_lr0, None, sdt), estim_lr_max=value_at(estim_lr0, None, sdt),
+            count=zero_count(),
+            exp_avg=_tree.zeros_like(params),
+            exp_avg_sq=_tree.zeros_like(params),
+            grad_sum=_tree.zeros_like(params),
+            params0=jax.tree.map(lambda p: jnp.array(p, copy=True), params),
+            estim_lr=value_at(estim_lr0, None, sdt),
+            estim_lr_max=value_at(estim_lr0, None, sdt),
             numerator_weighted=jnp.zeros([], sdt),
         )
 
@@ -163,8 +167,14 @@ def scale_by_prodigy(
             return None, m, v, s, x0, jnp.sum(g * (x0 - x)), jnp.sum(jnp.abs(s))
 
         _, (m, v, s, _, num, l1) = _tree.map_moments(
-            "scale_by_prodigy", estimate, updates, params=params,
-            m=state.exp_avg, v=state.exp_avg_sq, s=state.grad_sum, x0=state.params0,
+            "scale_by_prodigy",
+            estimate,
+            updates,
+            params=params,
+            m=state.exp_avg,
+            v=state.exp_avg_sq,
+            s=state.grad_sum,
+            x0=state.params0,
         )
         r = b3 * state.numerator_weighted + (d / d0) * dlr * _tree.tree_sum(jax.tree.leaves(num))
         l1_sum = _tree.tree_sum(jax.tree.leaves(l1))
@@ -181,8 +191,14 @@ def scale_by_prodigy(
 
         u, _ = _tree.map_moments("scale_by_prodigy", step, updates, params=params, m=m, v=v)
         new_state = ProdigyState(
-            count=safe_increment(state.count), exp_avg=m, exp_avg_sq=v, grad_sum=s, params0=state.params0,
-            estim_lr=d_new, estim_lr_max=d_max, numerator_weighted=r,
+            count=safe_increment(state.count),
+            exp_avg=m,
+            exp_avg_sq=v,
+            grad_sum=s,
+            params0=state.params0,
+            estim_lr=d_new,
+            estim_lr_max=d_max,
+            numerator_weighted=r,
         )
         return u, new_state
 

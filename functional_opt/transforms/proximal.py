@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-import jax
 import jax.numpy as jnp
 
 from functional_opt import _tree
@@ -20,7 +19,7 @@ class ProxL1State(NamedTuple):
     the state has one structure (a checkpoint restores across that change).
     """
 
-    count: jax.Array
+    count: Any
 
 
 def prox_l1(l1, learning_rate, mask: Any | Callable[[Any], Any] | None = None) -> GradientTransformation:

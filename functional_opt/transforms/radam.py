@@ -86,9 +86,7 @@ def scale_by_radam(
     torch_form = convention == "torch"
 
     def init(params):
-        return ScaleByAdamState(
-            count=zero_count(), mu=_tree.zeros_like(params), nu=_tree.real_dtype_zeros(params)
-        )
+        return ScaleByAdamState(count=zero_count(), mu=_tree.zeros_like(params), nu=_tree.real_dtype_zeros(params))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args

@@ -91,13 +91,12 @@ def scale_by_rprop(
     check_number("max_step_size", max_step_size, low=0.0)
     if isinstance(min_step_size, (int, float)) and isinstance(max_step_size, (int, float)):
         if max_step_size < min_step_size:
-            raise ValueError(
-                f"max_step_size must be >= min_step_size, got {max_step_size!r} < {min_step_size!r}"
-            )
+            raise ValueError(f"max_step_size must be >= min_step_size, got {max_step_size!r} < {min_step_size!r}")
 
     def init(params):
-        return ScaleByRpropState(step_sizes=_tree.full_like(params, learning_rate),
-                                 prev_updates=_tree.zeros_like(params))
+        return ScaleByRpropState(
+            step_sizes=_tree.full_like(params, learning_rate), prev_updates=_tree.zeros_like(params)
+        )
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -106,8 +105,9 @@ def scale_by_rprop(
 
         def leaf(g, delta, g_prev):
             agree = g * g_prev
-            delta = jnp.where(agree > 0, jnp.minimum(delta * ep, hi),
-                              jnp.where(agree < 0, jnp.maximum(delta * em, lo), delta))
+            delta = jnp.where(
+                agree > 0, jnp.minimum(delta * ep, hi), jnp.where(agree < 0, jnp.maximum(delta * em, lo), delta)
+            )
             g = jnp.where(agree < 0, 0.0, g)
             return delta * jnp.sign(g), delta, g
 

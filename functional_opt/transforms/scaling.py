@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
-import jax
+from typing import Any, NamedTuple
 
 from functional_opt import _tree
 from functional_opt._hparams import (
@@ -60,7 +58,7 @@ def scale(step_size) -> GradientTransformation:
 class ScaleByScheduleState(NamedTuple):
     """State of :func:`scale_by_schedule`: the int32 step count."""
 
-    count: jax.Array
+    count: Any
 
 
 def scale_by_schedule(step_size_fn) -> GradientTransformation:

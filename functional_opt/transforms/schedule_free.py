@@ -129,8 +129,12 @@ def schedule_free(
 
         u, (z,) = _tree.map_moments("schedule_free", leaf, base_updates, params=params, z=state.z)
         new_state = ScheduleFreeState(
-            count=safe_increment(k), b1=state.b1, weight_sum=weight_sum, lr_max=lr_max,
-            base_optimizer_state=base_state, z=z,
+            count=safe_increment(k),
+            b1=state.b1,
+            weight_sum=weight_sum,
+            lr_max=lr_max,
+            base_optimizer_state=base_state,
+            z=z,
         )
         return u, new_state
 
@@ -161,7 +165,8 @@ def schedule_free_eval_params(state: Any, params: Any) -> Any:
         Defazio et al., "The Road Less Scheduled", NeurIPS 2024.
     """
     found = [
-        s for s in jax.tree.leaves(state, is_leaf=lambda s: isinstance(s, ScheduleFreeState))
+        s
+        for s in jax.tree.leaves(state, is_leaf=lambda s: isinstance(s, ScheduleFreeState))
         if isinstance(s, ScheduleFreeState)
     ]
     if len(found) != 1:

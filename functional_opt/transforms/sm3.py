@@ -112,9 +112,7 @@ def scale_by_sm3(b1=0.9, b2=1.0, eps=1e-8) -> GradientTransformation:
             nu = _tree.ema(nu, s, omb1)
             return nu, _cover_max(v), nu
 
-        u, (mu, nu) = _tree.map_moments(
-            "scale_by_sm3", leaf, updates, mu=state.mu, nu=state.nu, check_shapes=False
-        )
+        u, (mu, nu) = _tree.map_moments("scale_by_sm3", leaf, updates, mu=state.mu, nu=state.nu, check_shapes=False)
         return u, ScaleBySM3State(mu=mu, nu=nu)
 
     return GradientTransformation(init, update)

@@ -39,8 +39,7 @@ def hutchinson_diag_hessian(obj_fn: Callable, params: Any, key: jax.Array) -> An
     leaves, treedef = jax.tree.flatten(params)
     keys = jax.random.split(key, max(len(leaves), 1))
     signs = [
-        jax.random.rademacher(k, jnp.shape(x), jnp.float32).astype(jnp.result_type(x))
-        for k, x in zip(keys, leaves)
+        jax.random.rademacher(k, jnp.shape(x), jnp.float32).astype(jnp.result_type(x)) for k, x in zip(keys, leaves)
     ]
     u = treedef.unflatten(signs)
     hu = jax.jvp(jax.grad(obj_fn), (params,), (u,))[1]

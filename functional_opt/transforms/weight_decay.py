@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
-
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from functional_opt import _tree
 from functional_opt._hparams import check_number, safe_increment, value_at, zero_count
@@ -59,9 +59,7 @@ def add_decayed_weights(weight_decay=0.0, mask: Any | Callable[[Any], Any] | Non
     def update(updates, state, params=None, **extra_args):
         del extra_args
         wd = value_at(weight_decay, state.count)
-        u, _ = _tree.map_moments(
-            "add_decayed_weights", lambda g, p: (g + wd * p,), updates, params=params, mask=mask
-        )
+        u, _ = _tree.map_moments("add_decayed_weights", lambda g, p: (g + wd * p,), updates, params=params, mask=mask)
         return u, AddDecayedWeightsState(count=safe_increment(state.count))
 
     return GradientTransformation(init, update)

@@ -106,9 +106,7 @@ def inject_hyperparams(
         for name, p in signature.parameters.items():  # flatten **kwargs of the factory
             if p.kind is inspect.Parameter.VAR_KEYWORD and name in given:
                 given.update(given.pop(name))
-        injected = {
-            k: v for k, v in given.items() if k not in static and (_is_numeric(v) or is_schedule(v))
-        }
+        injected = {k: v for k, v in given.items() if k not in static and (_is_numeric(v) or is_schedule(v))}
         fixed = {k: v for k, v in given.items() if k not in injected}
         # validate eagerly, with the factory's own messages (schedules at their first value)
         factory(**{k: (v(zero_count()) if is_schedule(v) else v) for k, v in given.items()})

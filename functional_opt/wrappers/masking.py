@@ -52,13 +52,8 @@ def _masked(inner: GradientTransformation, mask_leaves: Callable[[Any], list]) -
         m_leaves = mask_leaves(updates)
         treedef = jax.tree.structure(updates)
         inner_params = None if params is None else _mask_tree(params, m_leaves)
-        new, inner_state = inner.update(
-            _mask_tree(updates, m_leaves), state.inner_state, inner_params, **extra_args
-        )
-        out = [
-            n if m else u
-            for n, u, m in zip(treedef.flatten_up_to(new), treedef.flatten_up_to(updates), m_leaves)
-        ]
+        new, inner_state = inner.update(_mask_tree(updates, m_leaves), state.inner_state, inner_params, **extra_args)
+        out = [n if m else u for n, u, m in zip(treedef.flatten_up_to(new), treedef.flatten_up_to(updates), m_leaves)]
         return treedef.unflatten(out), MaskedState(inner_state=inner_state)
 
     return GradientTransformation(init, update)

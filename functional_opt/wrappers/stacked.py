@@ -110,8 +110,9 @@ def per_layer(inner: GradientTransformation, stacked: Any | Callable[[Any], Any]
 
     def update(updates, state, params=None, **extra_args):
         if params is None:
-            raise ValueError("per_layer needs params (to know which leaves are stacked): "
-                             "call update(updates, state, params)")
+            raise ValueError(
+                "per_layer needs params (to know which leaves are stacked): call update(updates, state, params)"
+            )
         flags = flags_of(params)
         _tree.check_same_shapes("per_layer", "updates", updates, "params", params)
         u_stacked, u_rest = _split(updates, flags)
