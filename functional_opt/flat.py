@@ -60,6 +60,9 @@ ALIGN = 128
 BUCKET_LEAVES = 8
 
 
+__all__ = ["FlatParams", "flatten_params", "unflatten_params", "per_leaf", "is_flat"]
+
+
 @dataclasses.dataclass(frozen=True)
 class _Slot:
     bucket: int

@@ -43,17 +43,12 @@ def public_paths():
     ]
 
 
-def flat_declares_all():
-    return hasattr(fo.flat, "__all__")
-
-
 def test_the_namespaces_are_exported():
     assert set(MIRRORS) | {"checkpoint"} <= set(fo.__all__)
     for name in IMPLEMENTATION:  # fo.sam and fo.batch_norm are the functions, not their modules
         assert name not in fo.__all__ or not isinstance(getattr(fo, name), types.ModuleType), name
 
 
-@pytest.mark.xfail(not flat_declares_all(), reason="functional_opt/flat.py declares no __all__ yet", strict=True)
 def test_flat_is_a_namespace():
     assert "flat" in fo.__all__
     assert {"flatten_params", "unflatten_params", "FlatParams"} <= set(fo.flat.__all__)
