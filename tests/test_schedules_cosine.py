@@ -141,8 +141,9 @@ def test_onecycle_formulas():
 def test_onecycle_pair_matches_torch(anneal):
     T, pct = 90, 0.25
     b = int(pct * T)
-    want_lr = _torch_values(
-        lambda torch, o: torch.optim.lr_scheduler.OneCycleLR(
+
+    def one_cycle(torch, o):
+        return torch.optim.lr_scheduler.OneCycleLR(
             o,
             max_lr=0.8,
             total_steps=T + 1,
@@ -152,26 +153,10 @@ def test_onecycle_pair_matches_torch(anneal):
             final_div_factor=100.0,
             base_momentum=0.8,
             max_momentum=0.92,
-        ),
-        T + 1,
-        momentum=0.9,
-    )
-    want_mom = _torch_values(
-        lambda torch, o: torch.optim.lr_scheduler.OneCycleLR(
-            o,
-            max_lr=0.8,
-            total_steps=T + 1,
-            pct_start=(b + 1) / (T + 1),
-            anneal_strategy=anneal,
-            div_factor=10.0,
-            final_div_factor=100.0,
-            base_momentum=0.8,
-            max_momentum=0.92,
-        ),
-        T + 1,
-        key="momentum",
-        momentum=0.9,
-    )
+        )
+
+    want_lr = _torch_values(one_cycle, T + 1, momentum=0.9)
+    want_mom = _torch_values(one_cycle, T + 1, key="momentum", momentum=0.9)
     lr, mom = fo.onecycle_schedules(
         T, 0.8, pct, 10.0, 100.0, 0.8, 0.92, interpolate_type="cosine" if anneal == "cos" else "linear"
     )
