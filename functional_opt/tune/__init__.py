@@ -1,0 +1,41 @@
+"""Tuning in one compiled program: search spaces, vmapped sweeps and a learning-rate finder.
+
+Every numeric hyperparameter of the library's optimizers, schedules and losses
+accepts a traced array, so a whole set of configurations trains side by side
+under ``jax.vmap`` in one compiled program, and changing a hyperparameter never
+recompiles. This namespace turns that into tools:
+
+* :func:`grid`, :func:`sample` (with :func:`log_uniform`, :func:`uniform`,
+  :func:`choice`): configuration sets, dicts of equal-length 1-D arrays;
+* :func:`sweep`: every configuration x seed in one jit-compiled vmapped
+  program, chunked and sharded over local devices, giving a :class:`SweepResult`;
+* :func:`lr_find`: the learning-rate range test, one compiled ``lax.scan``
+  (or, with ``parallel=True``, fixed rates trained side by side).
+"""
+
+# isort would split the `name as name` re-exports into one statement each.
+# ruff: noqa: I001
+
+from functional_opt.tune.spaces import (
+    Choice as Choice,
+    LogUniform as LogUniform,
+    Uniform as Uniform,
+    check_configs as check_configs,
+    choice as choice,
+    grid as grid,
+    log_uniform as log_uniform,
+    sample as sample,
+    uniform as uniform,
+)
+
+__all__ = [
+    "Choice",
+    "LogUniform",
+    "Uniform",
+    "check_configs",
+    "choice",
+    "grid",
+    "log_uniform",
+    "sample",
+    "uniform",
+]
