@@ -27,8 +27,18 @@ from functional_opt.tune.spaces import (
     sample as sample,
     uniform as uniform,
 )
+from functional_opt.tune.sweep import (
+    Best as Best,
+    StaticHyperparameterError as StaticHyperparameterError,
+    SweepResult as SweepResult,
+    sweep as sweep,
+)
 
 __all__ = [
+    "Best",
+    "StaticHyperparameterError",
+    "SweepResult",
+    "sweep",
     "Choice",
     "LogUniform",
     "Uniform",
