@@ -27,6 +27,7 @@ from functional_opt.tune.spaces import (
     sample as sample,
     uniform as uniform,
 )
+from functional_opt.tune.lr_find import LRFindResult as LRFindResult, lr_find as lr_find
 from functional_opt.tune.sweep import (
     Best as Best,
     StaticHyperparameterError as StaticHyperparameterError,
@@ -40,12 +41,14 @@ __all__ = [
     "SweepResult",
     "sweep",
     "Choice",
+    "LRFindResult",
     "LogUniform",
     "Uniform",
     "check_configs",
     "choice",
     "grid",
     "log_uniform",
+    "lr_find",
     "sample",
     "uniform",
 ]
