@@ -60,6 +60,20 @@ class LRFindResult:
         ax.axvline(self.suggestion, color="C3", ls="--", label=f"suggestion {self.suggestion:.2g}")
         ax.axvline(self.suggestion_min_over_10, color="C2", ls=":", label=f"min / 10 {self.suggestion_min_over_10:.2g}")
         ax.set_xscale("log")
+        # scale the y axis to the curve before the divergence spike (fastai's plot skips the last 5 points)
+        n = len(self.losses)
+        if self.method == "ramp":
+            end = n - 5 if n > 10 else n
+            body = np.concatenate([self.smoothed[:end], self.losses[:end]])
+        else:
+            body = self.losses[: n - 1] if self.diverged and n > 1 else self.losses
+        body = body[np.isfinite(body)]
+        if self.method == "parallel" and body.size and body.min() > 0:
+            ax.set_yscale("log")
+            ax.set_ylim(body.min() / 2, body.max() * 2)
+        elif body.size:
+            lo, hi = float(body.min()), float(body.max())
+            ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.2 * (hi - lo) + 1e-12)
         ax.set_xlabel("learning rate")
         ax.set_ylabel("loss")
         ax.set_title(f"learning-rate range test ({self.method})")

@@ -230,7 +230,9 @@ class SweepResult:
         for i in range(ys.size):
             for j in range(xs.size):
                 if np.isfinite(cell[i, j]):
-                    ax.text(j, i, f"{cell[i, j]:.3g}", ha="center", va="center", fontsize=8, color="w")
+                    r_, g_, b_, _ = im.cmap(im.norm(cell[i, j]))
+                    ink = "k" if 0.299 * r_ + 0.587 * g_ + 0.114 * b_ > 0.5 else "w"  # readable on the cell's colour
+                    ax.text(j, i, f"{cell[i, j]:.3g}", ha="center", va="center", fontsize=8, color=ink)
         ax.set_xticks(range(xs.size), [f"{_py(v):.3g}" for v in xs])
         ax.set_yticks(range(ys.size), [f"{_py(v):.3g}" for v in ys])
         ax.set_xlabel(x)
