@@ -155,8 +155,10 @@ def value_at(hparam: ScalarOrSchedule, count: jax.Array | None, dtype: Any = Non
     """Evaluate a hyperparameter (number, array or schedule) at ``count``.
 
     Returns an array of at least float32 precision (or ``dtype`` if given).
-    A schedule must return a scalar; anything else is a ``ValueError`` raised
-    at trace time.
+    A schedule must return a scalar, and an array (or tracer) must be a
+    floating-point scalar; anything else is a ``ValueError`` (a ``TypeError``
+    for an integer or bool dtype) raised at trace time. Inside ``jax.vmap``
+    a batched hyperparameter is a scalar, so vmapping over values works.
     """
     if callable(hparam) and not isinstance(hparam, (jax.Array, np.ndarray)):
         if count is None:
@@ -169,6 +171,17 @@ def value_at(hparam: ScalarOrSchedule, count: jax.Array | None, dtype: Any = Non
         if dtype is None and _is_python_number(value):
             # weakly typed: float32 math for float32 leaves, float64 under x64
             return jnp.asarray(float(value))
+        if concrete_scalar(value) is None and hasattr(value, "dtype"):  # an array or a tracer: checked at trace time
+            if not jnp.issubdtype(value.dtype, jnp.inexact):
+                raise TypeError(
+                    f"a hyperparameter array must be floating-point, got dtype {value.dtype} (hyperparameters "
+                    "are real numbers: give a float array, e.g. jnp.asarray(1e-3))"
+                )
+            if jnp.ndim(value) != 0:
+                raise ValueError(
+                    f"a hyperparameter must be a scalar, got an array of shape {jnp.shape(value)} (it would "
+                    "broadcast over the leaves; to try several values, jax.vmap over a scalar instead)"
+                )
     value = jnp.asarray(value)
     dt = dtype if dtype is not None else compute_dtype(value.dtype)
     return value.astype(dt)

@@ -126,10 +126,16 @@ def save(path: str | os.PathLike, tree: Any) -> None:
     """Atomically write every array leaf of ``tree`` to ``path``.
 
     Args:
-        path: the file to (over)write; its directory must exist.
+        path: the file to (over)write; its directory must exist
+            (``FileNotFoundError`` naming the directory otherwise).
         tree: a pytree of arrays (jax or numpy arrays, numpy scalars,
             Python numbers); ``None`` leaves are skipped. Strings and
-            other objects raise ``TypeError`` naming the key path.
+            other objects raise ``TypeError`` naming the key path. For a
+            model with non-array leaves (an equinox module holds functions
+            and Python settings), save its array part only:
+            ``save(path, eqx.filter(model, eqx.is_array))``, and restore
+            into ``eqx.filter(jax.eval_shape(make_model), eqx.is_array)``,
+            then ``eqx.combine`` it with the model's static part.
 
     Example:
         >>> import os, tempfile, jax, jax.numpy as jnp
@@ -160,6 +166,8 @@ def save(path: str | os.PathLike, tree: Any) -> None:
         {"format": FORMAT, "version": VERSION, "treedef": str(treedef), "data_nbytes": offset, "leaves": leaves}
     ).encode()
     directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"cannot save the checkpoint {path}: the directory {directory} does not exist")
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -248,6 +256,20 @@ def _describe(x: Any) -> str:
     return f"shape {tuple(np.shape(x))} dtype {np.dtype(x.dtype).name}"
 
 
+def _is_int(dt: np.dtype) -> bool:
+    return dt.kind in "iu"
+
+
+def _int_cast_ok(a: np.ndarray, dt: np.dtype) -> bool:
+    """Whether the integer array ``a`` converts to the integer dtype ``dt`` without changing a value."""
+    if not (_is_int(a.dtype) and _is_int(dt)):
+        return False
+    if a.size == 0:
+        return True
+    info = np.iinfo(dt)
+    return bool(a.min() >= info.min and a.max() <= info.max)
+
+
 def restore(path: str | os.PathLike, target: Any) -> Any:
     """Read a checkpoint into the structure of ``target``.
 
@@ -260,14 +282,27 @@ def restore(path: str | os.PathLike, target: Any) -> Any:
 
     Returns:
         ``target``'s structure (NamedTuple types included) with jax arrays
-        holding the saved bytes.
+        holding the saved bytes. An integer leaf saved with another integer
+        dtype (a Python int is saved as int64) is cast to the target's dtype
+        when every value fits in it.
 
     Raises:
         CheckpointError: the file is missing a leaf, has an extra one, or a
-            leaf's shape or dtype differs (naming the first such key path);
-            or the file is corrupt, truncated or not a checkpoint.
+            leaf's shape or dtype differs (naming the first such key path;
+            an integer whose values do not fit the target's integer dtype
+            included); or the file is corrupt, truncated or not a
+            checkpoint. ``TypeError`` for ``target=None`` when the
+            checkpoint holds arrays: the file keeps key paths, not the
+            container types, so a target is needed (read the arrays without
+            one with :func:`load_arrays`).
     """
     header, saved = _read(path)
+    if target is None and saved:
+        raise TypeError(
+            f"restore({path!r}, None): a target is needed to rebuild the tree (e.g. "
+            "jax.eval_shape(lambda: (params, optimizer.init(params)))); load_arrays(path) reads the "
+            f"{len(saved)} arrays as a {{key path: array}} dict without one"
+        )
     items, treedef = _flatten(target)
     for i in range(max(len(saved), len(items))):
         if i >= len(saved):
@@ -292,6 +327,14 @@ def restore(path: str | os.PathLike, target: Any) -> Any:
                     f"data of shape {a.shape}, target {t.dtype} of shape {tuple(t.shape)}"
                 )
             continue
+        if tuple(a.shape) == tuple(t.shape) and a.dtype != np.dtype(t.dtype) and _int_cast_ok(a, np.dtype(t.dtype)):
+            a = a.astype(np.dtype(t.dtype))
+            saved[i] = (ks, a)
+        elif _is_int(a.dtype) and _is_int(np.dtype(t.dtype)) and a.dtype != np.dtype(t.dtype) and a.shape == t.shape:
+            raise CheckpointError(
+                f"{path}: the integer leaf at key path {kt} ({_describe(a)}) has values outside the range of the "
+                f"target's dtype {np.dtype(t.dtype).name}"
+            )
         if tuple(a.shape) != tuple(t.shape) or a.dtype != np.dtype(t.dtype):
             raise CheckpointError(
                 f"{path}: mismatch at key path {kt}: checkpoint {_describe(a)}, target {_describe(t)}"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import math
 import numbers
+import re
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
@@ -11,8 +13,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from functional_opt._hparams import check_dtype, is_schedule, safe_increment, zero_count
+from functional_opt._hparams import check_dtype, is_schedule, safe_increment, value_at, zero_count
 from functional_opt.base import GradientTransformation
+from functional_opt.transforms.plateau import ReduceLROnPlateauState
+from functional_opt.transforms.scaling import ScaleByScheduleState
 from functional_opt.wrappers.naming import find_states
 
 
@@ -36,6 +40,31 @@ def _is_numeric(x) -> bool:
     if isinstance(x, numbers.Real):
         return True
     return isinstance(x, (jax.Array, np.ndarray, np.generic)) and jnp.issubdtype(jnp.result_type(x), jnp.number)
+
+
+_STATIC_NAME = re.compile(r"mask|label|(^|_)(fn|key|rng|seed)(_|$)")
+
+
+def _is_static(name: str, value: Any, default: Any) -> bool:
+    """Whether argument ``name=value`` of a factory is passed through as given (not injected).
+
+    Static: ``None``, bools, strings, dtypes and types; any value of an
+    argument whose name says it is a mask, a label tree, a function, a PRNG
+    key or a seed (``mask``, ``weight_decay_mask``, ``muon_mask``,
+    ``labels``, ``clip_value_fn``, ``key``, ``seed``); a Python int where the
+    factory's default is a Python int (a structural count such as
+    ``ns_steps``); a callable where the factory's default is a callable.
+    Everything else that is numeric (or a schedule) is injected.
+    """
+    if value is None or isinstance(value, (bool, str, type, np.dtype)):
+        return True
+    if _STATIC_NAME.search(name):
+        return True
+    if isinstance(value, int) and isinstance(default, int) and not isinstance(default, bool):
+        return True
+    if is_schedule(value) and is_schedule(default) and not isinstance(default, type):
+        return True
+    return not (_is_numeric(value) or is_schedule(value))
 
 
 def inject_hyperparams(
@@ -62,10 +91,19 @@ def inject_hyperparams(
     Conventions: hyperparameters are stored in float32 whatever the params'
     dtype (a bf16 model must not round ``b2 = 0.999`` to 1); schedules are
     evaluated from this wrapper's own count (pre-increment, as everywhere).
-    Python numbers, numpy/jax numeric arrays and schedules are injected;
-    bools, ``None``, dtypes, strings and ``static_args`` are passed through
-    as given. A value set on a scheduled hyperparameter is overwritten by
-    the schedule at the next update.
+    A value set on a scheduled hyperparameter is overwritten by the
+    schedule at the next update.
+
+    Which arguments are injected: Python numbers, numpy/jax numeric arrays
+    and schedules (callables ``count -> value``) given for a numeric
+    hyperparameter. Passed through unchanged (static) are ``static_args``;
+    ``None``, bools, strings, dtypes and types; every argument whose name
+    says it is a mask, a label tree, a function, a PRNG key or a seed (the
+    name contains ``mask`` or ``label``, or has a ``fn``, ``key``, ``rng`` or
+    ``seed`` component: ``mask=fn``, ``muon_mask=fn``,
+    ``weight_decay_mask=fn``, ``clip_value_fn=f``); a Python int where the
+    factory's default is a Python int (a structural count such as
+    ``ns_steps``); and a callable where the factory's default is a callable.
 
     Args:
         factory: a function returning a ``GradientTransformation`` (e.g.
@@ -106,10 +144,15 @@ def inject_hyperparams(
         for name, p in signature.parameters.items():  # flatten **kwargs of the factory
             if p.kind is inspect.Parameter.VAR_KEYWORD and name in given:
                 given.update(given.pop(name))
-        injected = {k: v for k, v in given.items() if k not in static and (_is_numeric(v) or is_schedule(v))}
+        defaults = {k: p.default for k, p in signature.parameters.items()}
+        injected = {
+            k: v
+            for k, v in given.items()
+            if k not in static and not _is_static(k, v, defaults.get(k, inspect.Parameter.empty))
+        }
         fixed = {k: v for k, v in given.items() if k not in injected}
         # validate eagerly, with the factory's own messages (schedules at their first value)
-        factory(**{k: (v(zero_count()) if is_schedule(v) else v) for k, v in given.items()})
+        factory(**{k: (v(zero_count()) if k in injected and is_schedule(v) else v) for k, v in given.items()})
 
         def values(count, stored):
             out = {}
@@ -167,6 +210,51 @@ def get_hyperparam(state: Any, name: str) -> jax.Array:
     return hits[0].hyperparams[name]
 
 
+# valid ranges of the common hyperparameter names, as the factories check them: (low, high, high_inclusive)
+_RANGES = {
+    "learning_rate": (0.0, None, True),
+    "weight_decay": (0.0, None, True),
+    "eps": (0.0, None, True),
+    "eps_root": (0.0, None, True),
+    "momentum": (0.0, 1.0, True),
+    "b1": (0.0, 1.0, False),
+    "b2": (0.0, 1.0, False),
+    "b3": (0.0, 1.0, False),
+    "decay": (0.0, 1.0, True),
+}
+
+
+def _check_set_value(name: str, value: Any, old: jax.Array) -> None:
+    """Validate a value given to :func:`set_hyperparam` like the factories validate theirs."""
+    shape: tuple = tuple(getattr(value, "shape", ()))
+    if is_schedule(value):
+        raise TypeError(
+            f"set_hyperparam: {name} must be a number or a scalar array, got the callable {value!r} (a schedule is "
+            "given to the factory, not set between steps)"
+        )
+    if isinstance(value, bool) or not (
+        isinstance(value, numbers.Real) or isinstance(value, (jax.Array, np.ndarray, np.generic))
+    ):
+        raise TypeError(f"set_hyperparam: {name} must be a number or a scalar array, got {type(value).__name__}")
+    if shape and shape != jnp.shape(old):
+        raise ValueError(f"set_hyperparam: {name} is stored with shape {jnp.shape(old)}, got a value of shape {shape}")
+    bare = name.removeprefix("adam_")
+    if shape:
+        return
+    try:
+        x = float(np.asarray(value))
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
+        return  # traced: checked for its shape only
+    if math.isnan(x) or math.isinf(x):
+        raise ValueError(f"set_hyperparam: {name} must be finite, got {value!r}")
+    low, high, high_inclusive = _RANGES.get(bare, (None, None, True))
+    if (low is not None and x < low) or (high is not None and (x > high or (x == high and not high_inclusive))):
+        hb = "]" if high_inclusive and high is not None else ")"
+        raise ValueError(
+            f"set_hyperparam: {name} must be in [{low}, {'inf' if high is None else high}{hb}, got {value!r}"
+        )
+
+
 def set_hyperparam(state: Any, name: str, value: Any) -> Any:
     """Return ``state`` with hyperparameter ``name`` set to ``value`` (a number or array).
 
@@ -174,6 +262,15 @@ def set_hyperparam(state: Any, name: str, value: Any) -> Any:
     ``name`` is updated (cast to the stored dtype); the rest of the state is
     shared, not copied. Pure and jit-compatible: ``value`` may be traced.
     Raises ``KeyError`` if no injected hyperparameter has that name.
+
+    Concrete values are checked as the factories check theirs:
+    ``ValueError`` for NaN, infinities and values out of the range of the
+    common names (``learning_rate``, ``weight_decay``, ``eps``,
+    ``eps_root`` ``>= 0``; ``b1``, ``b2``, ``b3`` in ``[0, 1)``;
+    ``momentum``, ``decay`` in ``[0, 1]``; the same for muon's ``adam_*``),
+    ``ValueError`` for a shape other than the stored one (a scalar) and
+    ``TypeError`` for a callable or a non-numeric value. Traced values are
+    checked for their shape only.
 
     Example:
         >>> import jax.numpy as jnp
@@ -193,6 +290,7 @@ def set_hyperparam(state: Any, name: str, value: Any) -> Any:
         node = node._replace(inner_state=jax.tree.map(replace, node.inner_state, is_leaf=is_injected))
         if name in node.hyperparams:
             old = node.hyperparams[name]
+            _check_set_value(name, value, old)
             new = jnp.broadcast_to(jnp.asarray(value).astype(old.dtype), jnp.shape(old))
             found.append(True)
             node = node._replace(hyperparams={**node.hyperparams, name: new})
@@ -202,3 +300,85 @@ def set_hyperparam(state: Any, name: str, value: Any) -> Any:
     if not found:
         raise KeyError(f"no injected hyperparameter named {name!r} in this state")
     return new_state
+
+
+_WATCHED = (InjectHyperparamsState, ReduceLROnPlateauState, ScaleByScheduleState)
+
+
+def _watched_states(state: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """``(key path, sub-state)`` of every injected, plateau and schedule-count state, outermost first."""
+    out = []
+    found = jax.tree_util.tree_flatten_with_path(state, is_leaf=lambda x: isinstance(x, _WATCHED))[0]
+    for path, node in found:
+        if not isinstance(node, _WATCHED):
+            continue
+        where = prefix + jax.tree_util.keystr(path, simple=True, separator=".")
+        out.append((where, node))
+        if isinstance(node, InjectHyperparamsState):
+            out.extend(_watched_states(node.inner_state, where + ".inner_state."))
+    return out
+
+
+def current_hyperparams(opt_state: Any, /, **schedules: Any) -> dict[str, jax.Array]:
+    """The hyperparameters used by the last update, read from any optimizer state, for logging.
+
+    The dict holds
+
+    * every :func:`inject_hyperparams` value under its name (the value the
+      last update used; right after ``init``, the one the first update will
+      use);
+    * ``"plateau_scale"``: the current multiplier of each
+      :func:`~functional_opt.reduce_on_plateau` (the effective learning rate
+      is ``learning_rate * plateau_scale`` when it follows the optimizer);
+    * for each ``name=schedule`` keyword: ``schedule`` evaluated at the
+      step the last update used, ``count - 1`` of the state's
+      :class:`~functional_opt.ScaleByScheduleState` (the learning-rate step
+      count of every optimizer; ``0`` before the first update). The state
+      holds step counts, not schedules, so a plain ``fo.adamw(sched)`` needs
+      ``current_hyperparams(state, learning_rate=sched)``. A number or
+      array is returned as it is.
+
+    A name found in several sub-states (e.g. two injected optimizers in a
+    :func:`~functional_opt.partition`) is keyed ``"<key path>/<name>"``
+    instead. Values are jax scalars, so the call jits; ``float(v)`` them to
+    log. Raises ``ValueError`` when a schedule is given and the state holds
+    no, or more than one, ``ScaleByScheduleState`` (pass the sub-state, see
+    :func:`~functional_opt.get_substate`).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> from functional_opt.wrappers.hyperparams import current_hyperparams
+        >>> sched = fo.linear_schedule(1.0, 0.0, 10)
+        >>> opt = fo.adamw(sched)
+        >>> s = opt.init(jnp.zeros(2))
+        >>> for _ in range(3):
+        ...     _, s = opt.update(jnp.ones(2), s, jnp.zeros(2))
+        >>> current_hyperparams(s, learning_rate=sched)
+        {'learning_rate': Array(0.8, dtype=float32)}
+        >>> s = fo.inject_hyperparams(fo.adam)(learning_rate=0.1, b1=0.8).init(jnp.zeros(2))
+        >>> {k: float(v) for k, v in current_hyperparams(s).items()}["b1"]
+        0.800000011920929
+    """
+    found: list[tuple[str, str, Any]] = []  # (name, key path, value)
+    counts = []
+    for where, node in _watched_states(opt_state):
+        if isinstance(node, InjectHyperparamsState):
+            found.extend((k, where, v) for k, v in node.hyperparams.items())
+        elif isinstance(node, ReduceLROnPlateauState):
+            found.append(("plateau_scale", where, node.scale))
+        else:
+            counts.append((where, node.count))
+    if schedules:
+        if len(counts) != 1:
+            paths = [w for w, _ in counts]
+            raise ValueError(
+                f"current_hyperparams: a schedule is evaluated at the learning-rate step count, but this state "
+                f"holds {len(counts)} ScaleByScheduleState counts {paths}; pass the sub-state of one optimizer"
+            )
+        count = counts[0][1]
+        last = jnp.maximum(count - 1, 0).astype(jnp.asarray(count).dtype)
+        for name, sched in schedules.items():
+            found.append((name, counts[0][0], value_at(sched, last) if is_schedule(sched) else jnp.asarray(sched)))
+    names = [n for n, _, _ in found]
+    return {(n if names.count(n) == 1 else f"{w}/{n}"): v for n, w, v in found}

@@ -186,6 +186,13 @@ def labels_by_regex(rules, default=None) -> Callable[[Any], Any]:
         >>> decay_mask(p)
         {'dense': {'bias': False, 'kernel': True}, 'layer_norm': {'scale': False}}
         >>> opt = fo.adamw(1e-3, weight_decay=0.1, mask=decay_mask)
+
+    flax NNX state trees end every path in the variable's value
+    (``conv1.bias.value``); the pattern matches the path as a user writes
+    it: one trailing ``value`` or ``raw_value`` key (dict key or attribute)
+    is dropped before matching, so ``".*bias"`` matches ``conv1.bias.value``
+    (a pattern written for the full path, ``".*bias\\.value"``, no longer
+    matches; write ``".*bias"``).
     """
     pairs = list(rules.items()) if isinstance(rules, Mapping) else list(rules)
     compiled = []
@@ -198,7 +205,7 @@ def labels_by_regex(rules, default=None) -> Callable[[Any], Any]:
             raise ValueError(f"rules[{i}]: invalid regular expression {pair[0]!r}: {e}") from e
 
     def label(path, _leaf):
-        name = jax.tree_util.keystr(path, simple=True, separator=".")
+        name = user_path(path)
         for pattern, lab in compiled:
             if pattern.fullmatch(name):
                 return lab
@@ -210,6 +217,34 @@ def labels_by_regex(rules, default=None) -> Callable[[Any], Any]:
         return jax.tree_util.tree_map_with_path(label, params)
 
     return labels
+
+
+_VALUE_KEYS = ("value", "raw_value")
+
+
+def _key_name(k: Any) -> Any:
+    for attr in ("key", "name", "idx"):
+        if hasattr(k, attr):
+            return getattr(k, attr)
+    return None
+
+
+def user_path(path: tuple) -> str:
+    """A leaf's key path as a user writes it, for :func:`labels_by_regex`: keys joined by ``.``.
+
+    A trailing ``value`` or ``raw_value`` key (flax NNX's ``Variable``
+    storage: ``conv1.bias.value``) is dropped when other keys precede it,
+    so NNX state and plain parameter dicts match the same patterns.
+
+    Example:
+        >>> import jax
+        >>> from functional_opt.wrappers.masking import user_path
+        >>> [user_path(p) for p, _ in jax.tree_util.tree_flatten_with_path({"conv1": {"bias": {"value": 0}}})[0]]
+        ['conv1.bias']
+    """
+    if len(path) > 1 and _key_name(path[-1]) in _VALUE_KEYS:
+        path = path[:-1]
+    return jax.tree_util.keystr(tuple(path), simple=True, separator=".")
 
 
 def set_to_zero() -> GradientTransformation:
