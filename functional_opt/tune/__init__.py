@@ -13,9 +13,10 @@ recompiles. This namespace turns that into tools:
   (or, with ``parallel=True``, fixed rates trained side by side).
 """
 
-# isort would split the `name as name` re-exports into one statement each.
+# isort would split the `name as name` re-exports into one statement each; grouped by concept instead.
 # ruff: noqa: I001
 
+# --- search spaces: configuration sets, dicts of equal-length 1-D arrays ---
 from functional_opt.tune.spaces import (
     Choice as Choice,
     LogUniform as LogUniform,
@@ -27,22 +28,21 @@ from functional_opt.tune.spaces import (
     sample as sample,
     uniform as uniform,
 )
+
+# --- sweeps: every configuration x seed in one compiled program ---
+from functional_opt.tune.sweep import StaticHyperparameterError as StaticHyperparameterError, sweep as sweep
+from functional_opt.tune.result import Best as Best, SweepResult as SweepResult
+
+# --- the learning-rate range test ---
 from functional_opt.tune.lr_find import LRFindResult as LRFindResult, lr_find as lr_find
-from functional_opt.tune.sweep import (
-    Best as Best,
-    StaticHyperparameterError as StaticHyperparameterError,
-    SweepResult as SweepResult,
-    sweep as sweep,
-)
 
 __all__ = [
     "Best",
-    "StaticHyperparameterError",
-    "SweepResult",
-    "sweep",
     "Choice",
     "LRFindResult",
     "LogUniform",
+    "StaticHyperparameterError",
+    "SweepResult",
     "Uniform",
     "check_configs",
     "choice",
@@ -50,5 +50,6 @@ __all__ = [
     "log_uniform",
     "lr_find",
     "sample",
+    "sweep",
     "uniform",
 ]
