@@ -95,6 +95,24 @@ def test_static_hyperparameter_error_names_it():
     with pytest.raises(tune.StaticHyperparameterError, match="'steps'"):
         tune.sweep(loop_fn, {"lr": [0.1], "steps": [3]})
 
+    def branch_fn(hp, key):
+        if hp["warmup"] > 0:  # a Python branch on a swept value
+            return {"loss": hp["lr"] * 2.0}
+        return {"loss": hp["lr"]}
+
+    with pytest.raises(tune.StaticHyperparameterError, match="'warmup'") as info:
+        tune.sweep(branch_fn, tune.grid(lr=[0.1], warmup=[0, 5]))
+    assert "'lr'" not in str(info.value)
+
+
+def test_other_errors_in_train_fn_propagate_unchanged():
+    def bad(hp, key):
+        return {"loss": jnp.ones(3) @ jnp.ones(4) * hp["lr"]}
+
+    with pytest.raises(TypeError, match="dot_general") as info:
+        tune.sweep(bad, {"lr": [0.1]})
+    assert not isinstance(info.value, tune.StaticHyperparameterError)
+
 
 def test_bad_arguments():
     f = lambda hp, key: {"loss": hp["lr"]}

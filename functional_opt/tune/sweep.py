@@ -32,7 +32,8 @@ class StaticHyperparameterError(TypeError):
 
 def _static_culprits(train_fn: Callable, configs: dict[str, np.ndarray], key: jax.Array) -> list[str]:
     """The hyperparameters that fail to trace on their own (the others concrete): one trace each, error path only."""
-    concrete = {name: jnp.asarray(v[0]) for name, v in configs.items()}
+    # numpy scalars, not jax arrays: inside a trace every jax operation is staged (a tracer), even on constants
+    concrete = {name: v[0] for name, v in configs.items()}
     culprits = []
     for name in configs:
 
@@ -40,7 +41,7 @@ def _static_culprits(train_fn: Callable, configs: dict[str, np.ndarray], key: ja
             return train_fn({**concrete, name: x}, key)
 
         try:
-            jax.eval_shape(one, concrete[name])
+            jax.eval_shape(one, jnp.asarray(concrete[name]))
         except _CONCRETE_ERRORS:
             culprits.append(name)
         except Exception:  # another failure is not this hyperparameter's static use
