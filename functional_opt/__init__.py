@@ -18,7 +18,7 @@ Public paths, one per object:
   hold exactly the names optax keeps there that the library implements.
   These are the only objects with two public paths (top level and the
   mirror), as in optax itself.
-* ``fo.flat`` (flat buffers) and ``fo.checkpoint`` are namespaces of their
+* ``fo.flat`` (flat buffers), ``fo.checkpoint`` and ``fo.tune`` are namespaces of their
   own: their names are reached only through them (``fo.flat.flatten_params``,
   ``fo.checkpoint.save``), never re-exported at the top level.
 * Nothing else is public: helpers that an optimizer uses internally (the
@@ -253,6 +253,9 @@ from functional_opt.train_step import make_train_step as make_train_step
 
 # --- checkpoint (the fo.checkpoint namespace: save, restore, load_arrays) ---
 from functional_opt import checkpoint as checkpoint
+
+# --- tuning (the fo.tune namespace: grid, sample, sweep, lr_find, ...) ---
+from functional_opt import tune as tune
 
 # --- namespaces mirroring optax.transforms and optax.contrib ---
 from functional_opt import contrib as contrib, transforms as transforms
