@@ -25,13 +25,36 @@ def zeros_like(tree: Any, dtype: Any = None) -> Any:
     """Zeros with each leaf's shape, in ``dtype`` or the leaf's own dtype.
 
     Works on arrays and on ``jax.ShapeDtypeStruct`` leaves (abstract init).
+    Each result has its leaf's sharding (``NamedSharding`` over a mesh, an
+    explicit-mesh sharding type under ``jax.jit``), so optimizer state lives
+    where its parameter lives from ``init`` on.
     """
-    return jax.tree.map(lambda x: jnp.zeros(jnp.shape(x), dtype or jnp.result_type(x)), tree)
+    return jax.tree.map(lambda x: _filled_like(x, 0, dtype or jnp.result_type(x)), tree)
+
+
+def _filled_like(x: Any, value: Any, dtype: Any) -> Any:
+    """``value`` in ``x``'s shape and sharding, in ``dtype`` (one state leaf).
+
+    Eagerly and on an explicit-sharding mesh, ``jnp.full_like`` keeps ``x``'s
+    sharding (a ``ShapeDtypeStruct``'s too, when it has one). Under
+    ``jax.jit`` on an automatic-sharding mesh a constant has no sharding: it
+    would land on one device, and ``jit`` would drop ``x`` as an unused input.
+    Adding ``0 * isnan(x)`` (a 0-or-1 factor, so exactly 0, which IEEE
+    rules keep XLA from folding away) ties the leaf to ``x``, and the
+    partitioner gives it ``x``'s sharding. Runs in ``init`` only.
+    """
+    out = jnp.full_like(x, value, dtype)
+    if isinstance(x, jax.core.Tracer):
+        out = out + jnp.isnan(x).astype(dtype) * 0
+    return out
 
 
 def full_like(tree: Any, value: Any, dtype: Any = None) -> Any:
-    """``value`` broadcast to each leaf's shape, in ``dtype`` or the leaf's dtype."""
-    return jax.tree.map(lambda x: jnp.full(jnp.shape(x), value, dtype or jnp.result_type(x)), tree)
+    """``value`` broadcast to each leaf's shape, in ``dtype`` or the leaf's dtype.
+
+    Keeps each leaf's sharding, as :func:`zeros_like`.
+    """
+    return jax.tree.map(lambda x: _filled_like(x, value, dtype or jnp.result_type(x)), tree)
 
 
 def cast(tree: Any, dtype: Any) -> Any:
@@ -259,14 +282,15 @@ def real_dtype_zeros(tree: Any, dtype: Any = None) -> Any:
     """Zeros shaped like ``tree`` in ``dtype``, default each leaf's real dtype.
 
     For second moments: ``|g|**2`` of a complex leaf is real, so its moment is
-    stored in the matching real dtype (complex64 -> float32).
+    stored in the matching real dtype (complex64 -> float32). Keeps each
+    leaf's sharding, as :func:`zeros_like`.
     """
-    return jax.tree.map(lambda x: jnp.zeros(jnp.shape(x), dtype or jnp.finfo(jnp.result_type(x)).dtype), tree)
+    return jax.tree.map(lambda x: _filled_like(x, 0, dtype or jnp.finfo(jnp.result_type(x)).dtype), tree)
 
 
 def real_dtype_full(tree: Any, value: Any, dtype: Any = None) -> Any:
     """:func:`real_dtype_zeros` filled with ``value`` (a second moment's initial value)."""
-    return jax.tree.map(lambda x: jnp.full(jnp.shape(x), value, dtype or jnp.finfo(jnp.result_type(x)).dtype), tree)
+    return jax.tree.map(lambda x: _filled_like(x, value, dtype or jnp.finfo(jnp.result_type(x)).dtype), tree)
 
 
 def unzip(tree_of_tuples: Any, treedef: Any, n: int) -> tuple:

@@ -112,10 +112,14 @@ def scale_by_factored_rms(
             d1, d0 = dims
             return shape[:d0] + shape[d0 + 1 :], shape[:d1] + shape[d1 + 1 :], (1,)
 
-        def zeros(i):
-            return jax.tree.map(
-                lambda p: jnp.zeros(shapes(tuple(jnp.shape(p)))[i], jnp.finfo(jnp.result_type(p)).dtype), params
-            )
+        def zeros(i):  # an unfactored (param-shaped) v keeps p's sharding
+            def leaf(p):
+                shape = shapes(tuple(jnp.shape(p)))[i]
+                if shape == tuple(jnp.shape(p)):
+                    return _tree.real_dtype_zeros(p)
+                return jnp.zeros(shape, jnp.finfo(jnp.result_type(p)).dtype)
+
+            return jax.tree.map(leaf, params)
 
         return FactoredState(count=zero_count(), v_row=zeros(0), v_col=zeros(1), v=zeros(2))
 

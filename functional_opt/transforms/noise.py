@@ -66,11 +66,11 @@ def add_noise(eta=0.01, gamma=0.55, key: Any = 0) -> GradientTransformation:
     check_number("gamma", gamma, low=0.0)
     if isinstance(key, int):
         check_int("key", key)
-    raw = _raw_key(key)
+    _raw_key(key)  # a bad key fails here, at construction
 
-    def init(params):
+    def init(params):  # a fresh key per call: eager and jitted init agree, and donating a state frees no shared key
         del params
-        return AddNoiseState(count=zero_count(), rng_key=raw)
+        return AddNoiseState(count=zero_count(), rng_key=jnp.array(_raw_key(key)))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args

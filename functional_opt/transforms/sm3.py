@@ -93,8 +93,11 @@ def scale_by_sm3(b1=0.9, b2=1.0, eps=1e-8) -> GradientTransformation:
     def init(params):
         check_not_flat(params, "scale_by_sm3")
 
-        def accumulators(p):  # one real vector per axis
-            return tuple(jnp.zeros(a, jnp.finfo(jnp.result_type(p)).dtype) for a in _axis_shapes(jnp.shape(p)))
+        def accumulators(p):  # one real vector per axis; a param-shaped one (1-D, scalar) keeps p's sharding
+            dt = jnp.finfo(jnp.result_type(p)).dtype
+            return tuple(
+                _tree.real_dtype_zeros(p) if a == jnp.shape(p) else jnp.zeros(a, dt) for a in _axis_shapes(jnp.shape(p))
+            )
 
         return ScaleBySM3State(mu=jax.tree.map(accumulators, params), nu=_tree.zeros_like(params))
 

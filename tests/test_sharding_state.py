@@ -1,0 +1,193 @@
+"""Optimizer state follows the params' sharding from ``init`` on.
+
+Each test runs in a child process with 8 simulated CPU devices
+(``--xla_force_host_platform_device_count=8``; jax fixes its device count at
+start-up, so this session's single device cannot be split). The child runs
+with warnings as errors, and prints every failed check before exiting 1.
+
+To keep the time low, every optimizer of the registry is traced into one
+``jax.jit`` program per phase (init, sharded update, unsharded update): XLA
+compiles one large program much faster than 64 small ones.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# the child's warning filters: pytest's (every warning an error, one narrow exception; see pyproject.toml)
+WARNINGS = ["-W", "error", "-W", "ignore:Error reading persistent compilation cache entry:UserWarning"]
+
+
+def run_child(code: str) -> None:
+    # backend optimization level 0: LLVM work dominates these small programs' compile time; the
+    # sharding decisions are made before it, and both runs compared below use the same level
+    flags = "--xla_force_host_platform_device_count=8 --xla_backend_optimization_level=0"
+    env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
+    cmd = [sys.executable, *WARNINGS, "-c", textwrap.dedent(code)]
+    r = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and "OK" in r.stdout, (
+        f"child exited {r.returncode}\n--- stdout\n{r.stdout[-6000:]}\n--- stderr\n{r.stderr[-6000:]}"
+    )
+
+
+def test_registry_state_follows_param_sharding():
+    """Every registry optimizer: eager and jitted init, and one jitted update, keep each param's sharding.
+
+    Only state leaves with their param's shape are checked against it (factored or per-axis statistics
+    of other shapes are the partitioner's choice); scalar leaves (counts) must be replicated. The
+    sharded run equals the unsharded one to 1e-6.
+    """
+    run_child(
+        """
+        import sys
+
+        import jax
+        import jax.numpy as jnp
+        import numpy as np
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+        import functional_opt as fo
+        from tests.registry import REGISTRY
+
+        assert jax.device_count() == 8
+        mesh = Mesh(np.array(jax.devices()), ("data",))
+        specs = {"w": P("data", None), "b": P()}
+        rng = np.random.default_rng(0)
+        host_p = {"w": rng.normal(size=(64, 16)).astype(np.float32), "b": rng.normal(size=(16,)).astype(np.float32)}
+        host_g = {"w": rng.normal(size=(64, 16)).astype(np.float32), "b": rng.normal(size=(16,)).astype(np.float32)}
+
+        def shard(t):
+            return {k: jax.device_put(v, NamedSharding(mesh, specs[k])) for k, v in t.items()}
+
+        sp, sg = shard(host_p), shard(host_g)
+        up, ug = jax.tree.map(jnp.asarray, host_p), jax.tree.map(jnp.asarray, host_g)
+        assert not sp["w"].sharding.is_fully_replicated and up["w"].sharding.num_devices == 1
+        bad = []
+
+        def check(name, what, tree):
+            for path, x in jax.tree_util.tree_flatten_with_path(tree)[0]:
+                if not isinstance(x, jax.Array):
+                    continue
+                where = f"{name} {what} {jax.tree_util.keystr(path)}"
+                key = next((k for k in sp if jax.tree_util.keystr(path).endswith(f"[{k!r}]")), None)
+                if key is not None and x.shape == sp[key].shape:
+                    if not x.sharding.is_equivalent_to(sp[key].sharding, x.ndim):
+                        bad.append(f"{where}: {x.sharding} is not the param's {sp[key].sharding}")
+                elif x.ndim == 0 and not (x.sharding.is_fully_replicated and x.sharding.is_fully_addressable):
+                    bad.append(f"{where}: scalar not replicated: {x.sharding}")
+
+        names = sorted(REGISTRY)
+        opts = {n: REGISTRY[n].make(1e-3) for n in names}
+        for n in names:
+            check(n, "eager init", opts[n].init(sp))
+        states = jax.jit(lambda p: {n: opts[n].init(p) for n in names})(sp)
+        for n in names:
+            check(n, "jit init", states[n])
+
+        @jax.jit
+        def step(g, s, p):
+            return {n: opts[n].update(g, s[n], p, **REGISTRY[n].extra) for n in names}
+
+        out = step(sg, states, sp)
+        ref = step(ug, {n: opts[n].init(up) for n in names}, up)
+        for n in names:
+            check(n, "update", out[n][1])
+            check(n, "updates", out[n][0])
+            for (path, a), b in zip(jax.tree_util.tree_flatten_with_path(out[n])[0], jax.tree.leaves(ref[n])):
+                try:
+                    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-6)
+                except AssertionError as e:
+                    bad.append(f"{n} sharded != unsharded at {jax.tree_util.keystr(path)}: {e}")
+
+        # a bare ShapeDtypeStruct with a sharding (init outside eval_shape): concrete zeros with that sharding
+        spec = NamedSharding(mesh, P("data", None))
+        s = fo.adam(1e-3).init({"w": jax.ShapeDtypeStruct((64, 16), jnp.float32, sharding=spec)})
+        assert s[0].mu["w"].sharding.is_equivalent_to(spec, 2), s[0].mu["w"].sharding
+        assert float(jnp.abs(s[0].nu["w"]).sum()) == 0.0
+        s = fo.adam(1e-3).init({"w": jax.ShapeDtypeStruct((3,), jnp.float32)})  # without a sharding
+        assert s[0].mu["w"].shape == (3,)
+
+        # complex params: a complex first moment and a real second moment, both with the param's sharding
+        cp = {"w": jax.device_put(jnp.ones((64, 16), jnp.complex64), spec)}
+        for what, s in [("eager", fo.adam(1e-3).init(cp)), ("jit", jax.jit(fo.adam(1e-3).init)(cp))]:
+            mu, nu = s[0].mu["w"], s[0].nu["w"]
+            assert mu.dtype == jnp.complex64 and nu.dtype == jnp.float32, (what, mu.dtype, nu.dtype)
+            for x in (mu, nu):
+                if not x.sharding.is_equivalent_to(spec, 2):
+                    bad.append(f"complex adam {what}: {x.sharding}")
+
+        print("\\n".join(bad))
+        if bad:
+            sys.exit(1)
+        print("OK", len(names), "optimizers")
+        """
+    )
+
+
+def test_explicit_mesh_state_keeps_sharding_type():
+    """On an explicit-sharding mesh the state's type carries the param's sharding (``float32[2,8@x,4]``)."""
+    run_child(
+        """
+        import sys
+
+        import jax
+        import jax.numpy as jnp
+        import numpy as np
+        from jax.sharding import NamedSharding, PartitionSpec as P
+
+        import functional_opt as fo
+
+        AxisType = getattr(jax.sharding, "AxisType", None)
+        if AxisType is None or not hasattr(jax, "typeof"):  # an older jax without explicit sharding
+            print("OK (no explicit sharding in this jax)")
+            sys.exit(0)
+        mesh = jax.make_mesh((8,), ("x",), axis_types=(AxisType.Explicit,))
+        p = {
+            "w": jax.device_put(jnp.arange(64.0).reshape(2, 8, 4), NamedSharding(mesh, P(None, "x", None))),
+            "b": jax.device_put(jnp.ones(4), NamedSharding(mesh, P())),
+        }
+        assert str(jax.typeof(p["w"])) == "float32[2,8@x,4]", jax.typeof(p["w"])
+        bad = []
+
+        def check(name, what, tree):
+            for path, x in jax.tree_util.tree_flatten_with_path(tree)[0]:
+                ks = jax.tree_util.keystr(path)
+                key = next((k for k in p if ks.endswith(f"[{k!r}]")), None)
+                if key is not None and x.shape == p[key].shape:
+                    want = jax.typeof(p[key]).sharding.spec
+                    if jax.typeof(x).sharding.spec != want:
+                        bad.append(f"{name} {what} {ks}: {jax.typeof(x)}, want spec {want}")
+
+        opts = {
+            "adam": fo.adam(1e-3),
+            "sgd_momentum": fo.sgd(1e-3, momentum=0.9),
+            "adamw": fo.adamw(1e-3, weight_decay=1e-2),
+            "lion": fo.lion(1e-3),
+        }
+        for name, opt in opts.items():
+            check(name, "eager init", opt.init(p))
+            s = jax.jit(opt.init)(p)
+            check(name, "jit init", s)
+            with jax.sharding.use_mesh(mesh) if hasattr(jax.sharding, "use_mesh") else jax.set_mesh(mesh):
+                check(name, "jit init under the mesh", jax.jit(opt.init)(p))
+                u, s = jax.jit(opt.update)(p, s, p)
+            check(name, "update", s)
+
+        # noisy_sgd: the key is built in init, so eager and jitted init agree, and each init owns its key
+        opt = fo.noisy_sgd(1e-3, key=3)
+        a, b, c = opt.init(p), jax.jit(opt.init)(p), opt.init(p)
+        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+            np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+        assert all(x is not y for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(c)))
+
+        print("\\n".join(bad))
+        if bad:
+            sys.exit(1)
+        print("OK")
+        """
+    )
