@@ -214,7 +214,11 @@ from functional_opt.wrappers.guards import (
 )
 
 # (inject_hyperparams and its state arrive with fo.schedules, where optax keeps them)
-from functional_opt.wrappers.hyperparams import get_hyperparam as get_hyperparam, set_hyperparam as set_hyperparam
+from functional_opt.wrappers.hyperparams import (
+    current_hyperparams as current_hyperparams,
+    get_hyperparam as get_hyperparam,
+    set_hyperparam as set_hyperparam,
+)
 from functional_opt.wrappers.masking import (
     MaskedNode as MaskedNode,
     MaskedState as MaskedState,

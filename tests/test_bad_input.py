@@ -143,7 +143,7 @@ ERRORS = [
         "array lr of the wrong shape",
         lambda: step(fo.sgd(jnp.ones((2, 1))), P, P),
         ValueError,
-        r"apply_updates: shape mismatch at key path \['a'\]",
+        r"a hyperparameter must be a scalar, got an array of shape \(2, 1\)",
     ),
     # composition and state
     ("chain of a non-transform", lambda: fo.chain(fo.sgd(0.1), 3), TypeError, "chain argument 1"),
