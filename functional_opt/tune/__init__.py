@@ -10,7 +10,9 @@ recompiles. This namespace turns that into tools:
 * :func:`sweep`: every configuration x seed in one jit-compiled vmapped
   program, chunked and sharded over local devices, giving a :class:`SweepResult`;
 * :func:`lr_find`: the learning-rate range test, one compiled ``lax.scan``
-  (or, with ``parallel=True``, fixed rates trained side by side).
+  (or, with ``parallel=True``, fixed rates trained side by side);
+* :func:`optuna_search`: an Optuna study (TPE by default), each batch of asked
+  trials evaluated as one vmapped :func:`sweep` (optuna is an optional extra).
 """
 
 # isort would split the `name as name` re-exports into one statement each; grouped by concept instead.
@@ -36,6 +38,9 @@ from functional_opt.tune.result import Best as Best, SweepResult as SweepResult
 # --- the learning-rate range test ---
 from functional_opt.tune.lr_find import LRFindResult as LRFindResult, lr_find as lr_find
 
+# --- Optuna search (optuna is optional: imported inside optuna_search only) ---
+from functional_opt.tune.optuna import optuna_search as optuna_search
+
 __all__ = [
     "Best",
     "Choice",
@@ -49,6 +54,7 @@ __all__ = [
     "grid",
     "log_uniform",
     "lr_find",
+    "optuna_search",
     "sample",
     "sweep",
     "uniform",
