@@ -11,6 +11,7 @@ recompiles. This namespace turns that into tools:
   program, chunked and sharded over local devices, giving a :class:`SweepResult`;
 * :func:`lr_find`: the learning-rate range test, one compiled ``lax.scan``
   (or, with ``parallel=True``, fixed rates trained side by side);
+* :func:`pbt`: population-based training, exploit and explore inside one compiled ``lax.scan``;
 * :func:`optuna_search`: an Optuna study (TPE by default), each batch of asked
   trials evaluated as one vmapped :func:`sweep` (optuna is an optional extra).
 """
@@ -41,11 +42,15 @@ from functional_opt.tune.lr_find import LRFindResult as LRFindResult, lr_find as
 # --- Optuna search (optuna is optional: imported inside optuna_search only) ---
 from functional_opt.tune.optuna import optuna_search as optuna_search
 
+# --- population-based training: exploit and explore inside one compiled lax.scan ---
+from functional_opt.tune.pbt import PBTResult as PBTResult, pbt as pbt, pbt_keys as pbt_keys
+
 __all__ = [
     "Best",
     "Choice",
     "LRFindResult",
     "LogUniform",
+    "PBTResult",
     "StaticHyperparameterError",
     "SweepResult",
     "Uniform",
@@ -55,6 +60,8 @@ __all__ = [
     "log_uniform",
     "lr_find",
     "optuna_search",
+    "pbt",
+    "pbt_keys",
     "sample",
     "sweep",
     "uniform",
