@@ -35,18 +35,19 @@ def zeros_like(tree: Any, dtype: Any = None) -> Any:
 def _filled_like(x: Any, value: Any, dtype: Any) -> Any:
     """``value`` in ``x``'s shape and sharding, in ``dtype`` (one state leaf).
 
-    Eagerly and on an explicit-sharding mesh, ``jnp.full_like`` keeps ``x``'s
-    sharding (a ``ShapeDtypeStruct``'s too, when it has one). Under
-    ``jax.jit`` on an automatic-sharding mesh a constant has no sharding: it
-    would land on one device, and ``jit`` would drop ``x`` as an unused input.
-    Adding ``0 * isnan(x)`` (a 0-or-1 factor, so exactly 0, which IEEE
-    rules keep XLA from folding away) ties the leaf to ``x``, and the
-    partitioner gives it ``x``'s sharding. Runs in ``init`` only.
+    Eagerly, ``jnp.full_like`` keeps ``x``'s sharding (a
+    ``ShapeDtypeStruct``'s too, when it has one). Under a transformation
+    (``jax.jit``, ``vmap``) a constant has no sharding: on an
+    automatic-sharding mesh it would land on one device (``jit`` drops ``x``
+    as an unused input), on an explicit one it would be typed unsharded.
+    Adding ``0 * isnan(x)`` (a 0-or-1 factor, so exactly 0, which IEEE rules
+    keep XLA from folding away) ties the leaf to ``x``: the partitioner, or
+    the explicit sharding rule of an elementwise op, gives it ``x``'s
+    sharding. Runs in ``init`` only.
     """
-    out = jnp.full_like(x, value, dtype)
     if isinstance(x, jax.core.Tracer):
-        out = out + jnp.isnan(x).astype(dtype) * 0
-    return out
+        return jnp.full(jnp.shape(x), value, dtype) + jnp.isnan(x).astype(dtype) * 0
+    return jnp.full_like(x, value, dtype)
 
 
 def full_like(tree: Any, value: Any, dtype: Any = None) -> Any:

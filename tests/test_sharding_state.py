@@ -130,7 +130,10 @@ def test_registry_state_follows_param_sharding():
 
 
 def test_explicit_mesh_state_keeps_sharding_type():
-    """On an explicit-sharding mesh the state's type carries the param's sharding (``float32[2,8@x,4]``)."""
+    """On an explicit-sharding mesh the state's type carries the param's sharding (``float32[2,8@x,4]``).
+
+    ``init`` for every registry optimizer; one jitted update for Adam, SGD with momentum, AdamW and Lion.
+    """
     run_child(
         """
         import sys
@@ -141,6 +144,7 @@ def test_explicit_mesh_state_keeps_sharding_type():
         from jax.sharding import NamedSharding, PartitionSpec as P
 
         import functional_opt as fo
+        from tests.registry import REGISTRY
 
         AxisType = getattr(jax.sharding, "AxisType", None)
         if AxisType is None or not hasattr(jax, "typeof"):  # an older jax without explicit sharding
@@ -177,6 +181,14 @@ def test_explicit_mesh_state_keeps_sharding_type():
                 check(name, "jit init under the mesh", jax.jit(opt.init)(p))
                 u, s = jax.jit(opt.update)(p, s, p)
             check(name, "update", s)
+
+        # every registry optimizer's init, eagerly and in one jitted program (its update may need
+        # out_sharding annotations for sharded contractions, e.g. Muon's and Shampoo's matrix products)
+        opts = {n: e.make(1e-3) for n, e in REGISTRY.items()}
+        for n, opt in opts.items():
+            check(n, "eager init", opt.init(p))
+        for n, s in jax.jit(lambda q: {n: opt.init(q) for n, opt in opts.items()})(p).items():
+            check(n, "jit init", s)
 
         # noisy_sgd: the key is built in init, so eager and jitted init agree, and each init owns its key
         opt = fo.noisy_sgd(1e-3, key=3)
