@@ -1,5 +1,7 @@
 """pbt: concentrates on a known-best hyperparameter, matches a numpy exploit/explore, compiles once."""
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -18,7 +20,7 @@ def _log_score(member):
 
 def test_population_concentrates_near_the_best_value():
     size = 16
-    pop = {"params": jnp.zeros((size, 2)), "hparams": {"learning_rate": jnp.logspace(-5, 1, size)}}
+    pop: Any = {"params": jnp.zeros((size, 2)), "hparams": {"learning_rate": jnp.logspace(-5, 1, size)}}
     r = tune.pbt(lambda m, k: m, pop, intervals=40, steps_per_interval=1, eval_fn=_log_score, key=jax.random.key(3))
     final = np.log10(np.asarray(r.population["hparams"]["learning_rate"]))
     start = np.log10(np.asarray(pop["hparams"]["learning_rate"]))
@@ -50,7 +52,7 @@ def _resample_lr(key):
 def test_exploit_explore_match_numpy_from_the_same_draws():
     size, intervals, steps, n_swap, perturb = 8, 6, 3, 2, (0.8, 1.25)
     key = jax.random.key(11)
-    pop = {
+    pop: Any = {
         "x": jax.random.normal(jax.random.key(1), (size, 2)),
         "hparams": {"lr": jnp.linspace(0.05, 0.6, size), "wd": jnp.linspace(0.0, 0.1, size)},
     }
@@ -128,7 +130,7 @@ def test_compiles_once_with_an_optimizer_rebuilt_from_hparams():
         opt_state = jax.vmap(fo.sgd(0.1, momentum=0.9).init)(params)
         return {"params": params, "opt_state": opt_state, "hparams": {"learning_rate": jnp.asarray(lrs)}}
 
-    kw = {"intervals": 5, "steps_per_interval": 4, "eval_fn": eval_fn}
+    kw: Any = {"intervals": 5, "steps_per_interval": 4, "eval_fn": eval_fn}
     r = tune.pbt(step_fn, population([1e-3, 1e-2, 3e-2, 1e-1]), key=jax.random.key(0), **kw)
     assert traces == ["step", "eval"]
     assert r.scores[-1].min() < r.scores[0].max()
@@ -152,6 +154,6 @@ def test_compiles_once_with_an_optimizer_rebuilt_from_hparams():
     ],
 )
 def test_bad_arguments(pop, kw, match):
-    args = {"intervals": 2, "steps_per_interval": 1, "eval_fn": _log_score, "key": jax.random.key(0)} | kw
+    args: Any = {"intervals": 2, "steps_per_interval": 1, "eval_fn": _log_score, "key": jax.random.key(0)} | kw
     with pytest.raises((TypeError, ValueError), match=match):
         tune.pbt(lambda m, k: m, pop, **args)
