@@ -157,3 +157,11 @@ def test_bad_arguments(pop, kw, match):
     args: Any = {"intervals": 2, "steps_per_interval": 1, "eval_fn": _log_score, "key": jax.random.key(0)} | kw
     with pytest.raises((TypeError, ValueError), match=match):
         tune.pbt(lambda m, k: m, pop, **args)
+
+
+def test_eval_fn_must_return_a_scalar():
+    pop = {"x": jnp.zeros((4, 2)), "hparams": {"lr": jnp.ones(4)}}
+    with pytest.raises(ValueError, match="scalar per member"):
+        tune.pbt(
+            lambda m, k: m, pop, intervals=2, steps_per_interval=1, eval_fn=lambda m: m["x"], key=jax.random.key(0)
+        )

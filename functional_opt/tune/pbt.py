@@ -145,6 +145,8 @@ def _run(
 
         pop, _ = jax.lax.scan(step, pop, jnp.arange(steps_per_interval))
         scores = jax.vmap(eval_fn)(pop)
+        if scores.shape != (size,):
+            raise ValueError(f"pbt: eval_fn must return a scalar per member, got shape {scores.shape[1:]}")
         used = dict(pop["hparams"])
         # exploit: each of the bottom n_swap copies a uniformly chosen member of the top n_swap
         order = jnp.argsort(jnp.where(jnp.isnan(scores), jnp.inf, scores), stable=True)
