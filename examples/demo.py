@@ -6,7 +6,8 @@ Runs, in order, on scikit-learn's 8x8 digits (no download):
    Adam; one vmapped ``fo.tune.sweep`` per optimizer over learning rate x
    schedule (step decay, exponential decay, cyclical, warmup-cosine) for the
    tutorial's four optimizers (gradient descent, momentum, RMSProp, Adam),
-   3 seeds each; the best configuration of each trained to the end,
+   3 seeds each; the best configuration of each trained to the end; a short
+   population-based training run (``fo.tune.pbt``) of Adam's learning rate,
 2. learning-rate schedules: constant, step decay, exponential decay,
    cyclical, warmup-cosine and more (``examples/compare_schedules.py``),
 3. regularization: none, L2 penalty, decoupled weight decay, proximal L1,

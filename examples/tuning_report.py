@@ -14,7 +14,10 @@ Three steps, with the library's tuning tools (``fo.tune``):
    and a table (mean ± standard deviation over seeds);
 3. the best configuration of each optimizer trained to the end on the whole
    training split (a tqdm progress bar), a loss-curves PNG and a table of the
-   final test accuracy.
+   final test accuracy;
+4. a short ``fo.tune.pbt`` run: population-based training of Adam's learning
+   rate (exploit and explore inside one compiled ``lax.scan``), a PNG of the
+   rates each member followed and the best member's lineage.
 
 Run from the repository root::
 
@@ -41,6 +44,7 @@ SEEDS = 3
 SWEEP_STEPS = 400  # each sweep run (the schedules span this horizon)
 FINAL_STEPS = 1500  # the best configurations, trained to the end
 LR_FIND_STEPS = 200
+PBT_SIZE, PBT_INTERVALS, PBT_STEPS = 8, 10, 40  # population-based training: members, intervals, steps each
 DIVERGED = 2.5  # a validation loss above the initial one (ln 10 = 2.30 for 10 classes) counts as diverged
 
 # name, builder(learning rate, total steps) -> schedule; the learning rate may be a traced array
@@ -73,6 +77,12 @@ def lr_find_adam(data: _digits.Data, steps: int, out: str) -> fo.tune.LRFindResu
     result = fo.tune.lr_find(lambda p, b: _loss(p, *b), params, batches, fo.adam, min_lr=1e-5, max_lr=1.0, steps=steps)
     result.plot(os.path.join(out, "lr_find_adam.png"))
     return result
+
+
+def fit_val(data: _digits.Data) -> tuple[tuple, tuple]:
+    """``(x, y)`` to train on and ``(x, y)`` to rank by: the last fifth of the training split is held out."""
+    n_val = len(data.x_train) // 5
+    return (data.x_train[:-n_val], data.y_train[:-n_val]), (data.x_train[-n_val:], data.y_train[-n_val:])
 
 
 def make_train_fn(make_opt: Callable[[Any], fo.GradientTransformation], fit: tuple, val: tuple, steps: int):
@@ -111,9 +121,7 @@ def run_sweeps(
     data: _digits.Data, steps: int, seeds: int, n_lrs: int, optimizers: list[str]
 ) -> dict[str, fo.tune.SweepResult]:
     """One ``fo.tune.sweep`` per optimizer (named in ``optimizers``) over learning rate x schedule, ``seeds`` seeds."""
-    n_val = len(data.x_train) // 5  # the last fifth of the training split is held out for ranking
-    fit = (data.x_train[:-n_val], data.y_train[:-n_val])
-    val = (data.x_train[-n_val:], data.y_train[-n_val:])
+    fit, val = fit_val(data)
     results = {}
     for name, make_opt, lrs in OPTIMIZERS:
         if name not in optimizers:
@@ -224,6 +232,55 @@ def train_best(
     return rows
 
 
+def run_pbt(data: _digits.Data, size: int, intervals: int, steps: int) -> fo.tune.PBTResult:
+    """Population-based training of Adam's learning rate: ``size`` members, log-spaced initial rates."""
+    fit, val = fit_val(data)
+    x_fit, y_fit, x_val, y_val = (jnp.asarray(a) for a in (*fit, *val))
+    n = x_fit.shape[0]
+
+    def step_fn(m: dict[str, Any], key: jax.Array) -> dict[str, Any]:
+        opt = fo.adam(m["hparams"]["learning_rate"])  # an array hyperparameter: no recompilation
+        i = jax.random.randint(key, (BATCH,), 0, n)
+        g = jax.grad(_loss)(m["params"], x_fit[i], y_fit[i])
+        u, s = opt.update(g, m["opt_state"], m["params"])
+        return {**m, "params": fo.apply_updates(m["params"], u), "opt_state": s}
+
+    def eval_fn(m: dict[str, Any]) -> jax.Array:
+        return _loss(m["params"], x_val, y_val)
+
+    params = jax.vmap(_digits.init_mlp)(jax.random.split(jax.random.key(2), size))
+    population = {
+        "params": params,
+        "opt_state": jax.vmap(fo.adam(1e-3).init)(params),
+        "hparams": {"learning_rate": jnp.asarray(np.geomspace(1e-4, 1e-1, size), jnp.float32)},
+    }
+    return fo.tune.pbt(
+        step_fn, population, intervals=intervals, steps_per_interval=steps, eval_fn=eval_fn, key=jax.random.key(3)
+    )
+
+
+def plot_pbt(r: fo.tune.PBTResult, path: str, steps: int) -> None:
+    """Every member slot's learning rate per interval (thin), the best member's lineage (thick)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4))
+    ax = fig.add_subplot()
+    edges = np.arange(r.scores.shape[0] + 1) * steps  # interval i trains on steps [edges[i], edges[i + 1])
+    lrs = r.hparams["learning_rate"]
+    extend = lambda v: np.append(v, v[-1])  # repeat the last value so the last interval is drawn too
+    for j in range(lrs.shape[1]):
+        ax.step(edges, extend(lrs[:, j]), where="post", color="0.6", lw=0.8)
+    best = extend(r.schedule()["learning_rate"])
+    ax.step(edges, best, where="post", color="C3", lw=2.5, label="best member's lineage")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("Adam learning rate")
+    ax.set_title(f"population-based training: {lrs.shape[1]} members, exploit/explore every {steps} steps")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
 def final_table(rows: list[dict[str, Any]]) -> str:
     header = f"{'optimizer':<18}{'schedule':<15}{'lr':>9}{'final loss':>12}{'train acc':>11}{'test acc':>10}"
     lines = [header, "-" * len(header)]
@@ -291,8 +348,23 @@ def report(out: str, quick: bool = False, progress: bool = True) -> dict[str, An
     )
     print(final_table(rows))
     plot_final(rows, os.path.join(out, "tuning_best_curves.png"))
-    print(f"report figures written to {out}/: lr_find_adam.png, tuning_heatmap.png, tuning_best_curves.png")
-    return {"lr_find": lr, "sweeps": results, "final": rows}
+
+    t0 = time.perf_counter()
+    size, intervals, steps = (4, 3, 5) if quick else (PBT_SIZE, PBT_INTERVALS, PBT_STEPS)
+    pbt = run_pbt(data, size, intervals, steps)
+    sched = pbt.schedule()["learning_rate"]
+    print(
+        f"\n4. Population-based training of Adam's learning rate: {size} members, {intervals} intervals of "
+        f"{steps} steps, one compiled program ({time.perf_counter() - t0:.1f} s). Best member's validation "
+        f"loss {pbt.scores[-1, pbt.best]:.4f}; the learning rate its lineage followed, per interval:"
+    )
+    print("  " + " ".join(f"{v:.2g}" for v in sched))
+    plot_pbt(pbt, os.path.join(out, "tuning_pbt.png"), steps)
+    print(
+        f"report figures written to {out}/: lr_find_adam.png, tuning_heatmap.png, tuning_best_curves.png, "
+        "tuning_pbt.png"
+    )
+    return {"lr_find": lr, "sweeps": results, "final": rows, "pbt": pbt}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,11 +37,12 @@ def test_demo_quick_writes_the_tuning_report(tmp_path, capsys):
     assert demo.main(["--quick", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert out.index("=== Tuning report") < out.index("=== Learning-rate schedules") < out.index("=== Regularization")
-    # 1. lr_find, 2. the sweep table (mean ± std over seeds), 3. the best configurations' test accuracy
+    # 1. lr_find, 2. the sweep table (mean ± std over seeds), 3. the best configurations' test accuracy, 4. pbt
     assert "Learning-rate range test, Adam" in out and "steepest descent at lr" in out
     assert "val loss (mean ± std)" in out and "warmup-cosine" in out
     for name in ["gradient descent", "Adam", "test acc"]:
         assert name in out
-    for png in ["lr_find_adam.png", "tuning_heatmap.png", "tuning_best_curves.png"]:
+    assert "Population-based training of Adam's learning rate" in out
+    for png in ["lr_find_adam.png", "tuning_heatmap.png", "tuning_best_curves.png", "tuning_pbt.png"]:
         assert os.path.getsize(tmp_path / png) > 1000, png
     assert "demo finished" in out
