@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -15,6 +16,21 @@ from functional_opt.tune.result import SweepResult
 from functional_opt.tune.spaces import check_configs
 
 __all__ = ["StaticHyperparameterError", "sweep"]
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _run_chunk(train_fn: Callable, hp: dict[str, jax.Array], keys: jax.Array) -> dict[str, jax.Array]:
+    """All configurations x seeds of one chunk; jitted with ``train_fn`` static, so a later sweep of the
+    same function and shapes reuses the compiled program."""
+
+    def one(h: dict[str, jax.Array], k: jax.Array) -> dict[str, jax.Array]:
+        out = train_fn(h, k)
+        if not isinstance(out, Mapping):
+            raise TypeError(f"sweep: train_fn must return a dict of metrics, got {type(out).__name__}")
+        return dict(out)
+
+    return jax.vmap(jax.vmap(one, in_axes=(None, 0)), in_axes=(0, None))(hp, keys)
+
 
 # Raised by jax when a traced value is used where Python needs a concrete one
 # (an int for a shape or a loop count, a bool for an `if`, a numpy array).
@@ -121,16 +137,7 @@ def sweep(
         key = jax.random.key(0)
     keys = jax.random.split(key, seeds)
 
-    def run_chunk(hp: dict[str, jax.Array], keys: jax.Array) -> dict[str, jax.Array]:
-        def one(h: dict[str, jax.Array], k: jax.Array) -> dict[str, jax.Array]:
-            out = train_fn(h, k)
-            if not isinstance(out, Mapping):
-                raise TypeError(f"sweep: train_fn must return a dict of metrics, got {type(out).__name__}")
-            return dict(out)
-
-        return jax.vmap(jax.vmap(one, in_axes=(None, 0)), in_axes=(0, None))(hp, keys)
-
-    compiled = jax.jit(run_chunk)
+    compiled = functools.partial(_run_chunk, train_fn)
     if n_dev > 1:
         mesh = Mesh(np.array(devices), ("config",))
         hp_sharding: Any = NamedSharding(mesh, PartitionSpec("config"))
