@@ -294,17 +294,6 @@ def real_dtype_full(tree: Any, value: Any, dtype: Any = None) -> Any:
     return jax.tree.map(lambda x: _filled_like(x, value, dtype or jnp.finfo(jnp.result_type(x)).dtype), tree)
 
 
-def unzip(tree_of_tuples: Any, treedef: Any, n: int) -> tuple:
-    """Split a tree whose leaves became ``n``-tuples into ``n`` trees.
-
-    ``treedef`` is the structure of the original tree (before its leaves
-    became tuples), e.g. ``jax.tree.structure(updates)``. An empty tree gives
-    ``n`` empty trees.
-    """
-    leaves = treedef.flatten_up_to(tree_of_tuples)
-    return tuple(treedef.unflatten([leaf[i] for leaf in leaves]) for i in range(n))
-
-
 def check_same_shapes(where: str, a_name: str, a: Any, b_name: str, b: Any, *, shapes: bool = True) -> None:
     """Raise ``ValueError`` at the first key path where ``a`` and ``b`` differ.
 
