@@ -294,10 +294,54 @@ def real_dtype_full(tree: Any, value: Any, dtype: Any = None) -> Any:
     return jax.tree.map(lambda x: _filled_like(x, value, dtype or jnp.finfo(jnp.result_type(x)).dtype), tree)
 
 
+def _children(x: Any) -> tuple[list, Any]:
+    """The immediate children of ``x`` as ``[(key, child)]`` and its node type (``None`` for a leaf)."""
+    treedef = jax.tree.structure(x)
+    if treedef.num_nodes == 1 and treedef.num_leaves == 1:
+        return [], None
+    kids = jax.tree_util.tree_flatten_with_path(x, is_leaf=lambda n: n is not x)[0]
+    return [(path[0], c) for path, c in kids if path], type(x)
+
+
+def _describe_node(x: Any) -> str:
+    kids, kind = _children(x)
+    if kind is None:
+        return "an array leaf"
+    if x is None:
+        return "None"
+    keys = [jax.tree_util.keystr((k,), simple=True, separator=".") for k, _ in kids]
+    return f"{kind.__name__} with keys {keys}"
+
+
+def first_structure_difference(a: Any, b: Any, *, types: bool = True, path: tuple = ()) -> tuple[str, str, str] | None:
+    """``(key path, a's node, b's node)`` at the first node where two pytrees differ, else ``None``.
+
+    Nodes differ when their keys differ, or (``types=True``) their container
+    types. Used only on error paths, to name where two trees part.
+    """
+    ka, ta = _children(a)
+    kb, tb = _children(b)
+    if (types and ta is not tb) or (ta is None) != (tb is None):
+        return jax.tree_util.keystr(path) or "(root)", _describe_node(a), _describe_node(b)
+    da, db = dict(ka), dict(kb)
+    for k, x in [*ka, *kb]:  # a key only one side has: name it
+        if (k in da) != (k in db):
+            here = jax.tree_util.keystr((*path, k))
+            return here, _describe_node(x) if k in da else "nothing", _describe_node(x) if k in db else "nothing"
+    if list(da) != list(db):
+        return jax.tree_util.keystr(path) or "(root)", _describe_node(a), _describe_node(b)
+    for (k, x), (_, y) in zip(ka, kb):
+        found = first_structure_difference(x, y, types=types, path=(*path, k))
+        if found:
+            return found
+    return None
+
+
 def check_same_shapes(where: str, a_name: str, a: Any, b_name: str, b: Any, *, shapes: bool = True) -> None:
     """Raise ``ValueError`` at the first key path where ``a`` and ``b`` differ.
 
-    Compares the structure (``None`` leaves are empty subtrees) and, when
+    Compares the keys of the structure (``None`` leaves are empty subtrees;
+    container types may differ, e.g. a dict and a FrozenDict) and, when
     ``shapes``, the shape of each leaf, in Python at trace time (no runtime
     cost; the common all-equal case takes one treedef comparison). Catches
     the silent failure of ``jax.tree.map`` over mismatched trees:
@@ -307,26 +351,20 @@ def check_same_shapes(where: str, a_name: str, a: Any, b_name: str, b: Any, *, s
     lb, tb = jax.tree.flatten(b)
     if ta == tb and (not shapes or all(jnp.shape(x) == jnp.shape(y) for x, y in zip(la, lb))):
         return
-    kl = jax.tree_util.keystr
-    pa = jax.tree_util.tree_flatten_with_path(a)[0]
-    pb = jax.tree_util.tree_flatten_with_path(b)[0]
-    for i in range(max(len(pa), len(pb))):
-        if i >= len(pa) or i >= len(pb):
-            longer, name, other = (pb, b_name, a_name) if i >= len(pa) else (pa, a_name, b_name)
-            raise ValueError(
-                f"{where}: {name} has a leaf at key path {kl(longer[i][0])} that {other} lacks "
-                "(the trees differ in structure)"
-            )
-        (ka, xa), (kb, xb) = pa[i], pb[i]
-        if kl(ka) != kl(kb):
-            raise ValueError(
-                f"{where}: {a_name} and {b_name} differ in structure at key path {kl(ka)} "
-                f"({b_name} has {kl(kb)} in its place)"
-            )
-        if shapes and jnp.shape(xa) != jnp.shape(xb):
-            raise ValueError(
-                f"{where}: shape mismatch at key path {kl(ka)}: {a_name} {jnp.shape(xa)}, {b_name} {jnp.shape(xb)}"
-            )
+    diff = None if ta == tb else first_structure_difference(a, b, types=False)
+    if diff:
+        path, da, db = diff
+        raise ValueError(
+            f"{where}: {a_name} and {b_name} differ in structure at key path {path}: "
+            f"{a_name} has {da}, {b_name} has {db}"
+        )
+    if shapes:
+        for (k, x), y in zip(jax.tree_util.tree_flatten_with_path(a)[0], lb):
+            if jnp.shape(x) != jnp.shape(y):
+                raise ValueError(
+                    f"{where}: shape mismatch at key path {jax.tree_util.keystr(k)}: "
+                    f"{a_name} {jnp.shape(x)}, {b_name} {jnp.shape(y)}"
+                )
 
 
 def check_inexact(where: str, name: str, tree: Any) -> None:

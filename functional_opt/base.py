@@ -211,47 +211,14 @@ def _explain_state_mismatch(i: int, init: Callable, state: Any, params: Any, err
     structure is that of ``jax.eval_shape(init, params)``.
     """
     try:
-        expected = jax.tree.structure(jax.eval_shape(init, params))
+        expected = jax.eval_shape(init, params)
     except Exception:  # noqa: BLE001 - the original error is more informative
         return
-    got = jax.tree.structure(state)
-    if expected != got:
-        where, want, have = _first_structure_difference(jax.eval_shape(init, params), state)
+    diff = _tree.first_structure_difference(expected, state)
+    if diff:
+        where, want, have = diff
         raise ValueError(
-            f"chain member {i} got a state of the wrong structure at key path {where or '(root)'}: expected "
+            f"chain member {i} got a state of the wrong structure at key path {where}: expected "
             f"{want}, got {have}; was it made by another optimizer's init, or for other params (a mask or "
             "labels function that labels these params differently)?"
         ) from error
-
-
-def _children(x: Any) -> tuple[list, Any]:
-    """The immediate children of ``x`` as ``[(key, child)]`` and its node type (``None`` for a leaf)."""
-    treedef = jax.tree.structure(x)
-    if treedef.num_nodes == 1 and treedef.num_leaves == 1:
-        return [], None
-    kids = jax.tree_util.tree_flatten_with_path(x, is_leaf=lambda n: n is not x)[0]
-    return [(path[0], c) for path, c in kids if path], type(x)
-
-
-def _describe_node(x: Any) -> str:
-    kids, kind = _children(x)
-    if kind is None:
-        return "an array leaf"
-    if x is None:
-        return "None"
-    keys = [jax.tree_util.keystr((k,), simple=True, separator=".") for k, _ in kids]
-    return f"{kind.__name__} with keys {keys}"
-
-
-def _first_structure_difference(expected: Any, got: Any, path: tuple = ()) -> tuple[str, str, str]:
-    """``(key path, expected, got)`` at the first node where two pytrees differ in type or keys."""
-    ek, et = _children(expected)
-    gk, gt = _children(got)
-    here = jax.tree_util.keystr(path)
-    if et is not gt or [k for k, _ in ek] != [k for k, _ in gk]:
-        return here, _describe_node(expected), _describe_node(got)
-    for (k, e), (_, g) in zip(ek, gk):
-        found = _first_structure_difference(e, g, (*path, k))
-        if found[1] != found[2]:
-            return found
-    return here, "", ""
