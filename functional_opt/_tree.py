@@ -58,18 +58,6 @@ def full_like(tree: Any, value: Any, dtype: Any = None) -> Any:
     return jax.tree.map(lambda x: _filled_like(x, value, dtype or jnp.result_type(x)), tree)
 
 
-def cast(tree: Any, dtype: Any) -> Any:
-    """Cast every leaf to ``dtype`` (``None`` means: leave unchanged)."""
-    if dtype is None:
-        return tree
-    return jax.tree.map(lambda x: jnp.asarray(x).astype(dtype), tree)
-
-
-def cast_like(tree: Any, like: Any) -> Any:
-    """Cast each leaf of ``tree`` to the dtype of the matching leaf of ``like``."""
-    return jax.tree.map(lambda x, y: jnp.asarray(x).astype(jnp.result_type(y)), tree, like)
-
-
 def ema(moment: jax.Array, value: jax.Array, one_minus_decay: Any) -> jax.Array:
     """One exponential-moving-average step for one array, in the one-pass form.
 
@@ -427,19 +415,3 @@ def resolve_mask(where: str, mask: Any, tree: Any, name: str = "mask") -> list:
                 f"{where}: {name} leaves must be Python bools (a mask is structural, not traced), got {m!r}"
             )
     return [bool(m) for m in flags]
-
-
-def map_masked_with_params(where: str, fn: Any, updates: Any, params: Any, mask: Any) -> Any:
-    """``fn(u, p)`` on each (update, param) leaf pair the mask selects; others pass through.
-
-    Checks at trace time that ``params`` is given and has the updates'
-    structure and shapes, naming ``where`` and the first differing key path.
-    """
-    if params is None:
-        raise ValueError(f"{where} needs params: call update(updates, state, params)")
-    check_same_shapes(where, "updates", updates, "params", params)
-    treedef = jax.tree.structure(updates)
-    u_leaves = treedef.flatten_up_to(updates)
-    p_leaves = treedef.flatten_up_to(params)
-    m_leaves = resolve_mask(where, mask, params)
-    return treedef.unflatten([fn(u, p) if m else u for u, p, m in zip(u_leaves, p_leaves, m_leaves)])
