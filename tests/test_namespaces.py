@@ -11,7 +11,7 @@ import functional_opt as fo
 # fo.<name> mirrors optax.<name>: an object may be reached both at the top level and here, under the same name.
 MIRRORS = ("losses", "schedules", "transforms", "contrib")
 # Namespaces of their own: their names are reached only through them.
-OWN = ("flat", "checkpoint", "tune")
+OWN = ("flat", "sharding", "checkpoint", "tune")
 # Helpers the optimizers use internally, and flat-mode names that live only in fo.flat.
 NOT_TOP_LEVEL = (
     "MUON_NS_COEFFS",
