@@ -41,23 +41,10 @@ from functional_opt._tree import global_norm as global_norm
 from functional_opt.base import (
     EmptyState as EmptyState,
     GradientTransformation as GradientTransformation,
-    GradientTransformationExtraArgs as GradientTransformationExtraArgs,
-    MaskOrFn as MaskOrFn,
-    OptState as OptState,
-    Params as Params,
-    ScalarOrSchedule as ScalarOrSchedule,
-    Schedule as Schedule,
-    TransformInitFn as TransformInitFn,
-    TransformUpdateExtraArgsFn as TransformUpdateExtraArgsFn,
-    TransformUpdateFn as TransformUpdateFn,
-    Updates as Updates,
     apply_updates as apply_updates,
     chain as chain,
     identity as identity,
-    init_empty_state as init_empty_state,
     stateless as stateless,
-    stateless_with_tree_map as stateless_with_tree_map,
-    with_extra_args_support as with_extra_args_support,
 )
 
 # --- transforms: one algorithmic idea each (state types beside their factories) ---
@@ -101,15 +88,6 @@ from functional_opt.transforms.fromage import (
     ScaleByFromageState as ScaleByFromageState,
     scale_by_fromage as scale_by_fromage,
 )
-from functional_opt.transforms.lbfgs import ScaleByLBFGSState as ScaleByLBFGSState, scale_by_lbfgs as scale_by_lbfgs
-from functional_opt.transforms.linesearch import (
-    ScaleByBacktrackingLinesearchState as ScaleByBacktrackingLinesearchState,
-    ScaleByZoomLinesearchState as ScaleByZoomLinesearchState,
-    ZoomLinesearchInfo as ZoomLinesearchInfo,
-    scale_by_backtracking_linesearch as scale_by_backtracking_linesearch,
-    scale_by_zoom_linesearch as scale_by_zoom_linesearch,
-    value_and_grad_from_state as value_and_grad_from_state,
-)
 from functional_opt.transforms.lion import ScaleByLionState as ScaleByLionState, scale_by_lion as scale_by_lion
 from functional_opt.transforms.momentum import (
     EmaState as EmaState,
@@ -117,7 +95,6 @@ from functional_opt.transforms.momentum import (
     ema as ema,
     trace as trace,
 )
-from functional_opt.transforms.muon import MuonDimensionNumbers as MuonDimensionNumbers
 from functional_opt.transforms.muon import ScaleByMuonState as ScaleByMuonState, scale_by_muon as scale_by_muon
 from functional_opt.transforms.nadam import ScaleByNadamState as ScaleByNadamState, scale_by_nadam as scale_by_nadam
 from functional_opt.transforms.noise import AddNoiseState as AddNoiseState, add_noise as add_noise
@@ -199,7 +176,6 @@ from functional_opt.optimizers.schedule_free import (
     schedule_free_sgd as schedule_free_sgd,
 )
 from functional_opt.optimizers.second_order import shampoo as shampoo, sophia as sophia
-from functional_opt.optimizers.lbfgs import lbfgs as lbfgs
 from functional_opt.optimizers.sgd import (
     gradient_descent as gradient_descent,
     momentum as momentum,
@@ -214,7 +190,7 @@ from functional_opt.optimizers.sgd import (
 from functional_opt import schedules as schedules
 from functional_opt.schedules import *  # noqa: F403
 
-# --- wrappers: parameter groups, accumulation, guards, averaging, monitoring, naming, SAM ---
+# --- wrappers: parameter groups, accumulation, guards, averaging, naming, SAM ---
 from functional_opt.sam import (
     SamState as SamState,
     sam as sam,
@@ -250,32 +226,13 @@ from functional_opt.wrappers.masking import (
     freeze as freeze,
     labels_by_regex as labels_by_regex,
     masked as masked,
-    multi_transform as multi_transform,
     partition as partition,
     set_to_zero as set_to_zero,
-)
-from functional_opt.wrappers.monitoring import (
-    MonitorState as MonitorState,
-    MonitorWrapperState as MonitorWrapperState,
-    SnapshotState as SnapshotState,
-    measure_with_ema as measure_with_ema,
-    monitor as monitor,
-    monitor_metrics as monitor_metrics,
-    monitor_to_mlflow as monitor_to_mlflow,
-    monitor_to_tensorboard as monitor_to_tensorboard,
-    snapshot as snapshot,
 )
 from functional_opt.wrappers.naming import (
     find_states as find_states,
     get_substate as get_substate,
     named_chain as named_chain,
-)
-from functional_opt.wrappers.quantized import (
-    QuantizedArray as QuantizedArray,
-    adam8bit as adam8bit,
-    adamw8bit as adamw8bit,
-    lion8bit as lion8bit,
-    quantized_state as quantized_state,
 )
 from functional_opt.wrappers.stacked import PerLayerState as PerLayerState, per_layer as per_layer
 
