@@ -234,6 +234,13 @@ from functional_opt.wrappers.naming import (
     get_substate as get_substate,
     named_chain as named_chain,
 )
+from functional_opt.wrappers.quantized import (
+    QuantizedArray as QuantizedArray,
+    adam8bit as adam8bit,
+    adamw8bit as adamw8bit,
+    lion8bit as lion8bit,
+    quantized_state as quantized_state,
+)
 from functional_opt.wrappers.stacked import PerLayerState as PerLayerState, per_layer as per_layer
 
 # --- losses and regularization: every name of fo.losses, penalties, dropout, batch norm ---

@@ -31,6 +31,7 @@ def adam(
     mu_dtype: Any = None,
     *,
     nesterov: bool = False,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     """Adam, as ``optax.adam`` (same arguments and defaults).
 
@@ -50,6 +51,8 @@ def adam(
         eps, eps_root: ``>= 0``, outside and inside the root.
         mu_dtype: dtype of the first moment (e.g. ``jnp.bfloat16``).
         nesterov: NAdam's first-moment estimate (optax's ``nadam``).
+        nu_dtype: dtype of the second moment (e.g. ``jnp.bfloat16``); the
+            update is computed in float32 whatever the stored dtypes.
 
     Example:
         >>> import jax.numpy as jnp
@@ -63,7 +66,9 @@ def adam(
         Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015.
     """
     return chain(
-        scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov),
+        scale_by_adam(
+            b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype
+        ),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -79,6 +84,7 @@ def adamw(
     mask=None,
     *,
     nesterov: bool = False,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     """Adam with decoupled weight decay, as ``optax.adamw`` (same arguments and defaults).
 
@@ -91,7 +97,7 @@ def adamw(
 
     Args:
         learning_rate: ``eta >= 0``: number, array or schedule.
-        b1, b2, eps, eps_root, mu_dtype, nesterov: as :func:`adam`.
+        b1, b2, eps, eps_root, mu_dtype, nesterov, nu_dtype: as :func:`adam`.
         weight_decay: ``>= 0``: number, array or schedule.
         mask: a tree of bools with the params' structure or a prefix of it
             (optax's semantics, e.g. ``{"encoder": False, "head": True}``),
@@ -111,20 +117,34 @@ def adamw(
         Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019.
     """
     return chain(
-        scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov),
+        scale_by_adam(
+            b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype
+        ),
         add_decayed_weights(weight_decay=weight_decay, mask=mask),
         scale_by_learning_rate(learning_rate),
     )
 
 
-def _nadam_direction(b1, b2, eps, eps_root, mu_dtype, momentum_decay):
+def _nadam_direction(b1, b2, eps, eps_root, mu_dtype, momentum_decay, nu_dtype):
     if momentum_decay is None:
-        return scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=True)
+        return scale_by_adam(
+            b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=True, nu_dtype=nu_dtype
+        )
+    if nu_dtype is not None:
+        raise ValueError("nu_dtype is not supported with momentum_decay (scale_by_nadam keeps nu in the param dtype)")
     return scale_by_nadam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, momentum_decay=momentum_decay, mu_dtype=mu_dtype)
 
 
 def nadam(
-    learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Any = None, *, momentum_decay=None
+    learning_rate,
+    b1=0.9,
+    b2=0.999,
+    eps=1e-8,
+    eps_root=0.0,
+    mu_dtype: Any = None,
+    *,
+    momentum_decay=None,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     """NAdam: Adam with a Nesterov look-ahead first moment.
 
@@ -150,6 +170,8 @@ def nadam(
         eps, eps_root: ``>= 0``.
         mu_dtype: dtype of the first moment.
         momentum_decay: ``None`` (optax) or ``psi >= 0`` (torch, paper schedule).
+        nu_dtype: dtype of the second moment (``momentum_decay=None`` only);
+            the update is computed in float32.
 
     Example:
         >>> import jax.numpy as jnp
@@ -163,7 +185,8 @@ def nadam(
         Dozat, "Incorporating Nesterov Momentum into Adam", ICLR workshop 2016.
     """
     return chain(
-        _nadam_direction(b1, b2, eps, eps_root, mu_dtype, momentum_decay), scale_by_learning_rate(learning_rate)
+        _nadam_direction(b1, b2, eps, eps_root, mu_dtype, momentum_decay, nu_dtype),
+        scale_by_learning_rate(learning_rate),
     )
 
 
@@ -178,6 +201,7 @@ def nadamw(
     mask=None,
     *,
     momentum_decay=None,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     """NAdam with decoupled weight decay (optax's ``nadamw``; torch's ``NAdam(decoupled_weight_decay=True)``).
 
@@ -188,7 +212,7 @@ def nadamw(
 
     Args:
         learning_rate: ``eta >= 0``: number, array or schedule.
-        b1, b2, eps, eps_root, mu_dtype, momentum_decay: as :func:`nadam`.
+        b1, b2, eps, eps_root, mu_dtype, momentum_decay, nu_dtype: as :func:`nadam`.
         weight_decay: ``>= 0``: number, array or schedule.
         mask: tree of bools (the params' structure or a prefix of it) or a
             function of the params; ``False`` leaves are not decayed.
@@ -206,7 +230,7 @@ def nadamw(
         Dozat 2016; Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019.
     """
     return chain(
-        _nadam_direction(b1, b2, eps, eps_root, mu_dtype, momentum_decay),
+        _nadam_direction(b1, b2, eps, eps_root, mu_dtype, momentum_decay, nu_dtype),
         add_decayed_weights(weight_decay=weight_decay, mask=mask),
         scale_by_learning_rate(learning_rate),
     )
@@ -223,6 +247,7 @@ def amsgrad(
     bias_correction_nu: bool = True,
     *,
     max_of_corrected: bool = False,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     """AMSGrad: Adam over the running maximum of the second moment.
 
@@ -240,7 +265,7 @@ def amsgrad(
     Args:
         learning_rate: ``eta >= 0``: number, array or schedule.
         b1, b2, eps, eps_root, mu_dtype, bias_correction_mu, bias_correction_nu,
-            max_of_corrected: see :func:`~functional_opt.scale_by_amsgrad`.
+            max_of_corrected, nu_dtype: see :func:`~functional_opt.scale_by_amsgrad`.
 
     Example:
         >>> import jax.numpy as jnp
@@ -263,12 +288,15 @@ def amsgrad(
             bias_correction_mu=bias_correction_mu,
             bias_correction_nu=bias_correction_nu,
             max_of_corrected=max_of_corrected,
+            nu_dtype=nu_dtype,
         ),
         scale_by_learning_rate(learning_rate),
     )
 
 
-def adamax(learning_rate, b1=0.9, b2=0.999, eps=1e-8) -> GradientTransformation:
+def adamax(
+    learning_rate, b1=0.9, b2=0.999, eps=1e-8, *, mu_dtype: Any = None, nu_dtype: Any = None
+) -> GradientTransformation:
     """AdaMax: Adam with an infinity-norm second moment.
 
     ``chain(scale_by_adamax(b1, b2, eps), scale_by_learning_rate(learning_rate))``.
@@ -277,7 +305,7 @@ def adamax(learning_rate, b1=0.9, b2=0.999, eps=1e-8) -> GradientTransformation:
 
     Args:
         learning_rate: ``eta >= 0``: number, array or schedule.
-        b1, b2, eps: see :func:`~functional_opt.scale_by_adamax`.
+        b1, b2, eps, mu_dtype, nu_dtype: see :func:`~functional_opt.scale_by_adamax`.
 
     Example:
         >>> import jax.numpy as jnp
@@ -290,10 +318,23 @@ def adamax(learning_rate, b1=0.9, b2=0.999, eps=1e-8) -> GradientTransformation:
     References:
         Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015, section 7.1.
     """
-    return chain(scale_by_adamax(b1=b1, b2=b2, eps=eps), scale_by_learning_rate(learning_rate))
+    return chain(
+        scale_by_adamax(b1=b1, b2=b2, eps=eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
+        scale_by_learning_rate(learning_rate),
+    )
 
 
-def adamaxw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4, mask=None) -> GradientTransformation:
+def adamaxw(
+    learning_rate,
+    b1=0.9,
+    b2=0.999,
+    eps=1e-8,
+    weight_decay=1e-4,
+    mask=None,
+    *,
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
+) -> GradientTransformation:
     """AdaMax with decoupled weight decay, as optax's ``adamaxw``.
 
     ``chain(scale_by_adamax(b1, b2, eps), add_decayed_weights(weight_decay, mask),
@@ -302,7 +343,7 @@ def adamaxw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4, mask=N
 
     Args:
         learning_rate: ``eta >= 0``: number, array or schedule.
-        b1, b2, eps: as :func:`adamax`.
+        b1, b2, eps, mu_dtype, nu_dtype: as :func:`adamax`.
         weight_decay: ``>= 0``: number, array or schedule (default 1e-4 as optax).
         mask: tree of bools (the params' structure or a prefix of it) or a
             function of the params; ``False`` leaves are not decayed.
@@ -320,7 +361,7 @@ def adamaxw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4, mask=N
         Kingma & Ba 2015; Loshchilov & Hutter, ICLR 2019.
     """
     return chain(
-        scale_by_adamax(b1=b1, b2=b2, eps=eps),
+        scale_by_adamax(b1=b1, b2=b2, eps=eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
         add_decayed_weights(weight_decay=weight_decay, mask=mask),
         scale_by_learning_rate(learning_rate),
     )

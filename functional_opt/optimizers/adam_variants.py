@@ -35,6 +35,8 @@ def radam(
     *,
     nesterov: bool = False,
     convention: str = "optax",
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     """Rectified Adam: momentum SGD until the variance of Adam's step is tractable.
 
@@ -46,7 +48,7 @@ def radam(
 
     Args:
         learning_rate: ``eta >= 0``: number, array or schedule.
-        b1, b2, eps, eps_root, threshold, nesterov, convention: see
+        b1, b2, eps, eps_root, threshold, nesterov, convention, mu_dtype, nu_dtype: see
             :func:`~functional_opt.scale_by_radam`.
 
     Example:
@@ -62,14 +64,30 @@ def radam(
     """
     return chain(
         scale_by_radam(
-            b1=b1, b2=b2, eps=eps, eps_root=eps_root, threshold=threshold, nesterov=nesterov, convention=convention
+            b1=b1,
+            b2=b2,
+            eps=eps,
+            eps_root=eps_root,
+            threshold=threshold,
+            nesterov=nesterov,
+            convention=convention,
+            mu_dtype=mu_dtype,
+            nu_dtype=nu_dtype,
         ),
         scale_by_learning_rate(learning_rate),
     )
 
 
 def adabelief(
-    learning_rate, b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, *, nesterov: bool = False
+    learning_rate,
+    b1=0.9,
+    b2=0.999,
+    eps=1e-16,
+    eps_root=1e-16,
+    *,
+    nesterov: bool = False,
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     """AdaBelief: Adam whose second moment tracks the gradient's deviation from its mean.
 
@@ -80,7 +98,7 @@ def adabelief(
 
     Args:
         learning_rate: ``eta >= 0``: number, array or schedule.
-        b1, b2, eps, eps_root, nesterov: see :func:`~functional_opt.scale_by_belief`.
+        b1, b2, eps, eps_root, nesterov, mu_dtype, nu_dtype: see :func:`~functional_opt.scale_by_belief`.
 
     Example:
         >>> import jax.numpy as jnp
@@ -94,12 +112,23 @@ def adabelief(
         Zhuang et al., "AdaBelief Optimizer", NeurIPS 2020.
     """
     return chain(
-        scale_by_belief(b1=b1, b2=b2, eps=eps, eps_root=eps_root, nesterov=nesterov),
+        scale_by_belief(
+            b1=b1, b2=b2, eps=eps, eps_root=eps_root, nesterov=nesterov, mu_dtype=mu_dtype, nu_dtype=nu_dtype
+        ),
         scale_by_learning_rate(learning_rate),
     )
 
 
-def yogi(learning_rate, b1=0.9, b2=0.999, eps=1e-3, *, bias_correction: bool = True) -> GradientTransformation:
+def yogi(
+    learning_rate,
+    b1=0.9,
+    b2=0.999,
+    eps=1e-3,
+    *,
+    bias_correction: bool = True,
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
+) -> GradientTransformation:
     """Yogi: Adam with an additive, sign-controlled second-moment update.
 
     ``chain(scale_by_yogi(b1, b2, eps, bias_correction=bias_correction),
@@ -109,7 +138,7 @@ def yogi(learning_rate, b1=0.9, b2=0.999, eps=1e-3, *, bias_correction: bool = T
 
     Args:
         learning_rate: ``eta >= 0``: number, array or schedule.
-        b1, b2, eps, bias_correction: see :func:`~functional_opt.scale_by_yogi`.
+        b1, b2, eps, bias_correction, mu_dtype, nu_dtype: see :func:`~functional_opt.scale_by_yogi`.
 
     Example:
         >>> import jax.numpy as jnp
@@ -123,7 +152,8 @@ def yogi(learning_rate, b1=0.9, b2=0.999, eps=1e-3, *, bias_correction: bool = T
         Zaheer et al., "Adaptive Methods for Nonconvex Optimization", NeurIPS 2018.
     """
     return chain(
-        scale_by_yogi(b1=b1, b2=b2, eps=eps, bias_correction=bias_correction), scale_by_learning_rate(learning_rate)
+        scale_by_yogi(b1=b1, b2=b2, eps=eps, bias_correction=bias_correction, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
+        scale_by_learning_rate(learning_rate),
     )
 
 
@@ -245,6 +275,7 @@ def adopt(
     nesterov: bool = False,
     use_clipping: bool = True,
     clip_value_fn=default_clip,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     """ADOPT: Adam normalizing the gradient by the previous second moment, as ``optax.contrib.adopt``.
 
@@ -255,7 +286,7 @@ def adopt(
 
     Args:
         learning_rate: ``>= 0`` (number, array or schedule).
-        b1, b2, eps, mu_dtype, nesterov, use_clipping, clip_value_fn: see :func:`scale_by_adopt`.
+        b1, b2, eps, mu_dtype, nesterov, use_clipping, clip_value_fn, nu_dtype: see :func:`scale_by_adopt`.
 
     Example:
         >>> import jax.numpy as jnp
@@ -279,6 +310,7 @@ def adopt(
             nesterov=nesterov,
             use_clipping=use_clipping,
             clip_value_fn=clip_value_fn,
+            nu_dtype=nu_dtype,
         ),
         scale_by_learning_rate(learning_rate),
     )

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax.numpy as jnp
 
 from functional_opt import _tree
-from functional_opt._hparams import check_number, safe_increment, value_at, zero_count
+from functional_opt._hparams import check_dtype, check_number, safe_increment, value_at, zero_count
 from functional_opt.base import GradientTransformation
 from functional_opt.transforms.adam import ScaleByAdamState
 
 
-def scale_by_adamax(b1=0.9, b2=0.999, eps=1e-8) -> GradientTransformation:
+def scale_by_adamax(
+    b1=0.9, b2=0.999, eps=1e-8, *, mu_dtype: Any = None, nu_dtype: Any = None
+) -> GradientTransformation:
     """Rescale updates with AdaMax (Adam's infinity-norm variant).
 
     Update rule, ``t = count + 1``::
@@ -30,6 +34,9 @@ def scale_by_adamax(b1=0.9, b2=0.999, eps=1e-8) -> GradientTransformation:
         b1: first-moment decay in ``[0, 1)`` (number, array or schedule).
         b2: infinity-norm decay in ``[0, 1]`` (number, array or schedule).
         eps: ``>= 0``, added to ``|g|`` inside the max.
+        mu_dtype: dtype of ``mu`` (e.g. ``jnp.bfloat16``); default the param dtype.
+        nu_dtype: dtype of ``nu``; default the param's real dtype. The update
+            is computed in at least float32 whatever the stored dtypes.
 
     State: :class:`~functional_opt.ScaleByAdamState` ``(count, mu, nu)``, with
     ``nu`` the weighted infinity norm.
@@ -48,9 +55,12 @@ def scale_by_adamax(b1=0.9, b2=0.999, eps=1e-8) -> GradientTransformation:
     check_number("b1", b1, low=0.0, high=1.0, high_inclusive=False, allow_schedule=True)
     check_number("b2", b2, low=0.0, high=1.0, allow_schedule=True)
     check_number("eps", eps, low=0.0)
+    mu_dtype = check_dtype("mu_dtype", mu_dtype)
+    nu_dtype = check_dtype("nu_dtype", nu_dtype)
 
     def init(params):
-        return ScaleByAdamState(count=zero_count(), mu=_tree.zeros_like(params), nu=_tree.real_dtype_zeros(params))
+        mu = _tree.zeros_like(params, mu_dtype)
+        return ScaleByAdamState(count=zero_count(), mu=mu, nu=_tree.real_dtype_zeros(params, nu_dtype))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args

@@ -40,6 +40,7 @@ def scale_by_adopt(
     nesterov: bool = False,
     use_clipping: bool = True,
     clip_value_fn=default_clip,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     """Rescale updates with ADOPT: normalize by the *previous* second moment.
 
@@ -67,6 +68,8 @@ def scale_by_adopt(
         nesterov: Nesterov look-ahead (as optax).
         use_clipping: clip the normalized gradient (the reference's default).
         clip_value_fn: ``count -> clip value`` (default ``count**0.25``).
+        nu_dtype: dtype of ``nu``; default the param's real dtype. The update
+            is computed in at least float32 whatever the stored dtypes.
 
     State: :class:`ScaleByAdoptState` ``(count, mu, nu)``.
 
@@ -88,12 +91,13 @@ def scale_by_adopt(
     check_number("b2", b2, low=0.0, high=1.0, high_inclusive=False, allow_schedule=True)
     check_number("eps", eps, low=0.0)
     mu_dtype = check_dtype("mu_dtype", mu_dtype)
+    nu_dtype = check_dtype("nu_dtype", nu_dtype)
     if use_clipping and not callable(clip_value_fn):
         raise TypeError(f"clip_value_fn must be a callable count -> value, got {clip_value_fn!r}")
 
     def init(params):
         return ScaleByAdoptState(
-            count=zero_count(), mu=_tree.zeros_like(params, mu_dtype), nu=_tree.real_dtype_zeros(params)
+            count=zero_count(), mu=_tree.zeros_like(params, mu_dtype), nu=_tree.real_dtype_zeros(params, nu_dtype)
         )
 
     def update(updates, state, params=None, **extra_args):

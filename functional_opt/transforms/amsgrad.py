@@ -36,6 +36,7 @@ def scale_by_amsgrad(
     bias_correction_nu: bool = True,
     *,
     max_of_corrected: bool = False,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     """Rescale updates with AMSGrad: Adam over the running maximum of ``nu``.
 
@@ -72,10 +73,12 @@ def scale_by_amsgrad(
         b2: second-moment decay in ``[0, 1)`` (number, array or schedule).
         eps: ``>= 0``, added outside the square root.
         eps_root: ``>= 0``, added inside the square root.
-        mu_dtype: dtype of ``mu``; default the param dtype.
+        mu_dtype: dtype of ``mu`` (e.g. ``jnp.bfloat16``); default the param dtype.
         bias_correction_mu: divide ``mu`` by ``1 - b1**t``.
         bias_correction_nu: divide ``nu`` by ``1 - b2**t``.
         max_of_corrected: take the max over the corrected ``nu`` (optax).
+        nu_dtype: dtype of ``nu`` and ``nu_max``; default the param's real dtype.
+            The update is computed in at least float32 whatever the stored dtypes.
 
     State: :class:`ScaleByAmsgradState` ``(count, mu, nu, nu_max)``.
 
@@ -95,9 +98,10 @@ def scale_by_amsgrad(
     check_number("eps", eps, low=0.0)
     check_number("eps_root", eps_root, low=0.0)
     mu_dtype = check_dtype("mu_dtype", mu_dtype)
+    nu_dtype = check_dtype("nu_dtype", nu_dtype)
 
     def init(params):
-        nu = _tree.real_dtype_zeros(params)
+        nu = _tree.real_dtype_zeros(params, nu_dtype)
         return ScaleByAmsgradState(count=zero_count(), mu=_tree.zeros_like(params, mu_dtype), nu=nu, nu_max=nu)
 
     def update(updates, state, params=None, **extra_args):

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax.numpy as jnp
 
 from functional_opt import _tree
-from functional_opt._hparams import check_number, safe_increment, value_at, zero_count
+from functional_opt._hparams import check_dtype, check_number, safe_increment, value_at, zero_count
 from functional_opt.base import GradientTransformation
 
 
@@ -26,6 +26,8 @@ def scale_by_belief(
     eps_root=1e-16,
     *,
     nesterov: bool = False,
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     """Rescale updates with AdaBelief.
 
@@ -48,6 +50,9 @@ def scale_by_belief(
         eps: ``>= 0``, outside the square root.
         eps_root: ``>= 0``, added to ``nu`` at every step.
         nesterov: Nesterov first-moment estimate.
+        mu_dtype: dtype of ``mu`` (e.g. ``jnp.bfloat16``); default the param dtype.
+        nu_dtype: dtype of ``nu``; default the param's real dtype. The update
+            is computed in at least float32 whatever the stored dtypes.
 
     State: :class:`ScaleByBeliefState` ``(count, mu, nu)``.
 
@@ -67,9 +72,12 @@ def scale_by_belief(
     check_number("b2", b2, low=0.0, high=1.0, high_inclusive=False, allow_schedule=True)
     check_number("eps", eps, low=0.0)
     check_number("eps_root", eps_root, low=0.0)
+    mu_dtype = check_dtype("mu_dtype", mu_dtype)
+    nu_dtype = check_dtype("nu_dtype", nu_dtype)
 
     def init(params):
-        return ScaleByBeliefState(count=zero_count(), mu=_tree.zeros_like(params), nu=_tree.real_dtype_zeros(params))
+        mu = _tree.zeros_like(params, mu_dtype)
+        return ScaleByBeliefState(count=zero_count(), mu=mu, nu=_tree.real_dtype_zeros(params, nu_dtype))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args

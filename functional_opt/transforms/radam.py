@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 
 from functional_opt import _tree
-from functional_opt._hparams import check_number, safe_increment, value_at, zero_count
+from functional_opt._hparams import check_dtype, check_number, safe_increment, value_at, zero_count
 from functional_opt.base import GradientTransformation
 from functional_opt.transforms.adam import ScaleByAdamState
 
@@ -22,6 +24,8 @@ def scale_by_radam(
     *,
     nesterov: bool = False,
     convention: str = "optax",
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     """Rescale updates with Rectified Adam.
 
@@ -62,6 +66,9 @@ def scale_by_radam(
         threshold: the rectification threshold on ``rho_t`` (``>= 4``; number or array).
         nesterov: Nesterov first moment as optax (see :func:`~functional_opt.scale_by_adam`).
         convention: ``"optax"`` (default) or ``"torch"`` (see the table).
+        mu_dtype: dtype of ``mu`` (e.g. ``jnp.bfloat16``); default the param dtype.
+        nu_dtype: dtype of ``nu``; default the param's real dtype. The update
+            is computed in at least float32 whatever the stored dtypes.
 
     State: :class:`~functional_opt.ScaleByAdamState` ``(count, mu, nu)``.
 
@@ -80,13 +87,16 @@ def scale_by_radam(
     check_number("b2", b2, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
     check_number("eps", eps, low=0.0)
     check_number("eps_root", eps_root, low=0.0)
+    mu_dtype = check_dtype("mu_dtype", mu_dtype)
+    nu_dtype = check_dtype("nu_dtype", nu_dtype)
     check_number("threshold", threshold, low=4.0)
     if convention not in _CONVENTIONS:
         raise ValueError(f"convention must be one of {_CONVENTIONS}, got {convention!r}")
     torch_form = convention == "torch"
 
     def init(params):
-        return ScaleByAdamState(count=zero_count(), mu=_tree.zeros_like(params), nu=_tree.real_dtype_zeros(params))
+        mu = _tree.zeros_like(params, mu_dtype)
+        return ScaleByAdamState(count=zero_count(), mu=mu, nu=_tree.real_dtype_zeros(params, nu_dtype))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args

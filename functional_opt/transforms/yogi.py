@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax.numpy as jnp
 
 from functional_opt import _tree
-from functional_opt._hparams import check_number, safe_increment, value_at, zero_count
+from functional_opt._hparams import check_dtype, check_number, safe_increment, value_at, zero_count
 from functional_opt.base import GradientTransformation
 from functional_opt.transforms.adam import ScaleByAdamState
 
@@ -18,6 +20,8 @@ def scale_by_yogi(
     initial_accumulator_value=1e-6,
     *,
     bias_correction: bool = True,
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     """Rescale updates with Yogi.
 
@@ -54,6 +58,9 @@ def scale_by_yogi(
         eps_root: ``>= 0``, inside the square root.
         initial_accumulator_value: the initial value of ``mu`` and ``nu``, ``>= 0``.
         bias_correction: divide by ``1 - b**t`` as optax does.
+        mu_dtype: dtype of ``mu`` (e.g. ``jnp.bfloat16``); default the param dtype.
+        nu_dtype: dtype of ``nu``; default the param's real dtype. The update
+            is computed in at least float32 whatever the stored dtypes.
 
     State: :class:`~functional_opt.ScaleByAdamState` ``(count, mu, nu)``.
 
@@ -72,11 +79,13 @@ def scale_by_yogi(
     check_number("b2", b2, low=0.0, high=1.0, high_inclusive=False, allow_schedule=True)
     check_number("eps", eps, low=0.0)
     check_number("eps_root", eps_root, low=0.0)
+    mu_dtype = check_dtype("mu_dtype", mu_dtype)
+    nu_dtype = check_dtype("nu_dtype", nu_dtype)
     check_number("initial_accumulator_value", initial_accumulator_value, low=0.0)
 
     def init(params):
-        mu = _tree.full_like(params, initial_accumulator_value)
-        nu = _tree.real_dtype_full(params, initial_accumulator_value)
+        mu = _tree.full_like(params, initial_accumulator_value, mu_dtype)
+        nu = _tree.real_dtype_full(params, initial_accumulator_value, nu_dtype)
         return ScaleByAdamState(count=zero_count(), mu=mu, nu=nu)
 
     def update(updates, state, params=None, **extra_args):
