@@ -1,0 +1,178 @@
+"""Generate the documentation site's reference pages from the package's public names.
+
+    python -m tools.gen_docs          # (re)write docs/api/*.md and docs/migration.md
+    python -m tools.gen_docs --check  # exit 1 if a generated page is stale (run by the tests)
+    python -m tools.gen_docs --figures  # run every page's code blocks next to the page (its PNGs)
+
+Every public name of ``functional_opt`` (and of its own namespaces ``fo.flat``,
+``fo.checkpoint``, ``fo.tune``, ...) gets one ``::: functional_opt.<name>``
+entry, rendered by mkdocstrings from its docstring, on the page of its concept
+(the package directory its code lives in). The migration page lists every
+public name of the installed optax and the equivalent here (or the reason
+there is none), from ``docs/migration_notes.toml``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import pathlib
+import re
+import sys
+import types
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+API = ROOT / "docs" / "api"
+
+# page file -> (title, intro, module prefixes whose top-level names go there)
+PAGES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "core.md": (
+        "Core",
+        "The transformation type, composition, applying updates, the training step.",
+        ("functional_opt.base", "functional_opt._tree", "functional_opt.train_step", "functional_opt.monitor"),
+    ),
+    "optimizers.md": (
+        "Optimizers",
+        "Each optimizer is a documented `chain(...)` of the transforms; its docstring gives the update rule.",
+        ("functional_opt.optimizers",),
+    ),
+    "transforms.md": (
+        "Transforms",
+        "One algorithmic idea each, with its state type. Chain them with `fo.chain`.",
+        ("functional_opt.transforms",),
+    ),
+    "schedules.md": (
+        "Schedules",
+        "Learning-rate (and other hyperparameter) schedules: `step -> value`, jit- and vmap-safe.",
+        ("functional_opt.schedules",),
+    ),
+    "wrappers.md": (
+        "Wrappers",
+        "Parameter groups, masking, accumulation, guards, averaging, injected hyperparameters, SAM.",
+        ("functional_opt.wrappers", "functional_opt.sam"),
+    ),
+    "losses.md": (
+        "Losses and regularization",
+        "Losses (`fo.losses`), penalties, dropout and batch normalization.",
+        ("functional_opt.losses", "functional_opt.regularizers", "functional_opt.batch_norm"),
+    ),
+}
+
+
+def _section(module: str) -> str:
+    """``functional_opt.transforms.adam`` -> ``adam``: one section per implementation module."""
+    return module.rsplit(".", 1)[-1].lstrip("_") or module
+
+
+def render() -> dict[str, str]:
+    """``{filename: text}`` of every generated page."""
+    import functional_opt as fo
+
+    grouped: dict[str, dict[str, list[str]]] = {page: {} for page in PAGES}
+    own: dict[str, types.ModuleType] = {}
+    for name in fo.__all__:
+        obj = getattr(fo, name)
+        if isinstance(obj, types.ModuleType):
+            if name not in ("losses", "schedules", "transforms", "contrib"):  # mirrors: their names are top level
+                own[name] = obj
+            continue
+        module = getattr(obj, "__module__", "") or ""
+        page = next((p for p, (_, _, pre) in PAGES.items() if module.startswith(pre)), None)
+        if page is None:
+            raise SystemExit(f"tools/gen_docs.py: no API page for fo.{name} (module {module!r}); add it to PAGES")
+        grouped[page].setdefault(_section(module), []).append(f"{module}.{name}")
+
+    pages: dict[str, str] = {}
+    for page, (title, intro, _) in PAGES.items():
+        lines = [f"# {title}", "", intro, ""]
+        for section in sorted(grouped[page]):
+            lines += [f"## {section}", ""]
+            lines += [f"::: {n}\n" for n in sorted(grouped[page][section], key=lambda n: n.rsplit(".", 1)[1].lower())]
+        pages[page] = "\n".join(lines).rstrip() + "\n"
+    for ns, mod in sorted(own.items()):
+        doc = (mod.__doc__ or "").strip().splitlines()
+        intro = doc[0] if doc else ""
+        lines = [f"# fo.{ns}", "", intro, ""]
+        lines += [
+            f"::: {getattr(mod, n).__module__}.{n}\n"
+            for n in mod.__all__
+            if not isinstance(getattr(mod, n), types.ModuleType)
+        ]
+        pages[f"{ns}.md"] = "\n".join(lines).rstrip() + "\n"
+    index = ["# API reference", "", "Every public name, rendered from its docstring, by concept:", ""]
+    for page, (title, intro, _) in PAGES.items():
+        index.append(f"- [{title}]({page}): {intro}")
+    for ns in sorted(own):
+        index.append(f"- [fo.{ns}]({ns}.md): the `fo.{ns}` namespace.")
+    pages["index.md"] = "\n".join(index) + "\n"
+    return pages
+
+
+def python_blocks(text: str) -> list[str]:
+    """The fenced ```python blocks of a Markdown page, in order."""
+    return re.findall(r"^```python\n(.*?)^```", text, flags=re.S | re.M)
+
+
+def run_page(page: pathlib.Path, cwd: pathlib.Path) -> dict:
+    """Execute ``page``'s python blocks in order, in one namespace, in directory ``cwd``.
+
+    The pages' figures are the PNGs their code writes to the working directory; run with the
+    page's own directory as ``cwd`` to refresh the images the page shows.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    namespace: dict = {"__name__": "__docs__"}
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        for block in python_blocks(page.read_text()):
+            exec(compile(block, str(page), "exec"), namespace)  # noqa: S102
+    finally:
+        os.chdir(old)
+        import matplotlib.pyplot as plt
+
+        plt.close("all")
+    return namespace
+
+
+def pages_with_code() -> list[pathlib.Path]:
+    """Every documentation page that has python blocks."""
+    return sorted(p for p in (ROOT / "docs").rglob("*.md") if python_blocks(p.read_text()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if a generated page differs from the file")
+    parser.add_argument("--figures", action="store_true", help="run each page's code next to it (its figures)")
+    args = parser.parse_args(argv)
+    if args.figures:
+        for page in pages_with_code():
+            print(f"running {page.relative_to(ROOT)}")
+            run_page(page, page.parent)
+        return 0
+    pages = render()
+    stale = []
+    for name, text in pages.items():
+        path = API / name
+        old = path.read_text() if path.exists() else ""
+        if old != text:
+            stale.append(name)
+            if args.check:
+                diff = difflib.unified_diff(old.splitlines(True), text.splitlines(True), str(path), "new")
+                sys.stdout.writelines(diff)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
+    extra = sorted(p.name for p in API.glob("*.md") if p.name not in pages) if API.exists() else []
+    if args.check and (stale or extra):
+        print(f"\nstale: {stale}, not generated: {extra}; run `python -m tools.gen_docs`")
+        return 1
+    for name in extra:
+        (API / name).unlink()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
