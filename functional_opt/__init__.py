@@ -190,7 +190,7 @@ from functional_opt.optimizers.sgd import (
 from functional_opt import schedules as schedules
 from functional_opt.schedules import *  # noqa: F403
 
-# --- wrappers: parameter groups, accumulation, guards, averaging, naming, SAM ---
+# --- wrappers: parameter groups, accumulation, guards, averaging, monitoring, naming, SAM ---
 from functional_opt.sam import (
     SamState as SamState,
     sam as sam,
@@ -228,6 +228,17 @@ from functional_opt.wrappers.masking import (
     masked as masked,
     partition as partition,
     set_to_zero as set_to_zero,
+)
+from functional_opt.wrappers.monitoring import (
+    MonitorState as MonitorState,
+    MonitorWrapperState as MonitorWrapperState,
+    SnapshotState as SnapshotState,
+    measure_with_ema as measure_with_ema,
+    monitor as monitor,
+    monitor_metrics as monitor_metrics,
+    monitor_to_mlflow as monitor_to_mlflow,
+    monitor_to_tensorboard as monitor_to_tensorboard,
+    snapshot as snapshot,
 )
 from functional_opt.wrappers.naming import (
     find_states as find_states,

@@ -63,6 +63,11 @@ from functional_opt.wrappers.masking import (
 from functional_opt.wrappers.masking import (
     partition as partition,
 )
+from functional_opt.wrappers.monitoring import MonitorState as MonitorState
+from functional_opt.wrappers.monitoring import SnapshotState as SnapshotState
+from functional_opt.wrappers.monitoring import measure_with_ema as measure_with_ema
+from functional_opt.wrappers.monitoring import monitor as monitor
+from functional_opt.wrappers.monitoring import snapshot as snapshot
 from functional_opt.wrappers.naming import named_chain as named_chain
 
 __all__ = _public_names(globals())

@@ -1,0 +1,600 @@
+"""Diagnostics kept in the optimizer state: optax's measures, and a wrapper that watches any optimizer.
+
+Two uses of one :func:`monitor`:
+
+* ``monitor({"name": measure, ...})``, optax's: a link of a chain that
+  stores measurements of the updates passing through it
+  (:class:`MonitorState`), with :func:`snapshot` and :func:`measure_with_ema`;
+* ``monitor(inner)``: a wrapper that runs ``inner`` unchanged and keeps, per
+  leaf and in total, the gradient, update and parameter norms, their ratio,
+  the count of non-finite gradient values and Adam's effective learning
+  rate (:class:`MonitorWrapperState`).
+
+:func:`monitor_metrics` flattens either kind, found anywhere in an optimizer
+state, into ``{"grad_norm": 0.3, "grad_norm/encoder/w": 0.1, ...}`` for a
+logger; :func:`monitor_to_tensorboard` and :func:`monitor_to_mlflow` send it
+on.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from functional_opt import _tree
+from functional_opt._hparams import check_int, check_number, safe_increment, value_at, zero_count
+from functional_opt.base import EmptyState, GradientTransformation, check_transform
+from functional_opt.transforms.adam import ScaleByAdamState
+from functional_opt.transforms.momentum import ema
+from functional_opt.transforms.plateau import ReduceLROnPlateauState
+from functional_opt.wrappers.hyperparams import InjectHyperparamsState
+from functional_opt.wrappers.naming import find_states
+
+# --- optax's measures: snapshot, monitor(dict), measure_with_ema ---------------------------------
+
+
+class SnapshotState(NamedTuple):
+    """State of :func:`snapshot`: ``measurement``, a dict ``{measure_name: measure(updates)}``."""
+
+    measurement: dict[str, Any]
+
+
+def snapshot(measure_name: str, measure: Callable[[Any], Any]) -> GradientTransformation:
+    """Store ``measure(updates)`` in the state, passing the updates on unchanged (optax's).
+
+    Update rule: ``u <- u``, ``state.measurement[measure_name] <- measure(u)``,
+    where ``u`` are the updates as they reach this link of a chain. ``init``
+    stores ``measure(params)``, so the state keeps one structure from the
+    start (it jits, scans and checkpoints). Read it with
+    ``optax.tree.get(state, measure_name)`` or :func:`monitor_metrics`.
+
+    Args:
+        measure_name: the key of the measurement.
+        measure: ``updates -> pytree of arrays`` (e.g. ``fo.global_norm``).
+
+    State: :class:`SnapshotState` ``(measurement,)``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> opt = fo.chain(fo.sgd(0.1, momentum=0.9), fo.snapshot("norm_before_clip", fo.global_norm),
+        ...                fo.clip_by_global_norm(0.05))
+        >>> params = jnp.array([1.0, 2.0, 3.0])
+        >>> state = opt.init(params)
+        >>> for step in range(2):
+        ...     updates, state = opt.update(jax.grad(lambda x: jnp.sum(x**2))(params), state)
+        ...     params = fo.apply_updates(params, updates)
+        ...     print(f"{fo.monitor_metrics(state)['norm_before_clip']:.2e}")
+        7.48e-01
+        1.41e+00
+
+    References:
+        optax.snapshot (optax 0.2.6).
+    """
+    if not isinstance(measure_name, str):
+        raise TypeError(f"measure_name must be a str, got {measure_name!r}")
+    if not callable(measure):
+        raise TypeError(f"measure must be a callable updates -> measurement, got {measure!r}")
+
+    def init(params):
+        return SnapshotState({measure_name: measure(params)})
+
+    def update(updates, state, params=None, **extra_args):
+        del state, params, extra_args
+        return updates, SnapshotState({measure_name: measure(updates)})
+
+    return GradientTransformation(init, update)
+
+
+class MonitorState(NamedTuple):
+    """State of ``monitor(measures)``: the last ``measurements`` (a dict by name) and each measure's state."""
+
+    measurements: dict[str, Any]
+    measure_states: tuple
+
+
+def _takes_extra_args(update: Callable) -> bool:
+    try:
+        params = inspect.signature(update).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+def _measure_transform(name: str, measure: Any) -> tuple[Callable, Callable]:
+    """``(init, update)`` of one measure; a callable becomes a stateless transformation of the updates."""
+    if callable(measure):
+        return (lambda params: EmptyState()), (lambda u, s, p=None, **kw: (measure(u), s))
+    check_transform(measure, f"monitor: measure {name!r}")
+    if _takes_extra_args(measure.update):
+        return measure.init, measure.update
+    return measure.init, (lambda u, s, p=None, **kw: measure.update(u, s, p))
+
+
+def _monitor_measures(measures: Mapping[str, Any]) -> GradientTransformation:
+    for name in measures:
+        if not isinstance(name, str):
+            raise TypeError(f"monitor: measure names must be str, got {name!r}")
+    parts = [_measure_transform(n, m) for n, m in measures.items()]
+    names = tuple(measures)
+
+    def measure_all(updates, states, params, extra_args):
+        out, new_states = {}, []
+        for name, (_, upd), s in zip(names, parts, states):
+            out[name], s = upd(updates, s, params, **extra_args)
+            new_states.append(s)
+        return out, tuple(new_states)
+
+    def init(params):
+        states = tuple(ini(params) for ini, _ in parts)
+        shapes = jax.eval_shape(lambda p, s: measure_all(p, s, p, {})[0], params, states)
+        return MonitorState(jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes), states)
+
+    def update(updates, state, params=None, **extra_args):
+        measurements, states = measure_all(updates, state.measure_states, params, extra_args)
+        return updates, MonitorState(measurements, states)
+
+    return GradientTransformation(init, update)
+
+
+def _as_inexact(x: Any) -> jax.Array:
+    x = jnp.asarray(x)
+    return x if jnp.issubdtype(x.dtype, jnp.inexact) else x.astype(jnp.float32)
+
+
+def measure_with_ema(
+    measure: Callable[[Any], Any], decay: Any, debias: bool = True, accumulator_dtype: Any = None
+) -> GradientTransformation:
+    """A measure of the updates averaged over steps, for ``monitor({...})`` (optax's).
+
+    Update rule, with ``t = count + 1`` and ``x = measure(u)``::
+
+        m <- decay * m + (1 - decay) * x
+        measurement = m / (1 - decay**t)     (debias=True; m when False)
+
+    The updates themselves pass :func:`monitor` unchanged. A boolean or
+    integer measurement (``norm > threshold``) is averaged as float32, so
+    the average of a flag is a frequency (optax's accumulator would change
+    dtype after the first step).
+
+    Args:
+        measure: ``updates -> pytree of arrays``.
+        decay: in ``[0, 1]`` (number, array or schedule of the count).
+        debias: divide by ``1 - decay**t``.
+        accumulator_dtype: dtype of ``m``; default the measurement's (float32
+            for a bool or int).
+
+    State: ``(EmptyState(), EmaState(count, ema))``, as optax's
+    ``chain(stateless(measure), ema(...))``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> m = fo.monitor({"clipped": fo.measure_with_ema(lambda u: fo.global_norm(u) > 1.0, decay=0.9)})
+        >>> s = m.init(jnp.zeros(2))
+        >>> for g in (0.1, 5.0):
+        ...     _, s = m.update(jnp.full(2, g), s)
+        >>> round(fo.monitor_metrics(s)["clipped"], 3)  # 0.1 / (1 - 0.9**2)
+        0.526
+
+    References:
+        optax.measure_with_ema (optax 0.2.7).
+    """
+    if not callable(measure):
+        raise TypeError(f"measure must be a callable updates -> measurement, got {measure!r}")
+    average = ema(decay, debias, accumulator_dtype)
+
+    def measured(x):
+        return jax.tree.map(_as_inexact, measure(x))
+
+    def init(params):
+        return (EmptyState(), average.init(measured(params)))
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        out, ema_state = average.update(measured(updates), state[1])
+        return out, (state[0], ema_state)
+
+    return GradientTransformation(init, update)
+
+
+# --- monitor(inner): the diagnostics wrapper -------------------------------------------------------
+
+GLOBAL_METRICS = ("grad_norm", "update_norm", "param_norm", "update_ratio", "nonfinite_grads")
+
+
+class MonitorWrapperState(NamedTuple):
+    """State of ``monitor(inner)``.
+
+    ``count``: int32 steps taken; ``metrics``: dict name -> scalar, the
+    totals of the last measured step (``grad_norm``, ``update_norm``,
+    ``param_norm``, ``update_ratio``, ``nonfinite_grads`` and, for Adam,
+    ``lr_eff``); ``leaf_metrics``: dict name -> tree with the updates'
+    structure whose leaves are the per-leaf scalars (``{}`` when
+    ``per_leaf=False``); ``inner_state``: the wrapped optimizer's state.
+    """
+
+    count: Any
+    metrics: dict[str, Any]
+    leaf_metrics: dict[str, Any]
+    inner_state: Any
+
+
+class _AdamSource(NamedTuple):
+    nu: list  # per update leaf: the nu array, or None where this state keeps none
+    count: Any
+    hparams: dict  # learning_rate, b2, eps as found (or None)
+
+
+def _adam_sources(inner_state: Any, treedef: Any) -> list[_AdamSource]:
+    """Every ScaleByAdamState of ``inner_state`` whose ``nu`` lines up with the updates, with its hyperparameters."""
+    owner: dict[int, dict] = {}
+    for inj in find_states(inner_state, InjectHyperparamsState):  # outermost first: inner ones win
+        for s in find_states(inj.inner_state, ScaleByAdamState):
+            owner[id(s)] = inj.hyperparams
+    plateaus = find_states(inner_state, ReduceLROnPlateauState)
+    out = []
+    for s in find_states(inner_state, ScaleByAdamState):
+        try:
+            nus = treedef.flatten_up_to(s.nu)
+        except (ValueError, TypeError):
+            continue
+        nus = [x if hasattr(x, "dtype") else None for x in nus]  # MaskedNode: another group's leaf
+        hp = dict(owner.get(id(s), {}))
+        if len(plateaus) == 1:
+            hp["plateau_scale"] = plateaus[0].scale
+        out.append(_AdamSource(nus, s.count, hp))
+    return out
+
+
+def _leaf_name(path: tuple) -> str:
+    """A leaf's key path for a metric key: keys joined by ``/`` (flax NNX's trailing ``value`` dropped)."""
+    if len(path) > 1 and getattr(path[-1], "key", getattr(path[-1], "name", None)) in ("value", "raw_value"):
+        path = path[:-1]
+    return jax.tree_util.keystr(tuple(path), simple=True, separator="/")
+
+
+def monitor(
+    inner_or_measures: Any,
+    *,
+    per_leaf: bool = True,
+    every: int = 1,
+    learning_rate: Any = None,
+    b2: Any = None,
+    eps: Any = None,
+) -> GradientTransformation:
+    """Keep diagnostics in the state: optax's ``monitor(measures)``, or a wrapper around any optimizer.
+
+    **optax's form**, ``monitor({"name": measure, ...})``: a chain link that
+    passes the updates on unchanged and stores, per name, ``measure(u)``
+    (a callable) or the output of a transformation applied to ``u`` (such as
+    :func:`measure_with_ema`) in ``MonitorState.measurements``; read them with
+    ``optax.tree.get(state, "name")`` or :func:`monitor_metrics`. Unlike
+    optax (``{}`` until the first update), ``init`` fills ``measurements``
+    with zeros of the right shapes, so the state keeps one structure.
+
+    **Wrapper form**, ``monitor(inner)``: runs ``inner`` and returns its
+    updates untouched (bit for bit), keeping in the state, for each leaf
+    ``i`` (gradient ``g``, returned update ``u``, parameter ``p``) and in
+    total over all leaves::
+
+        grad_norm        = ||g||_2                 update_norm = ||u||_2
+        param_norm       = ||p||_2                 update_ratio = update_norm / param_norm
+        nonfinite_grads  = #{j : g_j is NaN or +-inf}
+        lr_eff           = mean_j lr / (sqrt(nu_j / (1 - b2**t)) + eps)     (Adam only)
+
+    (norms in at least float32, complex-aware; ``param_norm`` and
+    ``update_ratio`` are NaN when ``update`` gets no params; the total
+    ``lr_eff`` is the mean over every element of the leaves that have one).
+
+    ``lr_eff``, the per-element step size Adam applies to the bias-corrected
+    first moment, is reported when ``inner``'s state holds a
+    :class:`~functional_opt.ScaleByAdamState` (``adam``, ``adamw``,
+    ``nadam``, ``nadamw``, ``lamb`` before its trust ratio, any chain with
+    ``scale_by_adam``; also inside ``masked``/``partition``, per group). It
+    reads ``nu`` and ``t = count`` from that state; ``learning_rate``,
+    ``b2``, ``eps`` are, in order: this function's arguments; the values of
+    an :func:`~functional_opt.inject_hyperparams` around that Adam (exact,
+    the values the step used); else ``b2 = 0.999``, ``eps = 1e-8`` (Adam's
+    defaults) and ``learning_rate`` unknown, so ``lr_eff`` is NaN. A single
+    ``reduce_on_plateau`` in the state multiplies it by its ``scale``.
+    ``eps_root`` is ignored. Optimizers without an Adam state (sgd, lion,
+    rmsprop, adafactor, ...) have no ``lr_eff`` key.
+
+    Cost: one extra read of ``g``, ``u``, ``p`` (and Adam's ``nu``) per
+    measured step, fused into one reduction per array; the non-finite count
+    is a second pass taken only when the gradient norm is not finite. With
+    ``every=k`` the metrics are measured on steps ``0, k, 2k, ...`` only
+    (the state keeps the last measurement), dividing that cost by ``k``.
+
+    Args:
+        inner_or_measures: a ``GradientTransformation`` to wrap, or a dict
+            ``name -> measure`` (optax's form; the keywords below do not
+            apply).
+        per_leaf: keep the per-leaf values too (else totals only).
+        every: measure every ``every`` steps (``>= 1``).
+        learning_rate: the learning rate of a plain (not injected) Adam, for
+            ``lr_eff``: number, array or the schedule given to the optimizer
+            (evaluated at the step just taken).
+        b2, eps: Adam's, for ``lr_eff``, if not the defaults and not injected.
+
+    Returns:
+        The transformation; its state is :class:`MonitorState` (optax's
+        form) or :class:`MonitorWrapperState`.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> opt = fo.monitor(fo.adam(0.1), learning_rate=0.1)
+        >>> params = {"b": jnp.zeros(2), "w": jnp.ones(2)}
+        >>> state = opt.init(params)
+        >>> updates, state = opt.update({"b": jnp.array([3.0, 4.0]), "w": jnp.array([jnp.nan, 1.0])}, state, params)
+        >>> m = fo.monitor_metrics(state)
+        >>> m["grad_norm/b"], m["nonfinite_grads"], round(m["param_norm"], 4)
+        (5.0, 1.0, 1.4142)
+        >>> round(m["lr_eff/b"], 4)  # first step: sqrt(nu_hat) = |g|, mean(0.1 / 3, 0.1 / 4)
+        0.0292
+
+    References:
+        optax.monitor (optax 0.2.7, the dict form).
+    """
+    if isinstance(inner_or_measures, Mapping):
+        return _monitor_measures(inner_or_measures)
+    inner = inner_or_measures
+    check_transform(inner, "monitor: inner (or give a dict of measures)")
+    if not isinstance(per_leaf, bool):
+        raise TypeError(f"per_leaf must be a bool, got {per_leaf!r}")
+    check_int("every", every, low=1)
+    check_number("learning_rate", learning_rate, low=0.0, allow_schedule=True, allow_none=True)
+    check_number("b2", b2, low=0.0, high=1.0, high_inclusive=False, allow_schedule=True, allow_none=True)
+    check_number("eps", eps, low=0.0, allow_none=True)
+    given = {"learning_rate": learning_rate, "b2": b2, "eps": eps}
+
+    def names(inner_state, treedef):
+        has_adam = bool(_adam_sources(inner_state, treedef))
+        return GLOBAL_METRICS + (("lr_eff",) if has_adam else ())
+
+    def zeros(inner_state, treedef):
+        def zero(name):
+            return jnp.zeros([], jnp.int32 if name == "nonfinite_grads" else jnp.float32)
+
+        ns = names(inner_state, treedef)
+        leaf = {n: treedef.unflatten([zero(n)] * treedef.num_leaves) for n in ns} if per_leaf else {}
+        return {n: zero(n) for n in ns}, leaf
+
+    def init(params):
+        inner_state = inner.init(params)
+        metrics, leaf = zeros(inner_state, jax.tree.structure(params))
+        return MonitorWrapperState(zero_count(), metrics, leaf, inner_state)
+
+    def measure(grads, updates, params, inner_state):
+        treedef = jax.tree.structure(grads)
+        paths_g = treedef.flatten_up_to(grads)
+        us = treedef.flatten_up_to(updates)
+        ps = None if params is None else treedef.flatten_up_to(params)
+        n = treedef.num_leaves
+        sq = lambda x: jnp.sum(_tree.abs_sq(_tree.up(x)))  # noqa: E731
+        g2 = [sq(g) for g in paths_g]
+        u2 = [sq(u) for u in us]
+        p2 = [sq(p) for p in ps] if ps is not None else [jnp.full([], jnp.nan, jnp.float32)] * n
+        total_g2 = _tree.tree_sum(list(g2))
+        # the count needs a second pass over g: taken only when the squared norm is not finite
+        bad = jax.lax.cond(
+            jnp.isfinite(total_g2),
+            lambda gs: [jnp.zeros([], jnp.int32) for _ in gs],
+            lambda gs: [jnp.sum(~jnp.isfinite(g)).astype(jnp.int32) for g in gs],
+            paths_g,
+        )
+        leaf = {
+            "grad_norm": [jnp.sqrt(x) for x in g2],
+            "update_norm": [jnp.sqrt(x) for x in u2],
+            "param_norm": [jnp.sqrt(x) for x in p2],
+            "nonfinite_grads": bad,
+        }
+        leaf["update_ratio"] = [a / b for a, b in zip(leaf["update_norm"], leaf["param_norm"])]
+        total = {
+            "grad_norm": jnp.sqrt(total_g2),
+            "update_norm": jnp.sqrt(_tree.tree_sum(list(u2))),
+            "param_norm": jnp.sqrt(_tree.tree_sum(list(p2))),
+            "nonfinite_grads": _tree.tree_sum(list(bad)) if n else jnp.zeros([], jnp.int32),
+        }
+        total["update_ratio"] = total["update_norm"] / total["param_norm"]
+        sources = _adam_sources(inner_state, treedef)
+        if sources:
+            sums: list = [None] * n
+            sizes: list = [0] * n
+            for src in sources:
+                lr, b2_, eps_ = _lr_eff_scalars(src, given)
+                k = _tree.decay_scalars(b2_, jnp.maximum(src.count - 1, 0))  # t = count: the step just taken
+                for i, nu in enumerate(src.nu):
+                    if nu is not None and sums[i] is None:
+                        sums[i] = jnp.sum(lr / (jnp.sqrt(_tree.up(nu) * k.c) + eps_))
+                        sizes[i] = int(np.prod(jnp.shape(nu)))
+            nan = jnp.full([], jnp.nan, jnp.float32)
+            leaf["lr_eff"] = [nan if s is None else s / max(z, 1) for s, z in zip(sums, sizes)]
+            owned = [s for s in sums if s is not None]
+            total["lr_eff"] = _tree.tree_sum(owned) / max(sum(sizes), 1) if owned else nan
+        total = {k: total[k].astype(jnp.int32 if k == "nonfinite_grads" else jnp.float32) for k in total}
+        leaf_trees = (
+            {k: treedef.unflatten([x.astype(total[k].dtype) for x in v]) for k, v in leaf.items()} if per_leaf else {}
+        )
+        return total, leaf_trees
+
+    def update(updates, state, params=None, **extra_args):
+        new_updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
+        if every == 1:
+            metrics, leaf = measure(updates, new_updates, params, inner_state)
+        else:
+            metrics, leaf = jax.lax.cond(
+                state.count % every == 0,
+                lambda a: measure(*a),
+                lambda a: (state.metrics, state.leaf_metrics),
+                (updates, new_updates, params, inner_state),
+            )
+        return new_updates, MonitorWrapperState(safe_increment(state.count), metrics, leaf, inner_state)
+
+    return GradientTransformation(init, update)
+
+
+def _lr_eff_scalars(src: _AdamSource, given: dict) -> tuple[Any, Any, Any]:
+    """``(learning_rate, b2, eps)`` for one Adam state: the monitor's arguments, else injected, else defaults."""
+    step = jnp.maximum(src.count - 1, 0)
+
+    def pick(name, default):
+        if given[name] is not None:
+            return value_at(given[name], step)
+        if name in src.hparams:
+            return src.hparams[name].astype(jnp.float32)
+        return default
+
+    lr = pick("learning_rate", jnp.full([], jnp.nan, jnp.float32))
+    if "plateau_scale" in src.hparams:
+        lr = lr * src.hparams["plateau_scale"]
+    return lr, pick("b2", 0.999), pick("eps", 1e-8)
+
+
+# --- reading the state for a logger ------------------------------------------------------------------
+
+_WATCHED = (MonitorWrapperState, MonitorState, SnapshotState)
+
+
+def _monitor_states(state: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    out = []
+    found = jax.tree_util.tree_flatten_with_path(state, is_leaf=lambda x: isinstance(x, _WATCHED))[0]
+    for path, node in found:
+        if not isinstance(node, _WATCHED):
+            continue
+        where = prefix + jax.tree_util.keystr(path, simple=True, separator="/")
+        out.append((where, node))
+        inner = node.inner_state if isinstance(node, MonitorWrapperState) else getattr(node, "measure_states", ())
+        out.extend(_monitor_states(inner, where + "/"))
+    return out
+
+
+def _flat_entries(name: str, tree: Any) -> list[tuple[str, Any]]:
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    if len(leaves) == 1 and not leaves[0][0]:
+        return [(name, leaves[0][1])]
+    return [(f"{name}/{_leaf_name(p)}", x) for p, x in leaves]
+
+
+def monitor_metrics(opt_state: Any, /, *, host: bool = True) -> dict[str, Any]:
+    """Every monitored value in an optimizer state, flat, for a logger.
+
+    Searches ``opt_state`` (through chains, partitions and wrappers) for the
+    states of :func:`monitor` (both forms) and :func:`snapshot`. Keys:
+
+    * ``monitor(inner)``: ``"grad_norm"``, ``"update_norm"``,
+      ``"param_norm"``, ``"update_ratio"``, ``"nonfinite_grads"``,
+      ``"lr_eff"`` (the totals) and ``"<metric>/<leaf path>"`` per leaf, the
+      path's keys joined by ``/`` (``"grad_norm/encoder/w"``,
+      ``"lr_eff/layers/0/b"``);
+    * ``monitor({...})`` and ``snapshot``: the measure's name for a scalar
+      measurement, ``"<name>/<leaf path>"`` for a tree of scalars.
+
+    Only scalar entries are returned (a snapshot of whole arrays is
+    skipped). Keys are stable from ``init`` on. When the same key comes from
+    several states (two monitors in a partition), each is prefixed with its
+    state's key path, ``"<path>/<key>"``.
+
+    Args:
+        opt_state: any optimizer state.
+        host: ``True``: one device-to-host transfer, Python floats (for
+            loggers); ``False``: the jax scalars, so it works under ``jax.jit``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> opt = fo.monitor(fo.sgd(0.1), per_leaf=False)
+        >>> s = opt.init({"w": jnp.ones(3)})
+        >>> _, s = opt.update({"w": jnp.full(3, 2.0)}, s, {"w": jnp.ones(3)})
+        >>> {k: round(v, 3) for k, v in fo.monitor_metrics(s).items()}
+        {'grad_norm': 3.464, 'nonfinite_grads': 0.0, 'param_norm': 1.732, 'update_norm': 0.346, 'update_ratio': 0.2}
+    """
+    per_state = []
+    for where, node in _monitor_states(opt_state):
+        entries: list[tuple[str, Any]] = []
+        if isinstance(node, MonitorWrapperState):
+            entries += list(node.metrics.items())
+            for name, tree in node.leaf_metrics.items():
+                entries += [(f"{name}/{_leaf_name(p)}", x) for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]]
+        else:
+            found = node.measurements if isinstance(node, MonitorState) else node.measurement
+            for name, tree in found.items():
+                entries += _flat_entries(name, tree)
+        per_state.append((where, [(k, v) for k, v in entries if np.size(v) == 1]))
+    seen: dict[str, int] = {}
+    for _, entries in per_state:
+        for k, _ in entries:
+            seen[k] = seen.get(k, 0) + 1
+    out = {}
+    for where, entries in per_state:
+        for k, v in entries:
+            out[k if seen[k] == 1 else f"{where}/{k}"] = v
+    keys = sorted(out)
+    if not host:
+        return {k: jnp.reshape(out[k], ()) for k in keys}
+    values = jax.device_get([out[k] for k in keys])
+    return {k: float(np.asarray(v).reshape(())) for k, v in zip(keys, values)}
+
+
+def monitor_to_tensorboard(writer: Any, opt_state: Any, step: int, *, prefix: str = "optimizer/") -> dict[str, float]:
+    """Write :func:`monitor_metrics` of ``opt_state`` as scalars at ``step``.
+
+    ``writer`` is anything with ``add_scalar(tag, value, step)``:
+    ``tensorboardX.SummaryWriter`` or ``torch.utils.tensorboard.SummaryWriter``
+    (neither is imported here). Tags are ``prefix + key``. Returns the
+    metrics written.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> class Printer:
+        ...     def add_scalar(self, tag, value, step):
+        ...         print(tag, round(value, 2), step)
+        >>> opt = fo.monitor(fo.sgd(0.1), per_leaf=False)
+        >>> _, s = opt.update(jnp.ones(4), opt.init(jnp.ones(4)), jnp.ones(4))
+        >>> _ = fo.monitor_to_tensorboard(Printer(), s, 1, prefix="opt/")
+        opt/grad_norm 2.0 1
+        opt/nonfinite_grads 0.0 1
+        opt/param_norm 2.0 1
+        opt/update_norm 0.2 1
+        opt/update_ratio 0.1 1
+    """
+    metrics = monitor_metrics(opt_state)
+    for k, v in metrics.items():
+        writer.add_scalar(prefix + k, v, step)
+    return metrics
+
+
+def monitor_to_mlflow(
+    opt_state: Any, step: int, *, prefix: str = "optimizer/", separator: str = "."
+) -> dict[str, float]:
+    """Log :func:`monitor_metrics` of ``opt_state`` to the active MLflow run at ``step``.
+
+    Calls ``mlflow.log_metrics({prefix + key: value}, step=step)`` once
+    (``mlflow`` or ``mlflow-skinny`` is imported here, only when called),
+    with each ``/`` of a key replaced by ``separator``
+    (``optimizer/grad_norm.encoder.w``): MLflow's file store keeps a metric
+    in a file named by its key, so ``grad_norm`` could not also be the
+    directory of ``grad_norm/encoder/w``. Returns the metrics as logged.
+
+    Example (needs mlflow)::
+
+        import mlflow
+        with mlflow.start_run():
+            for step in range(steps):
+                params, state, loss = train_step(params, state, batch)
+                if step % 10 == 0:
+                    fo.monitor_to_mlflow(state, step)
+    """
+    import mlflow
+
+    metrics = {prefix + k.replace("/", separator): v for k, v in monitor_metrics(opt_state).items()}
+    mlflow.log_metrics(metrics, step=step)
+    return metrics
