@@ -29,6 +29,7 @@ from functional_opt.transforms.ademamix import (
 )
 from functional_opt.transforms.adopt import scale_by_adopt as scale_by_adopt
 from functional_opt.transforms.dadapt import DAdaptAdamWState as DAdaptAdamWState
+from functional_opt.transforms.muon import MuonDimensionNumbers as MuonDimensionNumbers
 from functional_opt.transforms.muon import scale_by_muon as scale_by_muon
 from functional_opt.transforms.plateau import (
     ReduceLROnPlateauState as ReduceLROnPlateauState,
