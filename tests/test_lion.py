@@ -48,3 +48,32 @@ def test_matches_optax():
         b, s2 = theirs.update(g, s2)
         chex.assert_trees_all_close(a, b)
     chex.assert_trees_all_close(s1.mu, s2.mu, rtol=1e-4, atol=1e-7)  # optax forms 1 - b2 in float32
+
+
+@pytest.mark.parametrize(("mode", "smooth_beta"), [("smooth", 2.5), ("refined", 1.0)])
+def test_modes_match_numpy_and_optax(mode, smooth_beta):
+    rng = np.random.default_rng(3)
+    gs = [rng.normal(size=(3, 2)) * 2 for _ in range(4)]
+    t = fo.scale_by_lion(b1=0.8, b2=0.9, mode=mode, smooth_beta=smooth_beta)
+    s = t.init(jnp.zeros((3, 2)))
+    mu = np.zeros((3, 2))
+    ref = None
+    optax = None
+    try:
+        import optax
+
+        ref = optax.scale_by_lion(b1=0.8, b2=0.9, mode=mode, smooth_beta=smooth_beta)
+        sr = ref.init(jnp.zeros((3, 2)))
+    except ImportError:
+        pass
+    for g in gs:
+        c = 0.8 * mu + 0.2 * g
+        want = np.tanh(smooth_beta * c) if mode == "smooth" else np.where(np.abs(c) < 1, c, np.sign(c))
+        mu = 0.9 * mu + 0.1 * g
+        u, s = t.update(jnp.asarray(g, jnp.float32), s)
+        np.testing.assert_allclose(u, want, rtol=1e-5, atol=1e-6)
+        if ref is not None:
+            ur, sr = ref.update(jnp.asarray(g, jnp.float32), sr)
+            np.testing.assert_allclose(u, ur, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="mode"):
+        fo.scale_by_lion(mode="soft")

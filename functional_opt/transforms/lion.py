@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax.numpy as jnp
 
 from functional_opt import _tree
-from functional_opt._hparams import check_dtype, check_number, safe_increment, zero_count
+from functional_opt._hparams import check_dtype, check_number, safe_increment, value_at, zero_count
 from functional_opt.base import GradientTransformation
 
 
@@ -18,13 +18,20 @@ class ScaleByLionState(NamedTuple):
     mu: Any
 
 
-def scale_by_lion(b1=0.9, b2=0.99, mu_dtype: Any = None) -> GradientTransformation:
+LION_MODES = ("hard", "smooth", "refined")
+
+
+def scale_by_lion(
+    b1=0.9, b2=0.99, mu_dtype: Any = None, *, mode: str = "hard", smooth_beta=1.0
+) -> GradientTransformation:
     """Rescale updates with Lion's sign of interpolated momentum.
 
     Update rule (Chen et al., Algorithm 2), ``g`` the gradient::
 
         c   = b1 * mu + (1 - b1) * g       (interpolation used for the step)
-        u  <- sign(c)
+        u  <- sign(c)                      (mode="hard", the paper's)
+              tanh(smooth_beta * c)        (mode="smooth")
+              c if |c| < 1 else sign(c)    (mode="refined")
         mu <- b2 * mu + (1 - b2) * g       (the momentum that is kept)
 
     Every coordinate of the update is ``-1``, ``0`` or ``+1``; the step size is
@@ -39,6 +46,8 @@ def scale_by_lion(b1=0.9, b2=0.99, mu_dtype: Any = None) -> GradientTransformati
         b1: interpolation coefficient in ``[0, 1]`` (number, array or schedule).
         b2: momentum decay in ``[0, 1]`` (number, array or schedule).
         mu_dtype: dtype of ``mu`` (e.g. ``jnp.bfloat16``); default the param dtype.
+        mode: ``"hard"`` (default), ``"smooth"`` or ``"refined"`` (optax's variants).
+        smooth_beta: the ``tanh`` sharpness of ``mode="smooth"`` (number, array or schedule).
 
     State: :class:`ScaleByLionState` ``(count, mu)``.
 
@@ -56,6 +65,9 @@ def scale_by_lion(b1=0.9, b2=0.99, mu_dtype: Any = None) -> GradientTransformati
     check_number("b1", b1, low=0.0, high=1.0, allow_schedule=True)
     check_number("b2", b2, low=0.0, high=1.0, allow_schedule=True)
     mu_dtype = check_dtype("mu_dtype", mu_dtype)
+    if mode not in LION_MODES:
+        raise ValueError(f"mode must be one of {LION_MODES}, got {mode!r}")
+    check_number("smooth_beta", smooth_beta, allow_schedule=True)
 
     def init(params):
         return ScaleByLionState(count=zero_count(), mu=_tree.zeros_like(params, mu_dtype))
@@ -63,10 +75,15 @@ def scale_by_lion(b1=0.9, b2=0.99, mu_dtype: Any = None) -> GradientTransformati
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         k1, k2 = _tree.decay_scalars(b1, state.count), _tree.decay_scalars(b2, state.count)
+        beta_s = value_at(smooth_beta, state.count)
 
         def leaf(g, mu):
             c = _tree.ema(mu, g, k1.omb)
             mu = _tree.ema(mu, g, k2.omb)
+            if mode == "smooth":
+                return jnp.tanh(beta_s * c), mu
+            if mode == "refined":
+                return jnp.where(jnp.abs(c) < 1.0, c, jnp.sign(c)), mu
             return jnp.sign(c), mu
 
         u, (mu,) = _tree.map_moments("scale_by_lion", leaf, updates, mu=state.mu)
