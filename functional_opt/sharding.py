@@ -340,7 +340,10 @@ def prepare(opt: Any, params: Any, mesh: Mesh, *, axis: str = "data", zero: bool
         P(None, 'data')
     """
     p_sh, s_sh = _placement(opt, params, mesh, axis, zero, MIN_ZERO_SIZE)
-    params = jax.device_put(params, p_sh, may_alias=False)  # fresh buffers: a donating step may consume them
+    # fresh buffers (a donating step consumes them): device_put may reuse a buffer for one shard even with
+    # may_alias=False (a single-device array put on a replicated sharding), so copy jax arrays first
+    params = jax.tree.map(lambda x: jnp.array(x, copy=True) if isinstance(x, jax.Array) else x, params)
+    params = jax.device_put(params, p_sh)
     return params, jax.jit(opt.init, out_shardings=s_sh)(params)
 
 
