@@ -78,7 +78,11 @@ from functional_opt.transforms.clipping import (
     clip as clip,
     clip_by_block_rms as clip_by_block_rms,
     clip_by_global_norm as clip_by_global_norm,
+    clip_by_per_example_global_norm as clip_by_per_example_global_norm,
     per_example_global_norm_clip as per_example_global_norm_clip,
+    per_example_layer_norm_clip as per_example_layer_norm_clip,
+    unitwise_clip as unitwise_clip,
+    unitwise_norm as unitwise_norm,
 )
 from functional_opt.transforms.dadapt import (
     DAdaptAdamWState as DAdaptAdamWState,
@@ -95,6 +99,7 @@ from functional_opt.transforms.momentum import (
     ema as ema,
     trace as trace,
 )
+from functional_opt.transforms.muon import MuonDimensionNumbers as MuonDimensionNumbers
 from functional_opt.transforms.muon import ScaleByMuonState as ScaleByMuonState, scale_by_muon as scale_by_muon
 from functional_opt.transforms.nadam import ScaleByNadamState as ScaleByNadamState, scale_by_nadam as scale_by_nadam
 from functional_opt.transforms.noise import AddNoiseState as AddNoiseState, add_noise as add_noise

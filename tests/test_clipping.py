@@ -150,10 +150,10 @@ def test_adaptive_grad_clip_values():
         t.update(to_jax(params), fo.EmptyState())
 
 
-def test_per_example_global_norm_clip_values():
+def test_clip_by_per_example_global_norm_values():
     b, clip = 5, 1.0
     g = {"v": RNG.normal(size=(b, 3)).astype(np.float32), "m": RNG.normal(size=(b, 2, 2)).astype(np.float32)}
-    t = fo.per_example_global_norm_clip(clip)
+    t = fo.clip_by_per_example_global_norm(clip)
     u, _ = t.update(to_jax(g), t.init(None))
     norms = np.sqrt(sum(np.sum(np.asarray(x, np.float64).reshape(b, -1) ** 2, axis=1) for x in g.values()))
     f = np.minimum(1.0, clip / norms)
@@ -170,7 +170,9 @@ def test_per_example_global_norm_clip_values():
         (fo.clip_by_global_norm, "max_norm"),
         (fo.clip_by_block_rms, "threshold"),
         (fo.adaptive_grad_clip, "clipping"),
-        (fo.per_example_global_norm_clip, "l2_norm_clip"),
+        (fo.clip_by_per_example_global_norm, "l2_norm_clip"),
+        (lambda c: fo.per_example_global_norm_clip([jnp.ones((2, 3))], c), "l2_norm_clip"),
+        (lambda c: fo.per_example_layer_norm_clip([jnp.ones((2, 3))], c), "global_l2_norm_clip"),
     ],
 )
 def test_bad_arguments(make, arg):
@@ -195,7 +197,7 @@ def test_against_optax():
         u2, _ = theirs.update(g, theirs.init(params), params)
         chex.assert_trees_all_close(u1, u2, rtol=2e-6, atol=1e-7)
     per_ex = {"v": jnp.asarray(RNG.normal(size=(4, 3)), jnp.float32)}
-    u1, _ = fo.per_example_global_norm_clip(1.5).update(per_ex, fo.EmptyState())
+    u1, _ = fo.clip_by_per_example_global_norm(1.5).update(per_ex, fo.EmptyState())
     u2, _ = optax.per_example_global_norm_clip(jax.tree.leaves(per_ex), 1.5)
     np.testing.assert_allclose(u1["v"] * 4, u2[0], rtol=1e-6)
 
@@ -231,9 +233,69 @@ def test_property_global_norm_clip_is_a_radial_projection():
 
 def test_per_leaf_clips_refuse_flat_buffers():
     flat = fo.flat.flatten_params({"a": jnp.ones(3), "b": jnp.ones((2, 2))})
-    for t in (fo.clip_by_block_rms(1.0), fo.adaptive_grad_clip(0.1), fo.per_example_global_norm_clip(1.0)):
+    for t in (fo.clip_by_block_rms(1.0), fo.adaptive_grad_clip(0.1), fo.clip_by_per_example_global_norm(1.0)):
         with pytest.raises(ValueError, match="flat buffers"):
             t.update(flat, t.init(flat), flat)
     # the global norm is unchanged by the zero padding: clip_by_global_norm runs on buckets
     u, _ = fo.clip_by_global_norm(1.0).update(flat, fo.EmptyState())
     np.testing.assert_allclose(fo.global_norm(u), 1.0, rtol=1e-6)
+
+
+def test_per_example_clip_functions_match_numpy_and_optax():
+    b, clip = 6, 1.2
+    g = [RNG.normal(size=(b, 3)).astype(np.float32), RNG.normal(size=(b, 2, 5)).astype(np.float32)]
+    g[0][0] = 0.0
+    g[1][0] = 0.0  # a zero example: never clipped, no 0/0
+    s, n = fo.per_example_global_norm_clip(to_jax(g), clip)
+    norms = np.sqrt(sum(np.sum(np.asarray(x, np.float64).reshape(b, -1) ** 2, axis=1) for x in g))
+    f = np.minimum(1.0, clip / np.where(norms > 0, norms, 1.0))
+    for si, gi in zip(s, g):
+        np.testing.assert_allclose(si, np.tensordot(f, np.asarray(gi, np.float64), axes=1), rtol=1e-5, atol=1e-6)
+    assert n.dtype == jnp.int32 and int(n) == int(np.sum(norms > clip))
+    for uniform in (True, False):
+        sums, counts = fo.per_example_layer_norm_clip(to_jax(g), clip, uniform=uniform)
+        sizes = [x[0].size for x in g]
+        for si, ni, gi, d in zip(sums, counts, g, sizes):
+            c = clip / np.sqrt(len(g)) if uniform else clip * np.sqrt(d / sum(sizes))
+            nk = np.sqrt(np.sum(np.asarray(gi, np.float64).reshape(b, -1) ** 2, axis=1))
+            fk = np.minimum(1.0, c / np.where(nk > 0, nk, 1.0))
+            np.testing.assert_allclose(si, np.tensordot(fk, np.asarray(gi, np.float64), axes=1), rtol=1e-5, atol=1e-6)
+            assert int(ni) == int(np.sum(nk > c))
+    optax = pytest.importorskip("optax")
+    chex.assert_trees_all_close(
+        fo.per_example_global_norm_clip(to_jax(g), clip),
+        optax.per_example_global_norm_clip(to_jax(g), clip),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    for uniform in (True, False):
+        chex.assert_trees_all_close(
+            fo.per_example_layer_norm_clip(to_jax(g), clip, uniform),
+            optax.per_example_layer_norm_clip(to_jax(g), clip, uniform),
+            rtol=1e-5,
+            atol=1e-6,
+        )
+
+
+def test_adaptive_grad_clip_axis_and_unitwise_helpers():
+    p = jnp.asarray(RNG.normal(size=(3, 4, 2)), jnp.float32)
+    g = jnp.asarray(5 * RNG.normal(size=(3, 4, 2)), jnp.float32)
+    axis = (1, 2)
+    pn = np.sqrt(np.sum(np.asarray(p, np.float64) ** 2, axis=axis, keepdims=True))
+    gn = np.sqrt(np.sum(np.asarray(g, np.float64) ** 2, axis=axis, keepdims=True))
+    mx = 0.1 * np.maximum(pn, 1e-3)
+    want = np.where(gn <= mx, g, g * mx / gn)
+    t = fo.adaptive_grad_clip(0.1, axis=axis)
+    np.testing.assert_allclose(t.update(g, t.init(p), p)[0], want, rtol=1e-5)
+    np.testing.assert_allclose(fo.unitwise_norm(g, axis=axis), np.broadcast_to(gn, g.shape), rtol=1e-6)
+    un = fo.unitwise_norm(g, axis)
+    np.testing.assert_allclose(
+        fo.unitwise_clip(un, jnp.full(g.shape, 1.0), g), np.where(un < 1.0, g, g / un), rtol=1e-6
+    )
+    with pytest.raises(ValueError, match="axis"):
+        fo.unitwise_norm(jnp.ones((1, 2, 1, 2, 1, 2)))
+    optax = pytest.importorskip("optax")
+    ref = optax.adaptive_grad_clip(0.1, axis=axis)
+    np.testing.assert_allclose(t.update(g, t.init(p), p)[0], ref.update(g, ref.init(p), p)[0], rtol=1e-6)
+    for x in (g, g[0], g[0, 0], jnp.ones((2, 2, 2, 3))):
+        np.testing.assert_allclose(fo.unitwise_norm(x), optax.transforms.unitwise_norm(x), rtol=1e-6)

@@ -27,6 +27,11 @@ from functional_opt.transforms.clipping import (
 from functional_opt.transforms.clipping import (
     per_example_global_norm_clip as per_example_global_norm_clip,
 )
+from functional_opt.transforms.clipping import (
+    per_example_layer_norm_clip as per_example_layer_norm_clip,
+)
+from functional_opt.transforms.clipping import unitwise_clip as unitwise_clip
+from functional_opt.transforms.clipping import unitwise_norm as unitwise_norm
 from functional_opt.transforms.momentum import (
     EmaState as EmaState,
 )

@@ -150,22 +150,59 @@ def clip_by_block_rms(threshold) -> GradientTransformation:
     return GradientTransformation(_init_empty, update)
 
 
-def _unitwise_norm(x: jax.Array) -> jax.Array:
-    """L2 norm of each output unit, broadcast to ``x``'s shape (optax's default axes)."""
+def unitwise_norm(x, axis: int | tuple[int, ...] | None = None) -> jax.Array:
+    """The L2 norm of each unit of ``x``, broadcast to ``x``'s shape (as ``optax.unitwise_norm``).
+
+    A unit is a slice of ``x`` along ``axis`` (summed over). With ``axis=None``
+    the axes follow the layer conventions: scalars and vectors (also after
+    squeezing) are one unit; rank-2 and rank-3 kernels (``(in, out)``,
+    ``(in, heads, out)``) reduce axis 0; rank-4/5 conv kernels
+    (``(H, W, [D,] in, out)``) reduce all but the last axis; other ranks need
+    ``axis``. Complex entries contribute ``|x|**2``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> fo.unitwise_norm(jnp.array([[3.0, 0.0], [4.0, 1.0]]))
+        Array([[5., 1.],
+               [5., 1.]], dtype=float32)
+    """
+    x = jnp.asarray(x)
     sq = _tree.abs_sq(x)
-    axes: tuple[int, ...] | None
-    if x.ndim <= 1 or jnp.squeeze(x).ndim <= 1:
+    axes: int | tuple[int, ...] | None
+    if axis is not None:
+        axes = axis
+    elif x.ndim <= 1 or jnp.squeeze(x).ndim <= 1:
         axes = None  # scalars and vectors: the whole leaf
     elif x.ndim in (2, 3):
         axes = (0,)  # linear (in, out) and multi-head (in, heads, out) kernels
     elif x.ndim in (4, 5):
         axes = tuple(range(x.ndim - 1))  # conv kernels (H, W, [D,] in, out)
     else:
-        raise ValueError(f"adaptive_grad_clip: leaves must have rank <= 5, got shape {x.shape}")
+        raise ValueError(f"unitwise_norm: leaves must have rank <= 5, got shape {x.shape}; pass axis")
     return jnp.broadcast_to(jnp.sqrt(jnp.sum(sq, axis=axes, keepdims=True)), x.shape)
 
 
-def adaptive_grad_clip(clipping, eps=1e-3) -> GradientTransformation:
+def unitwise_clip(g_norm, max_norm, grad, div_eps=1e-6) -> jax.Array:
+    """``grad`` where ``g_norm < max_norm``, else ``grad * max_norm / max(g_norm, div_eps)`` (as optax).
+
+    All three arrays have the same shape (e.g. from :func:`unitwise_norm`).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> fo.unitwise_clip(jnp.array([5.0, 1.0]), jnp.array([1.0, 2.0]), jnp.array([5.0, 1.0]))
+        Array([1., 1.], dtype=float32)
+    """
+    if not (jnp.shape(g_norm) == jnp.shape(max_norm) == jnp.shape(grad)):
+        raise ValueError(
+            f"unitwise_clip: g_norm, max_norm and grad must have one shape, got "
+            f"{jnp.shape(g_norm)}, {jnp.shape(max_norm)}, {jnp.shape(grad)}"
+        )
+    return jnp.where(g_norm < max_norm, grad, grad * (max_norm / jnp.maximum(g_norm, div_eps)))
+
+
+def adaptive_grad_clip(clipping, eps=1e-3, axis: int | tuple[int, ...] | None = None) -> GradientTransformation:
     """Adaptive gradient clipping (AGC): clip each unit relative to its weights' norm.
 
     Update rule, for each unit (an output column of a kernel, or a whole
@@ -177,12 +214,15 @@ def adaptive_grad_clip(clipping, eps=1e-3) -> GradientTransformation:
 
     Units are the last axis of rank-2 and rank-3 kernels (norm over axis 0)
     and of rank-4/5 conv kernels (norm over all but the last axis), as in
-    optax. Needs ``params``.
+    optax, unless ``axis`` names the axes to reduce (see :func:`unitwise_norm`).
+    Needs ``params``.
 
     Args:
         clipping: the largest allowed ratio ``||g|| / ||p||``, ``>= 0``.
         eps: ``>= 0``, floor on the weight norm so zero-initialised
             parameters can still move.
+        axis: the axis or axes of one unit, for every leaf; ``None`` means the
+            rank-based default.
 
     State: :class:`~functional_opt.EmptyState`.
 
@@ -206,8 +246,8 @@ def adaptive_grad_clip(clipping, eps=1e-3) -> GradientTransformation:
         c, e = value_at(clipping, None), value_at(eps, None)
 
         def leaf(g, p):
-            max_norm = c * jnp.maximum(_unitwise_norm(p), e)
-            return (g * _shrink_factor(_unitwise_norm(g), max_norm),)
+            max_norm = c * jnp.maximum(unitwise_norm(p, axis), e)
+            return (g * _shrink_factor(unitwise_norm(g, axis), max_norm),)
 
         u, _ = _tree.map_moments("adaptive_grad_clip", leaf, updates, params=params)
         return u, state
@@ -215,7 +255,114 @@ def adaptive_grad_clip(clipping, eps=1e-3) -> GradientTransformation:
     return GradientTransformation(_init_empty, update)
 
 
-def per_example_global_norm_clip(l2_norm_clip) -> GradientTransformation:
+def _check_batch_axis(where: str, leaves: list) -> None:
+    if any(jnp.ndim(x) == 0 for x in leaves) or len({jnp.shape(x)[0] for x in leaves}) > 1:
+        raise ValueError(
+            f"{where} expects every leaf to have the same leading batch axis, got shapes "
+            f"{[jnp.shape(x) for x in leaves]}"
+        )
+
+
+def _clip_examples(where: str, grads, l2_norm_clip) -> tuple:
+    """``(sum_i g_i * min(1, clip / n_i), number clipped)`` over the leading axis of every leaf of ``grads``."""
+    check_number("l2_norm_clip", l2_norm_clip, low=0.0)
+    leaves = jax.tree.leaves(grads)
+    _check_batch_axis(where, leaves)
+
+    def sq_norms(g):  # per example
+        return None, jnp.sum(_tree.abs_sq(g).reshape(g.shape[0], -1), axis=1)
+
+    _, (sq,) = _tree.map_moments(where, sq_norms, grads)
+    norms = jnp.sqrt(_tree.tree_sum(jax.tree.leaves(sq)))
+    clip_at = value_at(l2_norm_clip, None, norms.dtype)
+    factors = _shrink_factor(norms, clip_at)
+    summed, _ = _tree.map_moments(where, lambda g: (jnp.tensordot(factors, g, axes=1),), grads)
+    return summed, jnp.sum(norms > clip_at).astype(jnp.int32)
+
+
+def per_example_global_norm_clip(grads, l2_norm_clip) -> tuple:
+    """Clip each example's gradient to global norm ``l2_norm_clip`` and sum (as ``optax.per_example_global_norm_clip``).
+
+    ``grads`` is a tree (e.g. optax's list) whose leaves all carry the same
+    leading batch axis (per-example gradients, e.g. from
+    ``jax.vmap(jax.grad(loss), (None, 0))``). With ``n_i`` the global norm of
+    example ``i`` over all leaves::
+
+        sum = sum_i g_i * min(1, l2_norm_clip / n_i)
+        num_clipped = #{i : n_i > l2_norm_clip}
+
+    A zero-norm example is never clipped (no ``0 / 0``). This is a function,
+    not a transformation (optax's form); :func:`clip_by_per_example_global_norm`
+    is the transformation that averages.
+
+    Args:
+        grads: the per-example gradients.
+        l2_norm_clip: ``>= 0`` (number or array).
+
+    Returns:
+        ``(sum, num_clipped)``: the clipped sum with the leaves' shapes minus
+        the batch axis, and an int32 count.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> grads = [jnp.array([[0.0, 0, 0], [0, 3, 4], [4, 0, 3], [3, 4, 0]])]
+        >>> fo.per_example_global_norm_clip(grads, 1.25)
+        ([Array([1.75, 1.75, 1.75], dtype=float32)], Array(3, dtype=int32))
+
+    References:
+        Abadi et al., "Deep Learning with Differential Privacy", CCS 2016.
+    """
+    return _clip_examples("per_example_global_norm_clip", grads, l2_norm_clip)
+
+
+def per_example_layer_norm_clip(grads, global_l2_norm_clip, uniform: bool = True) -> tuple:
+    """Clip each example's gradient leaf by leaf and sum (as ``optax.per_example_layer_norm_clip``).
+
+    Each of the ``K`` leaves (layers) of ``grads`` is clipped on its own, as
+    :func:`per_example_global_norm_clip` would clip a one-leaf tree, to::
+
+        C_k = global_l2_norm_clip / sqrt(K)                (uniform=True)
+        C_k = global_l2_norm_clip * sqrt(D_k / D)          (uniform=False)
+
+    with ``D_k`` the size of one example of leaf ``k`` and ``D`` the total,
+    so the clipped example's global norm is at most ``global_l2_norm_clip``.
+
+    Args:
+        grads: the per-example gradients, every leaf with the same leading batch axis.
+        global_l2_norm_clip: ``>= 0`` (number or array).
+        uniform: split the clip evenly, or in proportion to the leaves' sizes.
+
+    Returns:
+        ``(sums, num_clipped)``: two trees with ``grads``' structure, the
+        clipped sum of each leaf and its int32 count of clipped examples.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> grads = [jnp.array([[0.0, 0, 0], [0, 3, 4], [4, 0, 3], [3, 4, 0]])]
+        >>> fo.per_example_layer_norm_clip(grads, 1.25)
+        ([Array([1.75, 1.75, 1.75], dtype=float32)], [Array(3, dtype=int32)])
+
+    References:
+        McMahan et al., "Learning Differentially Private Recurrent Language
+        Models", ICLR 2018.
+    """
+    where = "per_example_layer_norm_clip"
+    check_number("global_l2_norm_clip", global_l2_norm_clip, low=0.0)
+    leaves, treedef = jax.tree.flatten(grads)
+    _check_batch_axis(where, leaves)
+    total = sum(x[0].size for x in leaves)
+    sums, counts = [], []
+    for g in leaves:
+        share = 1.0 / len(leaves) if uniform else g[0].size / total
+        s, n = _clip_examples(where, g, global_l2_norm_clip * share**0.5)
+        sums.append(s)
+        counts.append(n)
+    return treedef.unflatten(sums), treedef.unflatten(counts)
+
+
+def clip_by_per_example_global_norm(l2_norm_clip) -> GradientTransformation:
     """Clip each example's gradient to global norm ``l2_norm_clip``, then average.
 
     The incoming updates carry a leading batch axis (per-example gradients,
@@ -228,9 +375,10 @@ def per_example_global_norm_clip(l2_norm_clip) -> GradientTransformation:
     The output has the parameters' shapes (the batch axis is reduced).
 
     Conventions: the mean over the batch, so the result can feed an
-    optimizer directly, as the gradient of a mean loss would; optax's
-    ``per_example_global_norm_clip`` returns the *sum* (multiply by ``B``).
-    DP-SGD adds noise to the sum; that is not done here.
+    optimizer directly, as the gradient of a mean loss would; optax has no
+    such transformation, only the function
+    :func:`per_example_global_norm_clip`, which returns the *sum* and the
+    number clipped. DP-SGD adds noise to the sum; that is not done here.
 
     Args:
         l2_norm_clip: ``>= 0`` (number or array).
@@ -240,7 +388,7 @@ def per_example_global_norm_clip(l2_norm_clip) -> GradientTransformation:
     Example:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
-        >>> t = fo.per_example_global_norm_clip(1.0)
+        >>> t = fo.clip_by_per_example_global_norm(1.0)
         >>> g = jnp.array([[3.0, 4.0], [0.3, 0.4]])  # two examples
         >>> [round(x, 4) for x in t.update(g, t.init(None))[0].tolist()]  # ((.6, .8) + (.3, .4)) / 2
         [0.45, 0.6]
@@ -252,24 +400,12 @@ def per_example_global_norm_clip(l2_norm_clip) -> GradientTransformation:
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        check_not_flat(updates, "per_example_global_norm_clip")
+        check_not_flat(updates, "clip_by_per_example_global_norm")
         leaves = jax.tree.leaves(updates)
         if not leaves:
             return updates, state
-        if any(jnp.ndim(x) == 0 for x in leaves) or len({jnp.shape(x)[0] for x in leaves}) != 1:
-            raise ValueError(
-                "per_example_global_norm_clip expects every leaf to have the same leading batch "
-                f"axis, got shapes {[jnp.shape(x) for x in leaves]}"
-            )
-        where = "per_example_global_norm_clip"
-
-        def sq_norms(g):  # per example
-            return None, jnp.sum(_tree.abs_sq(g).reshape(g.shape[0], -1), axis=1)
-
-        _, (sq,) = _tree.map_moments(where, sq_norms, updates)
-        norms = jnp.sqrt(_tree.tree_sum(jax.tree.leaves(sq)))
-        factors = _shrink_factor(norms, value_at(l2_norm_clip, None, norms.dtype)) / norms.shape[0]
-        u, _ = _tree.map_moments(where, lambda g: (jnp.tensordot(factors, g, axes=1),), updates)
-        return u, state
+        summed, _ = _clip_examples("clip_by_per_example_global_norm", updates, l2_norm_clip)
+        batch = jnp.shape(leaves[0])[0]
+        return jax.tree.map(lambda x: x / batch, summed), state
 
     return GradientTransformation(_init_empty, update)
