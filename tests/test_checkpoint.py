@@ -366,3 +366,39 @@ def test_orbax_saved_state_restores_and_resumes_exactly(tmp_path):
         p2, s2 = ckptr.restore(tmp_path / "orbax", target)
     assert type(s2[0]) is fo.ScaleByAdamState
     assert bits(_train("adam", p2, s2, N_STEPS, M_STEPS)) == bits(_train("adam", params, state, N_STEPS, M_STEPS))
+
+
+def _orbax_states():
+    """States a user checkpoints with orbax: masks and partitions over params with a ``None`` leaf, plateau, inject."""
+    params = {"dense": {"kernel": jnp.ones((3, 2)), "bias": jnp.full((2,), 0.5)}, "frozen": None}
+    no_bias = fo.labels_by_regex([(".*bias", False)], default=True)
+    groups = fo.labels_by_regex({".*bias": "bias"}, default="weights")
+    opts = {
+        "adamw_masked": fo.adamw(1e-2, weight_decay=0.1, mask=no_bias),
+        "partition": fo.partition({"bias": fo.sgd(0.1, momentum=0.9), "weights": fo.adam(0.1)}, groups),
+        "plateau": fo.chain(fo.adam(0.1), fo.reduce_on_plateau(patience=1)),
+        "inject": fo.inject_hyperparams(fo.adamw)(learning_rate=0.1, weight_decay=0.1, mask=no_bias),
+    }
+    grads = jax.tree.map(lambda p: p * 0.5 + 1, params)
+    out = {}
+    for name, opt in opts.items():
+        state = opt.init(params)
+        for loss in (1.0, 2.0):  # the second loss is worse: the plateau scale drops
+            _, state = opt.update(grads, state, params, value=jnp.asarray(loss))
+        out[name] = (params, state)
+    return out
+
+
+def test_orbax_round_trips_masked_partitioned_and_injected_states(tmp_path):
+    ocp = pytest.importorskip("orbax.checkpoint")
+    trees = _orbax_states()
+    with ocp.StandardCheckpointer() as ckptr:
+        for name, tree in trees.items():
+            ckptr.save(tmp_path / name, tree)
+        ckptr.wait_until_finished()
+        abstract = {name: jax.eval_shape(lambda t=tree: t) for name, tree in trees.items()}
+        restored = {name: ckptr.restore(tmp_path / name, abstract[name]) for name in trees}
+    for name, tree in trees.items():
+        assert jax.tree.structure(restored[name]) == jax.tree.structure(tree), name  # types and None leaves kept
+        assert bits(restored[name]) == bits(tree), name
+    assert float(fo.current_hyperparams(restored["plateau"][1])["plateau_scale"]) < 1.0
