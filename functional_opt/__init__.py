@@ -41,10 +41,23 @@ from functional_opt._tree import global_norm as global_norm
 from functional_opt.base import (
     EmptyState as EmptyState,
     GradientTransformation as GradientTransformation,
+    GradientTransformationExtraArgs as GradientTransformationExtraArgs,
+    MaskOrFn as MaskOrFn,
+    OptState as OptState,
+    Params as Params,
+    ScalarOrSchedule as ScalarOrSchedule,
+    Schedule as Schedule,
+    TransformInitFn as TransformInitFn,
+    TransformUpdateExtraArgsFn as TransformUpdateExtraArgsFn,
+    TransformUpdateFn as TransformUpdateFn,
+    Updates as Updates,
     apply_updates as apply_updates,
     chain as chain,
     identity as identity,
+    init_empty_state as init_empty_state,
     stateless as stateless,
+    stateless_with_tree_map as stateless_with_tree_map,
+    with_extra_args_support as with_extra_args_support,
 )
 
 # --- transforms: one algorithmic idea each (state types beside their factories) ---
@@ -91,6 +104,15 @@ from functional_opt.transforms.dadapt import (
 from functional_opt.transforms.fromage import (
     ScaleByFromageState as ScaleByFromageState,
     scale_by_fromage as scale_by_fromage,
+)
+from functional_opt.transforms.lbfgs import ScaleByLBFGSState as ScaleByLBFGSState, scale_by_lbfgs as scale_by_lbfgs
+from functional_opt.transforms.linesearch import (
+    ScaleByBacktrackingLinesearchState as ScaleByBacktrackingLinesearchState,
+    ScaleByZoomLinesearchState as ScaleByZoomLinesearchState,
+    ZoomLinesearchInfo as ZoomLinesearchInfo,
+    scale_by_backtracking_linesearch as scale_by_backtracking_linesearch,
+    scale_by_zoom_linesearch as scale_by_zoom_linesearch,
+    value_and_grad_from_state as value_and_grad_from_state,
 )
 from functional_opt.transforms.lion import ScaleByLionState as ScaleByLionState, scale_by_lion as scale_by_lion
 from functional_opt.transforms.momentum import (
@@ -181,6 +203,7 @@ from functional_opt.optimizers.schedule_free import (
     schedule_free_sgd as schedule_free_sgd,
 )
 from functional_opt.optimizers.second_order import shampoo as shampoo, sophia as sophia
+from functional_opt.optimizers.lbfgs import lbfgs as lbfgs
 from functional_opt.optimizers.sgd import (
     gradient_descent as gradient_descent,
     momentum as momentum,
@@ -205,6 +228,7 @@ from functional_opt.sam import (
 from functional_opt.wrappers.accumulation import MultiStepsState as MultiStepsState, multi_steps as multi_steps
 from functional_opt.wrappers.averaging import (
     EmaParamsState as EmaParamsState,
+    LookaheadParams as LookaheadParams,
     LookaheadState as LookaheadState,
     ema_params as ema_params,
     get_ema_params as get_ema_params,
@@ -231,6 +255,7 @@ from functional_opt.wrappers.masking import (
     freeze as freeze,
     labels_by_regex as labels_by_regex,
     masked as masked,
+    multi_transform as multi_transform,
     partition as partition,
     set_to_zero as set_to_zero,
 )

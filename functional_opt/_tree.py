@@ -262,9 +262,22 @@ def squared_norm(tree: Any) -> jax.Array:
     return tree_sum(sq)
 
 
-def global_norm(tree: Any) -> jax.Array:
-    """The Euclidean norm of all leaves together (``optax.global_norm``)."""
-    return jnp.sqrt(squared_norm(tree))
+def real_vdot(a: Any, b: Any) -> jax.Array:
+    """``Re <a, b> = Re sum(conj(a) * b)`` over every leaf of two trees of one structure.
+
+    Each leaf product is formed in at least float32 (the promoted compute
+    dtype of the pair), and the per-leaf sums are reduced as a balanced tree
+    (:func:`tree_sum`). For real trees this is the plain inner product.
+    """
+    la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
+    if len(la) != len(lb):
+        raise ValueError(f"real_vdot: the trees have {len(la)} and {len(lb)} leaves")
+    return tree_sum([jnp.sum(jnp.real(jnp.conj(up(x)) * up(y))) for x, y in zip(la, lb)])
+
+
+def global_norm(updates: Any) -> jax.Array:
+    """The Euclidean norm of all leaves together (``optax.global_norm``; the argument has optax's name)."""
+    return jnp.sqrt(squared_norm(updates))
 
 
 def real_dtype_zeros(tree: Any, dtype: Any = None) -> Any:
