@@ -1,5 +1,6 @@
 """Annealed gradient noise: variance schedule, determinism, optax's stream."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -77,3 +78,22 @@ def test_validation():
         fo.add_noise(-1.0, 0.5)
     with pytest.raises(ValueError, match="gamma"):
         fo.noisy_sgd(0.1, gamma=-0.5)
+
+
+def test_seed_is_optax_deprecated_alias_of_key():
+    g = {"a": jnp.ones(3), "b": jnp.ones((2, 2))}
+    with pytest.warns(DeprecationWarning, match="seed"):
+        t_seed = fo.noisy_sgd(0.1, seed=7)
+    t_key = fo.noisy_sgd(0.1, key=7)
+    u1, _ = t_seed.update(g, t_seed.init(g))
+    u2, _ = t_key.update(g, t_key.init(g))
+    chex.assert_trees_all_equal(u1, u2)
+    # key=None is seed 0
+    t0, tn = fo.add_noise(key=0), fo.add_noise()
+    chex.assert_trees_all_equal(t0.update(g, t0.init(g))[0], tn.update(g, tn.init(g))[0])
+    with pytest.raises(ValueError, match="seed"), pytest.warns(DeprecationWarning):
+        fo.add_noise(key=1, seed=2)
+    optax = pytest.importorskip("optax")
+    with pytest.warns(DeprecationWarning):
+        ref = optax.noisy_sgd(0.1, seed=7)
+    chex.assert_trees_all_close(u1, ref.update(g, ref.init(g))[0], rtol=1e-6)

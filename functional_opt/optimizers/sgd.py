@@ -14,7 +14,7 @@ from typing import Any
 from functional_opt._hparams import check_number
 from functional_opt.base import GradientTransformation, chain, identity
 from functional_opt.transforms.momentum import ema, trace
-from functional_opt.transforms.noise import add_noise
+from functional_opt.transforms.noise import add_noise, resolve_seed
 from functional_opt.transforms.polyak import scale_by_polyak
 from functional_opt.transforms.scaling import scale_by_learning_rate
 from functional_opt.transforms.sign import scale_by_sign
@@ -172,19 +172,20 @@ def signum(learning_rate, beta=0.9, accumulator_dtype: Any = None) -> GradientTr
     )
 
 
-def noisy_sgd(learning_rate, eta=0.01, gamma=0.55, key: Any = 0) -> GradientTransformation:
+def noisy_sgd(learning_rate, eta=0.01, gamma=0.55, key: Any = None, *, seed: Any = None) -> GradientTransformation:
     """SGD on gradients with annealed Gaussian noise, as optax's ``noisy_sgd``.
 
     ``chain(add_noise(eta, gamma, key), scale_by_learning_rate(learning_rate))``
     (the noise schedule is on :func:`~functional_opt.add_noise`). Default
-    ``key=0`` (optax: ``None``, which it treats as seed 0); the same ``key``
-    gives optax's noise.
+    ``key=None``, meaning seed 0 (as optax, without its warning); the same
+    ``key`` gives optax's noise.
 
     Args:
         learning_rate: ``>= 0``: number, array or schedule.
         eta: base variance ``>= 0``.
         gamma: decay exponent ``>= 0``.
-        key: an int seed or a PRNG key.
+        key: an int seed or a PRNG key (``None`` means 0).
+        seed: optax's deprecated name for ``key`` (a ``DeprecationWarning``).
 
     Example:
         >>> import jax.numpy as jnp
@@ -196,6 +197,7 @@ def noisy_sgd(learning_rate, eta=0.01, gamma=0.55, key: Any = 0) -> GradientTran
     References:
         Neelakantan et al., arXiv:1511.06807, 2015.
     """
+    key = resolve_seed(key, seed)
     return chain(add_noise(eta=eta, gamma=gamma, key=key), scale_by_learning_rate(learning_rate))
 
 

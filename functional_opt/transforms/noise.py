@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, NamedTuple
 
 import jax
@@ -28,7 +29,17 @@ def _raw_key(key):
     return key
 
 
-def add_noise(eta=0.01, gamma=0.55, key: Any = 0) -> GradientTransformation:
+def resolve_seed(key: Any, seed: Any) -> Any:
+    """optax's deprecated ``seed=`` spelling of ``key=``: at most one of the two; ``None`` for both means 0."""
+    if seed is not None:
+        warnings.warn('"seed" is deprecated (as in optax), use "key"', DeprecationWarning, stacklevel=3)
+        if key is not None:
+            raise ValueError("pass only one of seed and key")
+        return seed
+    return 0 if key is None else key
+
+
+def add_noise(eta=0.01, gamma=0.55, key: Any = None, *, seed: Any = None) -> GradientTransformation:
     """Add Gaussian noise whose variance decays with the step.
 
     Update rule, ``t = count + 1``::
@@ -48,6 +59,9 @@ def add_noise(eta=0.01, gamma=0.55, key: Any = 0) -> GradientTransformation:
         gamma: the decay exponent ``>= 0`` (the paper uses 0.55).
         key: an ``int`` seed, a raw ``uint32[2]`` key or a typed
             ``jax.random.key``; stored raw so the state is plain arrays.
+            ``None`` means 0 (optax warns and uses 0).
+        seed: optax's deprecated name for ``key`` (a ``DeprecationWarning``);
+            pass at most one of the two.
 
     State: :class:`AddNoiseState` ``(count, rng_key)``.
 
@@ -62,6 +76,7 @@ def add_noise(eta=0.01, gamma=0.55, key: Any = 0) -> GradientTransformation:
         Neelakantan et al., "Adding Gradient Noise Improves Learning for Very
         Deep Networks", arXiv:1511.06807, 2015.
     """
+    key = resolve_seed(key, seed)
     check_number("eta", eta, low=0.0)
     check_number("gamma", gamma, low=0.0)
     if isinstance(key, int):
