@@ -93,3 +93,32 @@ def test_matches_optax():
     for g, ours in zip(gs, a):
         u, s = theirs_update(jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), g), s, params)
         chex.assert_trees_all_close(ours, jax.tree.map(np.asarray, u), rtol=2e-5, atol=1e-6)
+
+
+def test_factored_rms_decay_rate_fn_matches_optax():
+    """A custom beta2 schedule (optax's decay_rate_fn), factored and unfactored leaves."""
+
+    def fn(i, rate):
+        return 0.5 + 0.4 * (1.0 - 1.0 / (i + 1.0)) * rate
+
+    rng = np.random.default_rng(11)
+    p = {"m": jnp.asarray(rng.normal(size=(4, 6)), jnp.float32), "v": jnp.asarray(rng.normal(size=3), jnp.float32)}
+    t = fo.scale_by_factored_rms(decay_rate=0.9, min_dim_size_to_factor=2, decay_rate_fn=fn)
+    s = t.init(p)
+    v = np.zeros(3)
+    for i in range(3):
+        g = jax.tree.map(lambda x: jnp.asarray(rng.normal(size=x.shape), jnp.float32), p)
+        u, s = t.update(g, s, p)
+        b = 0.5 + 0.4 * (1.0 - 1.0 / (i + 1.0)) * 0.9
+        v = b * v + (1 - b) * (np.asarray(g["v"], np.float64) ** 2 + 1e-30)
+        np.testing.assert_allclose(u["v"], np.asarray(g["v"]) / np.sqrt(v), rtol=1e-5)
+    optax = pytest.importorskip("optax")
+    ref = optax.scale_by_factored_rms(decay_rate=0.9, min_dim_size_to_factor=2, decay_rate_fn=fn)
+    ours = fo.scale_by_factored_rms(decay_rate=0.9, min_dim_size_to_factor=2, decay_rate_fn=fn)
+    so, sr = ours.init(p), ref.init(p)
+    for _ in range(3):
+        g = jax.tree.map(lambda x: jnp.asarray(rng.normal(size=x.shape), jnp.float32), p)
+        uo, so = ours.update(g, so, p)
+        ur, sr = ref.update(g, sr, p)
+        for k in p:
+            np.testing.assert_allclose(uo[k], ur[k], rtol=1e-5, atol=1e-6)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -46,6 +47,7 @@ def scale_by_factored_rms(
     step_offset=0,
     min_dim_size_to_factor: int = 128,
     epsilon=1e-30,
+    decay_rate_fn: Callable[[Any, Any], Any] | None = None,
 ) -> GradientTransformation:
     """Divide by a factored estimate of the root mean square of the gradients.
 
@@ -75,6 +77,10 @@ def scale_by_factored_rms(
     Args:
         factored: use factored statistics where the shape allows.
         decay_rate: the exponent ``> 0`` of the decay schedule (0.8 in the paper).
+        decay_rate_fn: optional ``(i, decay_rate) -> beta2_t`` with the 0-based
+            ``i = count - step_offset`` (optax's argument), replacing the
+            schedule above; ``None`` is the schedule above, with ``1 - beta2_t``
+            formed directly as ``t ** (-decay_rate)`` (no cancellation).
         step_offset: subtracted from the step (to restart the schedule when
             fine-tuning); a number or array.
         min_dim_size_to_factor: int ``>= 1`` (see above).
@@ -127,7 +133,11 @@ def scale_by_factored_rms(
         check_not_flat(updates, "scale_by_factored_rms")
         del params, extra_args
         t = state.count.astype(jnp.float32) + 1 - value_at(step_offset, None, jnp.float32)
-        omb = t ** (-value_at(decay_rate, None, jnp.float32))  # 1 - beta2_t
+        if decay_rate_fn is None:
+            omb = t ** (-value_at(decay_rate, None, jnp.float32))  # 1 - beta2_t
+        else:
+            i = state.count - jnp.asarray(step_offset)
+            omb = 1.0 - jnp.asarray(decay_rate_fn(i, decay_rate), jnp.float32)
         eps_ = value_at(epsilon, None)
 
         def leaf(g, R, C, V):
