@@ -98,3 +98,21 @@ def test_complex_params_second_moment_is_real():
     u, s = t.update(g, s)
     assert u.dtype == jnp.complex64 and s.nu.dtype == jnp.float32
     np.testing.assert_allclose(np.asarray(u), np.asarray(g) / np.abs(np.asarray(g)), rtol=1e-5)
+
+
+def test_defaults_follow_optax():
+    """optax's transform defaults alpha to 6.0, its optimizer to 5.0; the same values with defaults."""
+    import inspect
+
+    assert inspect.signature(fo.scale_by_ademamix).parameters["alpha"].default == 6.0
+    assert inspect.signature(fo.ademamix).parameters["alpha"].default == 5.0
+    contrib = pytest.importorskip("optax.contrib")
+    rng = np.random.default_rng(12)
+    p = jnp.zeros(4)
+    for ours, ref in ((fo.scale_by_ademamix(), contrib.scale_by_ademamix()), (fo.ademamix(0.1), contrib.ademamix(0.1))):
+        so, sr = ours.init(p), ref.init(p)
+        for _ in range(2):
+            g = jnp.asarray(rng.normal(size=4), jnp.float32)
+            uo, so = ours.update(g, so, p)
+            ur, sr = ref.update(g, sr, p)
+            np.testing.assert_allclose(uo, ur, rtol=1e-5, atol=1e-7)

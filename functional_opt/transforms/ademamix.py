@@ -32,7 +32,7 @@ def scale_by_ademamix(
     b1=0.9,
     b2=0.999,
     b3=0.9999,
-    alpha=5.0,
+    alpha=6.0,
     eps=1e-8,
     eps_root=0.0,
     mu_dtype: Any = None,
@@ -49,7 +49,9 @@ def scale_by_ademamix(
     ``b3`` and ``alpha`` may be schedules of the step count; the paper warms
     them up with :func:`ademamix_alpha_schedule` and
     :func:`ademamix_b3_schedule`. Conventions match ``optax.contrib.ademamix``
-    (same equation, same defaults) except that here the moments are kept in the
+    (same equation, same defaults: ``alpha=6.0`` here as optax's
+    ``scale_by_ademamix``, 5.0 in the :func:`~functional_opt.ademamix`
+    optimizer as optax's) except that here the moments are kept in the
     param dtype and ``mu_dtype`` applies to ``m1`` and ``m2`` only (optax also
     casts ``nu``), and schedules see the pre-increment count as everywhere in
     this library.
@@ -58,7 +60,7 @@ def scale_by_ademamix(
         b1: fast-EMA decay in ``[0, 1)`` (number, array or schedule).
         b2: second-moment decay in ``[0, 1)``.
         b3: slow-EMA decay in ``[0, 1)`` (number, array or schedule).
-        alpha: ``>= 0`` weight of the slow EMA (number, array or schedule).
+        alpha: ``>= 0`` weight of the slow EMA (number, array or schedule); default 6.0.
         eps: ``>= 0`` outside the root; eps_root: ``>= 0`` inside it.
         mu_dtype: dtype of ``m1`` and ``m2``; default the param dtype.
 
