@@ -41,10 +41,23 @@ from functional_opt._tree import global_norm as global_norm
 from functional_opt.base import (
     EmptyState as EmptyState,
     GradientTransformation as GradientTransformation,
+    GradientTransformationExtraArgs as GradientTransformationExtraArgs,
+    MaskOrFn as MaskOrFn,
+    OptState as OptState,
+    Params as Params,
+    ScalarOrSchedule as ScalarOrSchedule,
+    Schedule as Schedule,
+    TransformInitFn as TransformInitFn,
+    TransformUpdateExtraArgsFn as TransformUpdateExtraArgsFn,
+    TransformUpdateFn as TransformUpdateFn,
+    Updates as Updates,
     apply_updates as apply_updates,
     chain as chain,
     identity as identity,
+    init_empty_state as init_empty_state,
     stateless as stateless,
+    stateless_with_tree_map as stateless_with_tree_map,
+    with_extra_args_support as with_extra_args_support,
 )
 
 # --- transforms: one algorithmic idea each (state types beside their factories) ---
@@ -215,6 +228,7 @@ from functional_opt.sam import (
 from functional_opt.wrappers.accumulation import MultiStepsState as MultiStepsState, multi_steps as multi_steps
 from functional_opt.wrappers.averaging import (
     EmaParamsState as EmaParamsState,
+    LookaheadParams as LookaheadParams,
     LookaheadState as LookaheadState,
     ema_params as ema_params,
     get_ema_params as get_ema_params,
@@ -241,6 +255,7 @@ from functional_opt.wrappers.masking import (
     freeze as freeze,
     labels_by_regex as labels_by_regex,
     masked as masked,
+    multi_transform as multi_transform,
     partition as partition,
     set_to_zero as set_to_zero,
 )

@@ -275,9 +275,9 @@ def real_vdot(a: Any, b: Any) -> jax.Array:
     return tree_sum([jnp.sum(jnp.real(jnp.conj(up(x)) * up(y))) for x, y in zip(la, lb)])
 
 
-def global_norm(tree: Any) -> jax.Array:
-    """The Euclidean norm of all leaves together (``optax.global_norm``)."""
-    return jnp.sqrt(squared_norm(tree))
+def global_norm(updates: Any) -> jax.Array:
+    """The Euclidean norm of all leaves together (``optax.global_norm``; the argument has optax's name)."""
+    return jnp.sqrt(squared_norm(updates))
 
 
 def real_dtype_zeros(tree: Any, dtype: Any = None) -> Any:

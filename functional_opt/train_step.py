@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Any
 
 import jax
 
-from functional_opt.base import apply_updates
+from functional_opt.base import accepted_extra_args, apply_updates
 from functional_opt.flat import FlatParams
-
-
-def _takes_value(update: Callable) -> bool:
-    """Whether ``update`` accepts ``value=`` (ours do; plain optax ones do not)."""
-    try:
-        sig = inspect.signature(update)
-    except (TypeError, ValueError):
-        return False
-    return any(p.kind is inspect.Parameter.VAR_KEYWORD or p.name == "value" for p in sig.parameters.values())
 
 
 def make_train_step(
@@ -39,7 +29,8 @@ def make_train_step(
     and returns ``(params, opt_state, loss)`` (``(params, opt_state, loss,
     aux)`` with ``has_aux=True``, where ``loss_fn`` returns ``(loss, aux)``).
     ``value=loss`` is passed only to optimizers whose ``update`` accepts it
-    (every functional_opt transform; plain optax ones are called without it).
+    (every functional_opt transform and optax ``GradientTransformationExtraArgs``;
+    plain optax ones are called without it).
 
     Donation (the default) lets XLA write the new params and state into the
     old buffers: on CPU this is several times faster for large arrays and
@@ -77,7 +68,8 @@ def make_train_step(
         raise TypeError(f"loss_fn must be a callable (params, *batch) -> loss, got {loss_fn!r}")
     if not (hasattr(optimizer, "init") and hasattr(optimizer, "update")):
         raise TypeError(f"optimizer must be a GradientTransformation, got {optimizer!r}")
-    extra = _takes_value(optimizer.update)
+    names = accepted_extra_args(optimizer)
+    extra = names is None or "value" in names
 
     def objective(params, *batch):
         tree = params.unflatten() if isinstance(params, FlatParams) else params

@@ -223,3 +223,102 @@ def test_prefix_labels_and_masks_in_partition_freeze_and_per_layer():
     chex.assert_trees_all_equal(
         per_layer_update({"enc": True, "head": False}), per_layer_update({"enc": {"w": True, "b": True}, "head": False})
     )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# optax parity: state layout, callable pytree masks, extra arguments, optax's argument names
+
+
+def test_prefix_mask_leaves_one_masked_node_at_the_subtree_root_as_optax():
+    optax = pytest.importorskip("optax")
+    mask = {"enc": False, "head": True}
+    ours = fo.masked(fo.sgd(0.1, momentum=0.9), mask).init(NESTED)
+    ref = optax.masked(optax.sgd(0.1, momentum=0.9), mask).init(NESTED)
+    trace = ours.inner_state[0].trace
+    assert isinstance(trace["enc"], fo.MaskedNode)  # one node for the whole subtree, not one per leaf
+    assert jax.tree.structure(trace["head"]) == jax.tree.structure(NESTED["head"])
+    ref_trace = ref.inner_state[0].trace
+    assert isinstance(ref_trace["enc"], optax.MaskedNode)
+    assert jax.tree.map(jnp.shape, trace["head"]) == jax.tree.map(jnp.shape, ref_trace["head"])
+    # a full mask still gives one node per masked leaf
+    full = fo.masked(fo.sgd(0.1, momentum=0.9), FULL).init(NESTED).inner_state[0].trace
+    assert full["enc"] == {"w": fo.MaskedNode(), "b": fo.MaskedNode()}
+
+
+def test_callable_pytree_mask_is_a_tree_not_a_function():
+    eqx = pytest.importorskip("equinox")
+    optax = pytest.importorskip("optax")
+
+    class Model(eqx.Module):
+        enc: jax.Array
+        head: jax.Array
+
+        def __call__(self, x):  # a model is callable, yet a mask built from it is a pytree of bools
+            raise AssertionError("a pytree mask must not be called")
+
+    p = Model(jnp.ones(2), jnp.full(3, 2.0))
+    g = Model(jnp.full(2, 0.5), jnp.full(3, -1.0))
+    mask = Model(True, False)
+    ours = fo.masked(fo.scale(-0.1), mask)
+    ref = optax.masked(optax.scale(-0.1), mask)
+    u, _ = ours.update(g, ours.init(p), p)
+    u_ref, _ = ref.update(g, ref.init(p), p)
+    chex.assert_trees_all_close(u, u_ref)
+    np.testing.assert_allclose(u.enc, -0.05)
+    np.testing.assert_allclose(u.head, -1.0)
+    part = fo.partition({"a": fo.scale(2.0), "b": fo.scale(3.0)}, Model("a", "b"))  # labels: a callable pytree too
+    np.testing.assert_allclose(part.update(g, part.init(p), p)[0].head, -3.0)
+    u, _ = fo.freeze(mask, fo.scale(2.0)).update(g, fo.freeze(mask, fo.scale(2.0)).init(p), p)
+    np.testing.assert_allclose(u.enc, 0.0)
+
+
+def test_mask_compatible_extra_args_against_optax():
+    optax = pytest.importorskip("optax")
+    seen = []
+
+    def init(params):
+        return fo.EmptyState()
+
+    def update(updates, state, params=None, *, tags, **extra_args):
+        seen.append(jax.tree.structure(tags) == jax.tree.structure(updates))
+        return jax.tree.map(lambda u, t: u * t, updates, tags), state
+
+    inner = fo.GradientTransformation(init, update)
+    tags = jax.tree.map(lambda x: jnp.full_like(x, 3.0), NESTED)
+    g = _nested_grads(1)[0]
+    for mask in ({"enc": True, "head": False}, {"enc": {"w": True, "b": False}, "head": True}):
+        ours = fo.masked(inner, mask, mask_compatible_extra_args=True)
+        ref = optax.masked(inner, mask, mask_compatible_extra_args=True)
+        u, _ = ours.update(g, ours.init(NESTED), NESTED, tags=tags)
+        u_ref, _ = ref.update(g, ref.init(NESTED), NESTED, tags=tags)
+        chex.assert_trees_all_close(u, u_ref)
+    assert all(seen)
+    labels = {"enc": "x", "head": "y"}
+    part = fo.partition({"x": inner, "y": fo.identity()}, param_labels=labels, mask_compatible_extra_args=True)
+    ref = optax.partition({"x": inner, "y": optax.identity()}, labels, mask_compatible_extra_args=True)
+    chex.assert_trees_all_close(
+        part.update(g, part.init(NESTED), NESTED, tags=tags)[0], ref.update(g, ref.init(NESTED), NESTED, tags=tags)[0]
+    )
+    with pytest.raises(ValueError, match="structure"):  # without the flag the tags do not match the masked updates
+        plain = fo.masked(inner, {"enc": True, "head": False})
+        plain.update(g, plain.init(NESTED), NESTED, tags=tags)
+
+
+def test_partition_keyword_names_and_multi_transform():
+    gs = _nested_grads(3)
+    txs = {"slow": fo.sgd(0.01), "fast": fo.adam(0.1)}
+    labels = {"enc": "slow", "head": "fast"}
+    a, sa, _ = run(fo.partition(txs, param_labels=labels), NESTED, gs)
+    b, _, _ = run(fo.partition(txs, labels=labels), NESTED, gs)
+    c, sc, _ = run(fo.multi_transform(txs, labels), NESTED, gs)
+    chex.assert_trees_all_equal(a, b)
+    chex.assert_trees_all_equal(a, c)
+    assert isinstance(sc, fo.PartitionState) and isinstance(sa.inner_states["slow"].inner_state[0], tuple)
+    with pytest.raises(TypeError, match="param_labels"):
+        fo.partition(txs)
+    with pytest.raises(TypeError, match="param_labels"):
+        fo.partition(txs, labels, labels=labels)
+    optax = pytest.importorskip("optax")
+    ref = optax.multi_transform({"slow": optax.sgd(0.01), "fast": optax.adam(0.1)}, labels)
+    r, _, _ = run(ref, NESTED, gs)
+    chex.assert_trees_all_close(a, r, rtol=1e-5, atol=1e-7)

@@ -23,7 +23,8 @@ Modules, by concept:
 * :mod:`.combine`: ``join_schedules``, ``multiply_schedules``.
 
 AdEMAMix's warmups of ``alpha`` and ``b3`` live with their optimizer, and
-``inject_hyperparams`` with the wrappers; they are listed here too.
+``inject_hyperparams`` (with its stateful schedules) with the wrappers; they
+are listed here too.
 """
 
 from functional_opt._exports import public_names as _public_names
@@ -95,11 +96,24 @@ from functional_opt.transforms.ademamix import (
 from functional_opt.transforms.ademamix import (
     ademamix_b3_schedule as ademamix_b3_schedule,
 )
+from functional_opt.base import Schedule as Schedule
 from functional_opt.wrappers.hyperparams import (
     InjectHyperparamsState as InjectHyperparamsState,
 )
 from functional_opt.wrappers.hyperparams import (
+    InjectStatefulHyperparamsState as InjectStatefulHyperparamsState,
+)
+from functional_opt.wrappers.hyperparams import (
+    StatefulSchedule as StatefulSchedule,
+)
+from functional_opt.wrappers.hyperparams import (
+    WrappedSchedule as WrappedSchedule,
+)
+from functional_opt.wrappers.hyperparams import (
     inject_hyperparams as inject_hyperparams,
+)
+from functional_opt.wrappers.hyperparams import (
+    inject_stateful_hyperparams as inject_stateful_hyperparams,
 )
 
 __all__ = _public_names(globals())

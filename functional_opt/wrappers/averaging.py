@@ -9,7 +9,13 @@ import jax.numpy as jnp
 
 from functional_opt import _tree
 from functional_opt._hparams import check_dtype, check_int, check_number, safe_increment, value_at, zero_count
-from functional_opt.base import GradientTransformation, apply_updates, check_transform
+from functional_opt.base import (
+    GradientTransformation,
+    GradientTransformationExtraArgs,
+    apply_updates,
+    check_transform,
+    with_extra_args_support,
+)
 from functional_opt.wrappers.naming import find_states
 
 
@@ -100,7 +106,9 @@ class LookaheadState(NamedTuple):
     """State of :func:`lookahead`.
 
     ``count``: steps since the last synchronisation (int32, in ``[0, k)``);
-    ``slow``: the slow parameters; ``fast_state``: the fast optimizer's state.
+    ``slow``: the slow parameters (``None`` when the params are a
+    :class:`LookaheadParams`, which carries them); ``fast_state``: the fast
+    optimizer's state.
     """
 
     count: Any
@@ -108,8 +116,25 @@ class LookaheadState(NamedTuple):
     fast_state: Any
 
 
+class LookaheadParams(NamedTuple):
+    """optax's params wrapper for :func:`lookahead`: the fast and the slow parameters side by side.
+
+    Compute gradients with ``params.fast``, evaluate with ``params.slow``.
+    :func:`lookahead` also works on plain params (the slow weights then live
+    in its state); this type is for code written for optax.
+    """
+
+    fast: Any
+    slow: Any
+
+    @classmethod
+    def init_synced(cls, params: Any) -> LookaheadParams:
+        """Fast and slow parameters both equal to ``params``."""
+        return cls(fast=params, slow=params)
+
+
 def lookahead(
-    fast: GradientTransformation, sync_period: int, slow_step_size, reset_state: bool = False
+    fast_optimizer: GradientTransformation, sync_period: int, slow_step_size, reset_state: bool = False
 ) -> GradientTransformation:
     """Lookahead: ``k`` fast steps forward, then one step of the slow weights towards them.
 
@@ -118,19 +143,23 @@ def lookahead(
     :func:`lookahead_slow_params`; evaluate the model on them). Update rule,
     with ``k = sync_period``, ``alpha = slow_step_size``::
 
-        u, fast_state <- fast.update(g, fast_state, params)
+        u, fast_state <- fast_optimizer.update(g, fast_state, params)
         if (count + 1) % k == 0:                  (synchronise)
             slow <- slow + alpha * (params + u - slow)
             u <- slow - params                    (the fast weights restart from slow)
         count <- (count + 1) % k
 
-    Conventions: the same trajectory as optax's ``lookahead`` (which needs a
-    ``LookaheadParams(fast, slow)`` params wrapper instead). With
-    ``reset_state`` the fast optimizer's state is re-initialised at each
-    synchronisation.
+    Conventions: the same trajectory as optax's ``lookahead``, which needs a
+    :class:`LookaheadParams` ``(fast, slow)`` params wrapper instead. Given
+    a :class:`LookaheadParams` (to ``init`` and ``update``, with gradients
+    of ``params.fast``), this one behaves as optax's: the slow weights are
+    read from ``params.slow`` and the updates are a :class:`LookaheadParams`
+    for both (the state's ``slow`` is then ``None``). The state type differs
+    from optax's ``(fast_state, steps_since_sync)``. With ``reset_state``
+    the fast optimizer's state is re-initialised at each synchronisation.
 
     Args:
-        fast: the inner ("fast") optimizer.
+        fast_optimizer: the inner ("fast") optimizer.
         sync_period: ``k``, an int ``>= 1``.
         slow_step_size: ``alpha`` in ``[0, 1]`` (number or array).
         reset_state: re-initialise the fast state after synchronising.
@@ -152,34 +181,46 @@ def lookahead(
         Zhang, Lucas, Hinton & Ba, "Lookahead Optimizer: k steps forward, 1
         step back", NeurIPS 2019.
     """
-    check_transform(fast, "fast")
+    check_transform(fast_optimizer, "fast_optimizer")
     check_int("sync_period", sync_period, low=1)
     check_number("slow_step_size", slow_step_size, low=0.0, high=1.0)
+    fast = with_extra_args_support(fast_optimizer)
 
     def init(params):
+        if isinstance(params, LookaheadParams):
+            return LookaheadState(count=zero_count(), slow=None, fast_state=fast.init(params.fast))
         slow = jax.tree.map(lambda p: jnp.array(p, copy=True), params)  # a copy, never an alias
         return LookaheadState(count=zero_count(), slow=slow, fast_state=fast.init(params))
 
     def update(updates, state, params=None, **extra_args):
         _need_params(params, "lookahead")
-        u, fast_state = fast.update(updates, state.fast_state, params, **extra_args)
+        paired = isinstance(params, LookaheadParams)
+        fast_params, slow = (params.fast, params.slow) if paired else (params, state.slow)
+        u, fast_state = fast.update(updates, state.fast_state, fast_params, **extra_args)
         sync = state.count + 1 >= sync_period
         alpha = value_at(slow_step_size, None)
 
         def leaf(u, slow, p):
             slow_new = _tree.ema(slow, p + u, alpha)  # slow + alpha * (fast - slow)
+            if paired:  # the slow weights' own update
+                return jnp.where(sync, slow_new - p, u), jnp.where(sync, slow_new - slow, jnp.zeros_like(slow))
             return jnp.where(sync, slow_new - p, u), jnp.where(sync, slow_new, slow)
 
-        new_u, (slow,) = _tree.map_moments("lookahead", leaf, u, params=params, slow=state.slow)
+        new_u, (second,) = _tree.map_moments("lookahead", leaf, u, params=fast_params, slow=slow)
         if reset_state:
-            fresh = fast.init(params)
+            fresh = fast.init(fast_params)
             fast_state = jax.tree.map(lambda cur, new: jnp.where(sync, new, cur), fast_state, fresh)
         count = jnp.where(sync, zero_count(), state.count + 1)
-        return new_u, LookaheadState(count=count, slow=slow, fast_state=fast_state)
+        if paired:
+            return LookaheadParams(fast=new_u, slow=second), LookaheadState(count, None, fast_state)
+        return new_u, LookaheadState(count=count, slow=second, fast_state=fast_state)
 
-    return GradientTransformation(init, update)
+    return GradientTransformationExtraArgs(init, update)
 
 
 def lookahead_slow_params(state: Any) -> Any:
-    """The slow (evaluation) parameters of the (single) :func:`lookahead` inside ``state``."""
+    """The slow (evaluation) parameters of the (single) :func:`lookahead` inside ``state``.
+
+    ``None`` when the params are a :class:`LookaheadParams` (then read ``params.slow``).
+    """
     return _only(find_states(state, LookaheadState), "lookahead").slow

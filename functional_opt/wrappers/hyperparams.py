@@ -7,14 +7,14 @@ import math
 import numbers
 import re
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from functional_opt._hparams import check_dtype, is_schedule, safe_increment, value_at, zero_count
-from functional_opt.base import GradientTransformation
+from functional_opt.base import GradientTransformationExtraArgs, with_extra_args_support
 from functional_opt.transforms.plateau import ReduceLROnPlateauState
 from functional_opt.transforms.scaling import ScaleByScheduleState
 from functional_opt.wrappers.naming import find_states
@@ -32,6 +32,75 @@ class InjectHyperparamsState(NamedTuple):
     count: Any
     hyperparams: Any
     inner_state: Any
+
+
+class InjectStatefulHyperparamsState(NamedTuple):
+    """State of :func:`inject_hyperparams` when a hyperparameter is a stateful schedule.
+
+    As :class:`InjectHyperparamsState`, plus ``hyperparams_states``: a dict
+    ``name -> state`` of each schedule (a :class:`WrappedSchedule`'s count
+    for a plain ``count -> value`` schedule). The state of
+    :func:`inject_stateful_hyperparams`.
+    """
+
+    count: Any
+    hyperparams: Any
+    hyperparams_states: Any
+    inner_state: Any
+
+
+@runtime_checkable
+class StatefulSchedule(Protocol):
+    """A schedule with a state: ``init() -> state``, ``update(state, **extra_args) -> state``, ``state -> value``.
+
+    ``schedule(state, **extra_args)`` gives the value of the current step;
+    ``update`` advances the state and may read the update's extra
+    arguments (``value=loss``), so a schedule can follow the loss. Any
+    object with these three methods is one (a structural type, as optax's).
+    """
+
+    def init(self) -> Any: ...
+
+    def update(self, state: Any, **extra_args: Any) -> Any: ...
+
+    def __call__(self, state: Any, **extra_args: Any) -> Any: ...
+
+
+class WrappedScheduleState(NamedTuple):
+    """State of :class:`WrappedSchedule`: the int32 step count."""
+
+    count: Any
+
+
+class WrappedSchedule:
+    """A plain schedule ``count -> value`` as a :class:`StatefulSchedule` whose state is the count.
+
+    Example:
+        >>> import functional_opt as fo
+        >>> s = fo.WrappedSchedule(fo.linear_schedule(1.0, 0.0, 4))
+        >>> st = s.update(s.init())
+        >>> s(st)
+        Array(0.75, dtype=float32)
+
+    References:
+        optax.WrappedSchedule.
+    """
+
+    def __init__(self, schedule_fn: Callable[[Any], Any]):
+        if not callable(schedule_fn):
+            raise TypeError(f"schedule_fn must be a callable count -> value, got {schedule_fn!r}")
+        self.schedule_fn = schedule_fn
+
+    def init(self) -> WrappedScheduleState:
+        return WrappedScheduleState(count=zero_count())
+
+    def update(self, state: WrappedScheduleState, **extra_args: Any) -> WrappedScheduleState:
+        del extra_args
+        return WrappedScheduleState(count=safe_increment(state.count))
+
+    def __call__(self, state: WrappedScheduleState, **extra_args: Any) -> Any:
+        del extra_args
+        return self.schedule_fn(state.count)
 
 
 def _is_numeric(x) -> bool:
@@ -67,8 +136,20 @@ def _is_static(name: str, value: Any, default: Any) -> bool:
     return not (_is_numeric(value) or is_schedule(value))
 
 
+def _is_integer_array(x: Any) -> bool:
+    return isinstance(x, (jax.Array, np.ndarray, np.generic)) and jnp.issubdtype(jnp.result_type(x), jnp.integer)
+
+
+def _cast(x: Any, dtype: Any) -> jax.Array:
+    """A hyperparameter value as stored: Python numbers and floating values in ``dtype``, integer arrays as they are."""
+    if isinstance(x, (int, float)):
+        return jnp.asarray(x, dtype)
+    x = jnp.asarray(x)
+    return x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x
+
+
 def inject_hyperparams(
-    factory: Callable[..., Any],
+    inner_factory: Callable[..., Any],
     static_args: str | Iterable[str] = (),
     hyperparam_dtype: Any = None,
 ) -> Callable[..., Any]:
@@ -88,33 +169,47 @@ def inject_hyperparams(
         u, inner_state <- factory(**h, **static).update(g, inner_state, params)
         count <- count + 1
 
-    Conventions: hyperparameters are stored in float32 whatever the params'
-    dtype (a bf16 model must not round ``b2 = 0.999`` to 1); schedules are
-    evaluated from this wrapper's own count (pre-increment, as everywhere).
-    A value set on a scheduled hyperparameter is overwritten by the
-    schedule at the next update.
+    A :class:`StatefulSchedule` (an object with ``init``, ``update`` and
+    ``__call__``) gives ``h[name] <- schedule(s, **extra_args)`` and
+    advances ``s <- schedule.update(s, **extra_args)``, so a schedule may
+    follow ``value=loss``; its state sits in ``hyperparams_states`` of an
+    :class:`InjectStatefulHyperparamsState`.
+
+    Conventions: floating hyperparameters are stored in float32 whatever the
+    params' dtype (optax stores them in the params' widest dtype; a bf16
+    model must not round ``b2 = 0.999`` to 1); integer arrays keep their
+    integer dtype, Python numbers become floats. Schedules are evaluated
+    from this wrapper's own count (pre-increment, as everywhere). A value
+    set on a scheduled hyperparameter is overwritten by the schedule at the
+    next update. Extra arguments reach the inner optimizer when it accepts
+    them. optax 0.2.8 always returns its stateful state; here the state is
+    :class:`InjectHyperparamsState` unless a stateful schedule is given
+    (:func:`inject_stateful_hyperparams` always gives the stateful one).
 
     Which arguments are injected: Python numbers, numpy/jax numeric arrays
-    and schedules (callables ``count -> value``) given for a numeric
-    hyperparameter. Passed through unchanged (static) are ``static_args``;
-    ``None``, bools, strings, dtypes and types; every argument whose name
-    says it is a mask, a label tree, a function, a PRNG key or a seed (the
-    name contains ``mask`` or ``label``, or has a ``fn``, ``key``, ``rng`` or
-    ``seed`` component: ``mask=fn``, ``muon_mask=fn``,
-    ``weight_decay_mask=fn``, ``clip_value_fn=f``); a Python int where the
-    factory's default is a Python int (a structural count such as
-    ``ns_steps``); and a callable where the factory's default is a callable.
+    and schedules (callables ``count -> value``, or stateful schedules)
+    given for a numeric hyperparameter. Passed through unchanged (static,
+    never called) are ``static_args``; ``None``, bools, strings, dtypes and
+    types; every argument whose name says it is a mask, a label tree, a
+    function, a PRNG key or a seed (the name contains ``mask`` or ``label``,
+    or has a ``fn``, ``key``, ``rng`` or ``seed`` component: ``mask=fn``,
+    ``muon_mask=fn``, ``weight_decay_mask=fn``, ``clip_value_fn=f``); a
+    Python int or an integer array where the factory's default is a Python
+    int (a structural count such as ``ns_steps`` or ``update_interval``);
+    and a callable where the factory's default is a callable.
 
     Args:
-        factory: a function returning a ``GradientTransformation`` (e.g.
-            :func:`~functional_opt.adam`).
-        static_args: names of numeric arguments *not* to inject (e.g. an
-            int that must stay a Python int).
-        hyperparam_dtype: dtype of the stored values; default float32.
+        inner_factory: a function returning a ``GradientTransformation``
+            (e.g. :func:`~functional_opt.adam`).
+        static_args: names of arguments *not* to inject (e.g. a callable
+            that is not a schedule, or an int that must stay a Python int);
+            each must be a parameter of ``inner_factory`` (``ValueError``).
+        hyperparam_dtype: dtype of the stored floating values; default float32.
 
     Returns:
-        A function with ``factory``'s signature returning the wrapped
-        transformation, whose state is :class:`InjectHyperparamsState`.
+        A function with ``inner_factory``'s signature returning the wrapped
+        transformation, whose state is :class:`InjectHyperparamsState` (or
+        :class:`InjectStatefulHyperparamsState`).
 
     Example:
         >>> import jax.numpy as jnp
@@ -128,63 +223,138 @@ def inject_hyperparams(
     References:
         optax.inject_hyperparams.
     """
+    return _inject(inner_factory, static_args, hyperparam_dtype, stateful=False)
+
+
+def inject_stateful_hyperparams(
+    inner_factory: Callable[..., Any],
+    static_args: str | Iterable[str] = (),
+    hyperparam_dtype: Any = None,
+) -> Callable[..., Any]:
+    """:func:`inject_hyperparams` whose state is always :class:`InjectStatefulHyperparamsState`.
+
+    Every schedule keeps its state in ``hyperparams_states`` (a plain
+    schedule as a :class:`WrappedSchedule`, its count), as optax's
+    ``inject_stateful_hyperparams`` (deprecated in optax in favour of
+    ``inject_hyperparams``, which behaves the same there).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> opt = fo.inject_stateful_hyperparams(fo.sgd)(learning_rate=fo.linear_schedule(0.1, 0.0, 10))
+        >>> s = opt.init(jnp.zeros(1))
+        >>> _, s = opt.update(jnp.ones(1), s)
+        >>> s.hyperparams_states["learning_rate"].count
+        Array(1, dtype=int32)
+
+    References:
+        optax.inject_stateful_hyperparams.
+    """
+    return _inject(inner_factory, static_args, hyperparam_dtype, stateful=True)
+
+
+def _inject(
+    factory: Callable[..., Any], static_args: str | Iterable[str], hyperparam_dtype: Any, stateful: bool
+) -> Callable[..., Any]:
     if not callable(factory):
-        raise TypeError(f"factory must be a callable returning a GradientTransformation, got {factory!r}")
+        raise TypeError(f"inner_factory must be a callable returning a GradientTransformation, got {factory!r}")
     static = {static_args} if isinstance(static_args, str) else set(static_args)
     dtype = check_dtype("hyperparam_dtype", hyperparam_dtype) or jnp.dtype(jnp.float32)
     signature = inspect.signature(factory)
+    name = getattr(factory, "__name__", "factory")
+    takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
+    if not static <= set(signature.parameters) and not takes_kwargs:
+        raise ValueError(
+            f"inject_hyperparams({name}): static_args {sorted(static - set(signature.parameters))} are not "
+            f"parameters of {name}; its parameters are {list(signature.parameters)}"
+        )
 
     def wrapped(*args, **kwargs):
         try:
             bound = signature.bind(*args, **kwargs)
         except TypeError as e:
-            raise TypeError(f"inject_hyperparams({getattr(factory, '__name__', factory)}): {e}") from e
+            raise TypeError(f"inject_hyperparams({name}): {e}") from e
         bound.apply_defaults()
         given = dict(bound.arguments)
-        for name, p in signature.parameters.items():  # flatten **kwargs of the factory
-            if p.kind is inspect.Parameter.VAR_KEYWORD and name in given:
-                given.update(given.pop(name))
+        for pname, p in signature.parameters.items():  # flatten **kwargs of the factory
+            if p.kind is inspect.Parameter.VAR_KEYWORD and pname in given:
+                given.update(given.pop(pname))
         defaults = {k: p.default for k, p in signature.parameters.items()}
-        injected = {
-            k: v
-            for k, v in given.items()
-            if k not in static and not _is_static(k, v, defaults.get(k, inspect.Parameter.empty))
-        }
-        fixed = {k: v for k, v in given.items() if k not in injected}
-        # validate eagerly, with the factory's own messages (schedules at their first value)
-        factory(**{k: (v(zero_count()) if k in injected and is_schedule(v) else v) for k, v in given.items()})
 
-        def values(count, stored):
+        def is_injected(k, v):
+            if k in static:
+                return False
+            if isinstance(v, StatefulSchedule):
+                return True
+            default = defaults.get(k, inspect.Parameter.empty)
+            if _is_integer_array(v) and isinstance(default, int) and not isinstance(default, bool):
+                return False  # a structural count given as an array: passed as given
+            return not _is_static(k, v, default)
+
+        injected = {k: v for k, v in given.items() if is_injected(k, v)}
+        fixed = {k: v for k, v in given.items() if k not in injected}
+        use_states = stateful or any(isinstance(v, StatefulSchedule) for v in injected.values())
+        scheds = {
+            k: (v if isinstance(v, StatefulSchedule) else WrappedSchedule(v))
+            for k, v in injected.items()
+            if use_states and is_schedule(v)
+        }
+
+        # validate eagerly, with the factory's own messages (schedules at their first value)
+        def first(k, v):
+            if k not in injected:
+                return v
+            if isinstance(v, StatefulSchedule):
+                return v(v.init())
+            return v(zero_count()) if is_schedule(v) else v
+
+        factory(**{k: first(k, v) for k, v in given.items()})
+
+        def values(count, stored, hstates, extra_args):
             out = {}
             for k, v in injected.items():
-                if is_schedule(v):
-                    out[k] = jnp.asarray(v(count)).astype(dtype)
+                if k in scheds:
+                    out[k] = _cast(scheds[k](hstates[k], **extra_args), dtype)
+                elif is_schedule(v):
+                    out[k] = _cast(v(count), dtype)
                 elif stored is None:
-                    out[k] = jnp.asarray(v).astype(dtype)
+                    out[k] = _cast(v, dtype)
                 else:
                     out[k] = stored[k]
             return out
 
         def init(params):
             count = zero_count()
-            hp = values(count, None)
+            if use_states:
+                hstates = {k: f.init() for k, f in scheds.items()}
+                hp = values(count, None, hstates, {})
+                return InjectStatefulHyperparamsState(count, hp, hstates, factory(**fixed, **hp).init(params))
+            hp = values(count, None, {}, {})
             return InjectHyperparamsState(count, hp, factory(**fixed, **hp).init(params))
 
         def update(updates, state, params=None, **extra_args):
-            hp = values(state.count, state.hyperparams)
-            inner = factory(**fixed, **hp)
+            hstates = state.hyperparams_states if use_states else {}
+            hp = values(state.count, state.hyperparams, hstates, extra_args)
+            inner = with_extra_args_support(factory(**fixed, **hp))
             new_updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
-            return new_updates, InjectHyperparamsState(safe_increment(state.count), hp, inner_state)
+            count = safe_increment(state.count)
+            if use_states:
+                new_hstates = {k: f.update(hstates[k], **extra_args) for k, f in scheds.items()}
+                return new_updates, InjectStatefulHyperparamsState(count, hp, new_hstates, inner_state)
+            return new_updates, InjectHyperparamsState(count, hp, inner_state)
 
-        return GradientTransformation(init, update)
+        return GradientTransformationExtraArgs(init, update)
 
-    wrapped.__name__ = f"inject_hyperparams({getattr(factory, '__name__', 'factory')})"
+    wrapped.__name__ = f"inject_hyperparams({name})"
     wrapped.__doc__ = factory.__doc__
     return wrapped
 
 
+_INJECTED = (InjectHyperparamsState, InjectStatefulHyperparamsState)
+
+
 def _injected_states(state) -> list:
-    return find_states(state, InjectHyperparamsState)
+    return find_states(state, InjectHyperparamsState) + find_states(state, InjectStatefulHyperparamsState)
 
 
 def get_hyperparam(state: Any, name: str) -> jax.Array:
@@ -282,7 +452,7 @@ def set_hyperparam(state: Any, name: str, value: Any) -> Any:
     found = []
 
     def is_injected(x):
-        return isinstance(x, InjectHyperparamsState)
+        return isinstance(x, _INJECTED)
 
     def replace(node):
         if not is_injected(node):
@@ -302,7 +472,7 @@ def set_hyperparam(state: Any, name: str, value: Any) -> Any:
     return new_state
 
 
-_WATCHED = (InjectHyperparamsState, ReduceLROnPlateauState, ScaleByScheduleState)
+_WATCHED = (InjectHyperparamsState, InjectStatefulHyperparamsState, ReduceLROnPlateauState, ScaleByScheduleState)
 
 
 def _watched_states(state: Any, prefix: str = "") -> list[tuple[str, Any]]:
@@ -314,7 +484,7 @@ def _watched_states(state: Any, prefix: str = "") -> list[tuple[str, Any]]:
             continue
         where = prefix + jax.tree_util.keystr(path, simple=True, separator=".")
         out.append((where, node))
-        if isinstance(node, InjectHyperparamsState):
+        if isinstance(node, _INJECTED):
             out.extend(_watched_states(node.inner_state, where + ".inner_state."))
     return out
 
@@ -363,7 +533,7 @@ def current_hyperparams(opt_state: Any, /, **schedules: Any) -> dict[str, jax.Ar
     found: list[tuple[str, str, Any]] = []  # (name, key path, value)
     counts = []
     for where, node in _watched_states(opt_state):
-        if isinstance(node, InjectHyperparamsState):
+        if isinstance(node, _INJECTED):
             found.extend((k, where, v) for k, v in node.hyperparams.items())
         elif isinstance(node, ReduceLROnPlateauState):
             found.append(("plateau_scale", where, node.scale))

@@ -8,17 +8,26 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from functional_opt import _tree
-from functional_opt.base import EmptyState, GradientTransformation, check_transform
+from functional_opt.base import (
+    EmptyState,
+    GradientTransformation,
+    GradientTransformationExtraArgs,
+    check_transform,
+    with_extra_args_support,
+)
 from functional_opt.flat import check_not_flat
 
 
 class MaskedNode(NamedTuple):
-    """Stands for a leaf that a :func:`masked` transform does not see.
+    """Stands for a masked-out leaf or subtree in the trees a :func:`masked` transform sees.
 
     An empty NamedTuple, hence an empty subtree: the inner transform keeps no
-    state for it.
+    state for it. It replaces the whole subtree at the position of a
+    ``False`` in the mask (a prefix mask ``{"encoder": False, ...}`` leaves
+    one ``MaskedNode`` at ``"encoder"``), as in optax.
     """
 
 
@@ -34,32 +43,81 @@ class PartitionState(NamedTuple):
     inner_states: Any
 
 
-def _mask_tree(tree, m_leaves):
-    treedef = jax.tree.structure(tree)
-    leaves = treedef.flatten_up_to(tree)
-    return treedef.unflatten([x if m else MaskedNode() for x, m in zip(leaves, m_leaves)])
+MultiTransformState = PartitionState
 
 
-def _masked(inner: GradientTransformation, mask_leaves: Callable[[Any], list]) -> GradientTransformation:
-    """:func:`masked` with the mask given as ``tree -> list of bools, one per leaf``."""
+def is_mask_function(mask: Any) -> bool:
+    """Whether a mask or labels argument is a function of the params rather than a tree.
+
+    optax's rule: a function when it is callable and is not a pytree of
+    other values. An equinox ``Module`` is callable but is a pytree, so a
+    module of bools is a mask tree, not a function.
+    """
+    flags = jax.tree.leaves(jax.tree.map(callable, mask))
+    return bool(flags) and all(flags)
+
+
+def _spec_of(spec: Any, tree: Any) -> Any:
+    """The mask or labels tree for ``tree``: ``spec(tree)`` for a function, ``spec`` itself for a tree."""
+    return spec(tree) if is_mask_function(spec) else spec
+
+
+def _split(where: str, name: str, spec: Any, tree: Any) -> tuple[Any, list, list]:
+    """``(treedef, values, subtrees)`` of a prefix tree ``spec`` over ``tree`` (already resolved from a function).
+
+    One value per leaf of ``spec``, with the subtree of ``tree`` it stands
+    for. Structure errors name ``where`` and ``name`` (via the library's
+    mask and labels reader).
+    """
+    _tree.resolve_prefix(where, name, lambda _t: spec, tree)  # validates the prefix structure, with its message
+    values, spec_def = jax.tree.flatten(spec)
+    return spec_def, values, spec_def.flatten_up_to(tree)
+
+
+def _check_flags(where: str, flags: list) -> list[bool]:
+    for m in flags:
+        if not (isinstance(m, (bool, np.bool_)) or (isinstance(m, np.ndarray) and m.shape == () and m.dtype == bool)):
+            raise TypeError(f"{where}: mask leaves must be Python bools (a mask is structural, not traced), got {m!r}")
+    return [bool(m) for m in flags]
+
+
+def _masked(
+    inner: GradientTransformation, mask_of: Callable[[Any], Any], where: str, mask_compatible_extra_args: bool
+) -> GradientTransformation:
+    """:func:`masked` with the mask given as ``tree -> mask tree`` (a prefix of ``tree``, bools)."""
+    inner = with_extra_args_support(inner)
+
+    def split(tree):
+        spec_def, flags, subtrees = _split(where, "mask", mask_of(tree), tree)
+        return spec_def, _check_flags(where, flags)
+
+    def hide(spec_def, flags, tree):
+        return spec_def.unflatten([s if m else MaskedNode() for s, m in zip(spec_def.flatten_up_to(tree), flags)])
 
     def init(params):
         check_not_flat(params, "masked/partition/freeze")
-        return MaskedState(inner_state=inner.init(_mask_tree(params, mask_leaves(params))))
+        spec_def, flags = split(params)
+        return MaskedState(inner_state=inner.init(hide(spec_def, flags, params)))
 
     def update(updates, state, params=None, **extra_args):
         check_not_flat(updates, "masked/partition/freeze")
-        m_leaves = mask_leaves(updates)
-        treedef = jax.tree.structure(updates)
-        inner_params = None if params is None else _mask_tree(params, m_leaves)
-        new, inner_state = inner.update(_mask_tree(updates, m_leaves), state.inner_state, inner_params, **extra_args)
-        out = [n if m else u for n, u, m in zip(treedef.flatten_up_to(new), treedef.flatten_up_to(updates), m_leaves)]
-        return treedef.unflatten(out), MaskedState(inner_state=inner_state)
+        spec_def, flags = split(updates)
+        if mask_compatible_extra_args:
+            structure = jax.tree.structure(updates)
+            extra_args = {
+                k: hide(spec_def, flags, v) if jax.tree.structure(v) == structure else v for k, v in extra_args.items()
+            }
+        inner_params = None if params is None else hide(spec_def, flags, params)
+        new, inner_state = inner.update(hide(spec_def, flags, updates), state.inner_state, inner_params, **extra_args)
+        out = [n if m else u for n, u, m in zip(spec_def.flatten_up_to(new), spec_def.flatten_up_to(updates), flags)]
+        return spec_def.unflatten(out), MaskedState(inner_state=inner_state)
 
-    return GradientTransformation(init, update)
+    return GradientTransformationExtraArgs(init, update)
 
 
-def masked(inner: GradientTransformation, mask) -> GradientTransformation:
+def masked(
+    inner: GradientTransformation, mask: Any, *, mask_compatible_extra_args: bool = False
+) -> GradientTransformation:
     """Apply ``inner`` to the leaves where ``mask`` is ``True`` only.
 
     **Leaves where the mask is ``False`` are passed through UNCHANGED**, not
@@ -67,8 +125,9 @@ def masked(inner: GradientTransformation, mask) -> GradientTransformation:
     of an unmasked leaf (as optax's ``masked``). To zero them use
     :func:`freeze`, or give every leaf a transformation with :func:`partition`.
 
-    The inner transform sees trees in which the masked-out leaves are
-    :class:`MaskedNode` (empty subtrees), so it keeps no state for them.
+    The inner transform sees trees in which each masked-out subtree is one
+    :class:`MaskedNode` (an empty subtree, at the position of the ``False``
+    in the mask, as in optax), so it keeps no state for them.
 
     Args:
         inner: the transformation for the masked-in leaves.
@@ -76,7 +135,12 @@ def masked(inner: GradientTransformation, mask) -> GradientTransformation:
             of it, e.g. ``{"encoder": False, "head": True}`` over nested
             dicts), or a function ``params -> such a tree``. The function is
             called on the params in ``init`` and on the updates in ``update``,
-            so it may look at structure, key paths and shapes, not values.
+            so it may look at structure, key paths and shapes, not values. A
+            callable that is also a pytree (an equinox ``Module`` of bools) is
+            a tree, as in optax (see :func:`is_mask_function`).
+        mask_compatible_extra_args: also mask every extra argument with the
+            updates' tree structure (e.g. per-parameter tags), so ``inner``
+            sees it aligned with its masked updates.
 
     State: :class:`MaskedState` ``(inner_state,)``.
 
@@ -92,24 +156,35 @@ def masked(inner: GradientTransformation, mask) -> GradientTransformation:
         optax.masked.
     """
     check_transform(inner, "inner")
-    return _masked(inner, lambda tree: _tree.resolve_mask("masked", mask, tree))
+    if mask is None:
+        return _masked(inner, lambda tree: True, "masked", mask_compatible_extra_args)
+    return _masked(inner, lambda tree: _spec_of(mask, tree), "masked", mask_compatible_extra_args)
 
 
-def partition(transforms: Mapping[Hashable, GradientTransformation], labels) -> GradientTransformation:
-    """Apply a different transformation to each group of leaves (optax's ``multi_transform``).
+def partition(
+    transforms: Mapping[Hashable, GradientTransformation],
+    param_labels: Any = None,
+    *,
+    mask_compatible_extra_args: bool = False,
+    labels: Any = None,
+) -> GradientTransformation:
+    """Apply a different transformation to each group of leaves (optax's ``partition``, ``multi_transform``).
 
     Every leaf carries a label; the leaves labelled ``k`` are transformed by
     ``transforms[k]`` and by nothing else, whose state covers only them.
 
     Args:
         transforms: a dict ``label -> GradientTransformation``.
-        labels: a tree of labels with the params' structure (or a prefix of
-            it), or a function ``params -> such a tree`` (see
+        param_labels: a tree of labels with the params' structure (or a
+            prefix of it), or a function ``params -> such a tree`` (see
             :func:`labels_by_regex`). Every label must be a key of
-            ``transforms``.
+            ``transforms``. (``labels=`` is accepted as another name.)
+        mask_compatible_extra_args: as in :func:`masked`, for each group.
+        labels: the former name of ``param_labels``.
 
     State: :class:`PartitionState` ``(inner_states,)``, a dict by label of
-    :class:`MaskedState`.
+    :class:`MaskedState` (``MultiTransformState`` is another name of the
+    type, as in optax).
 
     Example:
         >>> import jax.numpy as jnp
@@ -121,30 +196,64 @@ def partition(transforms: Mapping[Hashable, GradientTransformation], labels) -> 
         {'b': Array([-0.1], dtype=float32), 'w': Array([-1.], dtype=float32)}
 
     References:
-        optax.multi_transform.
+        optax.partition.
     """
     if not isinstance(transforms, Mapping) or not transforms:
         raise TypeError(f"transforms must be a non-empty dict label -> GradientTransformation, got {transforms!r}")
     for k, t in transforms.items():
         check_transform(t, f"transforms[{k!r}]")
-    return _partition(transforms, lambda tree: _tree.resolve_prefix("partition", "labels", labels, tree))
+    if (param_labels is None) == (labels is None):
+        raise TypeError("partition needs exactly one of param_labels (optax's name) and labels")
+    spec = param_labels if labels is None else labels
+    return _partition(transforms, lambda tree: _spec_of(spec, tree), "partition", mask_compatible_extra_args)
+
+
+def multi_transform(
+    transforms: Mapping[Hashable, GradientTransformation],
+    param_labels: Any,
+    *,
+    mask_compatible_extra_args: bool = False,
+) -> GradientTransformation:
+    """:func:`partition` under its former optax name (optax keeps ``multi_transform`` as an alias).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> opt = fo.multi_transform({"a": fo.sgd(1.0), "b": fo.set_to_zero()}, {"w": "a", "b": "b"})
+        >>> p = {"w": jnp.ones(1), "b": jnp.ones(1)}
+        >>> opt.update(p, opt.init(p))[0]
+        {'b': Array([0.], dtype=float32), 'w': Array([-1.], dtype=float32)}
+
+    References:
+        optax.multi_transform.
+    """
+    return partition(transforms, param_labels, mask_compatible_extra_args=mask_compatible_extra_args)
 
 
 def _partition(
-    transforms: Mapping[Hashable, GradientTransformation], labels_of: Callable[[Any], list]
+    transforms: Mapping[Hashable, GradientTransformation],
+    labels_of: Callable[[Any], Any],
+    where: str,
+    mask_compatible_extra_args: bool = False,
 ) -> GradientTransformation:
-    """:func:`partition` with the labels given as ``tree -> list of labels, one per leaf``."""
+    """:func:`partition` with the labels given as ``tree -> labels tree`` (a prefix of ``tree``)."""
     names = list(transforms)
 
-    def label_leaves(tree):
-        leaves = labels_of(tree)
-        unknown = {lab for lab in leaves if lab not in transforms}
+    def labels_tree(tree):
+        spec = labels_of(tree)
+        _, values, _ = _split(where, "param_labels", spec, tree)
+        unknown = {lab for lab in values if lab not in transforms}
         if unknown:
             raise ValueError(f"labels {sorted(map(repr, unknown))} have no transformation; known: {names}")
-        return leaves
+        return spec
 
     def group(k):
-        return _masked(transforms[k], lambda tree: [lab == k for lab in label_leaves(tree)])
+        return _masked(
+            transforms[k],
+            lambda tree: jax.tree.map(lambda lab: lab == k, labels_tree(tree)),
+            where,
+            mask_compatible_extra_args,
+        )
 
     groups = {k: group(k) for k in names}
 
@@ -157,7 +266,7 @@ def _partition(
             updates, new_states[k] = groups[k].update(updates, state.inner_states[k], params, **extra_args)
         return updates, PartitionState(new_states)
 
-    return GradientTransformation(init, update)
+    return GradientTransformationExtraArgs(init, update)
 
 
 def labels_by_regex(rules, default=None) -> Callable[[Any], Any]:
@@ -311,6 +420,8 @@ def freeze(mask, inner: GradientTransformation | None = None) -> GradientTransfo
     check_transform(inner, "inner")
 
     def labels(tree):
-        return ["frozen" if m else "train" for m in _tree.resolve_mask("freeze", mask, tree)]
+        spec = _spec_of(mask, tree)
+        _check_flags("freeze", _split("freeze", "mask", spec, tree)[1])
+        return jax.tree.map(lambda m: "frozen" if m else "train", spec)
 
-    return _partition({"train": inner, "frozen": set_to_zero()}, labels)
+    return _partition({"train": inner, "frozen": set_to_zero()}, labels, "freeze")
