@@ -65,6 +65,25 @@ def _section(module: str) -> str:
     return module.rsplit(".", 1)[-1].lstrip("_") or module
 
 
+def _defining_module(name: str, obj: object) -> str:
+    """The functional_opt module that defines ``name`` (type aliases report ``typing`` as their module)."""
+    module = getattr(obj, "__module__", "") or ""
+    if module.startswith("functional_opt"):
+        return module
+    import inspect
+    import sys
+
+    for mod_name, mod in sorted(sys.modules.items()):
+        if mod_name.startswith("functional_opt") and getattr(mod, name, None) is obj:
+            try:
+                source = inspect.getsource(mod)
+            except (OSError, TypeError):
+                continue
+            if re.search(rf"^{name}\b.*=", source, flags=re.M):
+                return mod_name
+    return module
+
+
 def render() -> dict[str, str]:
     """``{filename: text}`` of every generated page."""
     import functional_opt as fo
@@ -77,7 +96,7 @@ def render() -> dict[str, str]:
             if name not in ("losses", "schedules", "transforms", "contrib"):  # mirrors: their names are top level
                 own[name] = obj
             continue
-        module = getattr(obj, "__module__", "") or ""
+        module = _defining_module(name, obj)
         page = next((p for p, (_, _, pre) in PAGES.items() if module.startswith(pre)), None)
         if page is None:
             raise SystemExit(f"tools/gen_docs.py: no API page for fo.{name} (module {module!r}); add it to PAGES")
@@ -107,6 +126,45 @@ def render() -> dict[str, str]:
         index.append(f"- [fo.{ns}]({ns}.md): the `fo.{ns}` namespace.")
     pages["index.md"] = "\n".join(index) + "\n"
     return pages
+
+
+def render_migration() -> str | None:
+    """docs/migration.md from tools/optax_parity.py, or ``None`` when optax is not installed."""
+    try:
+        import optax
+    except ImportError:
+        return None
+    from tools import optax_parity
+
+    rows = optax_parity.surface()
+    provided = sum(ok for *_, ok in rows)
+    lines = [
+        "# Migrating from optax",
+        "",
+        "Replace `import optax` with `import functional_opt as optax` (or `as fo`): public names, argument",
+        "names, defaults and state field names follow optax, so existing code runs after the import swap.",
+        "optax transformations can be chained with ours and ours with optax's. This page is generated from",
+        f"optax {optax.__version__} by `python -m tools.gen_docs`: {provided} of its {len(rows)} public names",
+        "resolve here under the same path.",
+        "",
+        "## Differences from optax",
+        "",
+        "Deliberate departures, each with its reason:",
+        "",
+        "| what | this library | optax | why |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in optax_parity.DIFFERENCES]
+    missing = [(path, here) for path, here, ok in rows if not ok]
+    lines += ["", "## Names not provided", ""]
+    if missing:
+        lines += ["| optax | why not |", "|---|---|"]
+        lines += [f"| `{path}` | {optax_parity.NOT_PROVIDED.get(path, 'not implemented yet')} |" for path, _ in missing]
+    else:
+        lines.append("None: every public name of optax resolves here.")
+    lines += ["", "## Every optax name and its equivalent", "", "| optax | here |", "|---|---|"]
+    lines += [f"| `{path}` | `{here}` |" for path, here, ok in rows if ok]
+    return "\n".join(lines) + "\n"
 
 
 def python_blocks(text: str) -> list[str]:
@@ -153,7 +211,14 @@ def main(argv: list[str] | None = None) -> int:
             run_page(page, page.parent)
         return 0
     pages = render()
+    migration = render_migration()
     stale = []
+    if migration is not None:
+        path = ROOT / "docs" / "migration.md"
+        if (path.read_text() if path.exists() else "") != migration:
+            stale.append("../migration.md")
+            if not args.check:
+                path.write_text(migration)
     for name, text in pages.items():
         path = API / name
         old = path.read_text() if path.exists() else ""
