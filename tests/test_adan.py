@@ -105,3 +105,23 @@ def test_complex_params_second_moment_is_real():
     u, s = t.update(g, s)
     assert u.dtype == jnp.complex64 and s.n.dtype == jnp.float32
     np.testing.assert_allclose(np.asarray(u), np.asarray(g) / np.abs(np.asarray(g)), rtol=1e-5)
+
+
+def test_state_fields_and_defaults_follow_optax():
+    import inspect
+
+    assert fo.ScaleByAdanState._fields == ("m", "v", "n", "g", "t")
+    assert inspect.signature(fo.adan).parameters["eps_root"].default == 1e-8
+    assert inspect.signature(fo.scale_by_adan).parameters["eps_root"].default == 0.0
+    p = jnp.ones(3)
+    s = fo.scale_by_adan().init(p)
+    assert s.t.dtype == jnp.int32
+    g = jnp.array([0.5, -1.0, 2.0])
+    _, s = fo.scale_by_adan().update(g, s)
+    np.testing.assert_array_equal(s.g, g)  # the previous gradient, as optax's state.g
+    assert int(s.t) == 1
+    optax = pytest.importorskip("optax")
+    assert optax.ScaleByAdanState._fields == fo.ScaleByAdanState._fields
+    # on the first step (d = 0) the two agree whatever the difference coefficient; eps_root=1e-8 in both
+    ours, ref = fo.adan(0.1), optax.adan(0.1)
+    np.testing.assert_allclose(ours.update(g, ours.init(p), p)[0], ref.update(g, ref.init(p), p)[0], rtol=1e-6)

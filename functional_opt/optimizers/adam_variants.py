@@ -163,7 +163,7 @@ def adan(
     b2=0.92,
     b3=0.99,
     eps=1e-8,
-    eps_root=0.0,
+    eps_root=1e-8,
     weight_decay=0.0,
     mask=None,
     *,
@@ -179,8 +179,8 @@ def adan(
     ``no_prox=True`` is optax's (AdamW-like) ``w <- w - eta * (u + weight_decay * w)``.
 
     Defaults are the official ``b1, b2, b3 = 0.98, 0.92, 0.99`` and ``eps=1e-8``,
-    with ``eps_root=0`` (the official code has none; ``optax.adan`` uses
-    1e-8). The difference term uses ``b2`` as in the paper, not optax's
+    with ``eps_root=1e-8`` as ``optax.adan`` (the official code has none: pass
+    ``eps_root=0.0``; :func:`scale_by_adan` defaults to 0 as optax's). The difference term uses ``b2`` as in the paper, not optax's
     ``1 - b2`` (see :func:`scale_by_adan`).
 
     Args:

@@ -18,13 +18,13 @@ from functional_opt.base import GradientTransformation
 
 
 class ScaleByAdanState(NamedTuple):
-    """State of :func:`scale_by_adan`: count, the three moments and the previous gradient."""
+    """State of :func:`scale_by_adan`, optax's fields: the three moments, the previous gradient ``g``, the int32 count ``t``."""
 
-    count: Any
     m: Any
     v: Any
     n: Any
-    prev_g: Any
+    g: Any
+    t: Any
 
 
 def scale_by_adan(
@@ -68,10 +68,11 @@ def scale_by_adan(
         b3: decay of the squared-term average, in ``[0, 1)``.
         eps: ``>= 0``, outside the root.
         eps_root: ``>= 0``, inside the root.
-        mu_dtype: dtype of ``m``, ``v`` and ``prev_g``; default the param dtype
+        mu_dtype: dtype of ``m``, ``v`` and ``g``; default the param dtype
             (``n`` is kept in the param dtype).
 
-    State: :class:`ScaleByAdanState` ``(count, m, v, n, prev_g)``.
+    State: :class:`ScaleByAdanState` ``(m, v, n, g, t)`` (optax's field names
+    and order: ``g`` is the previous gradient, ``t`` the int32 step count).
 
     Example:
         >>> import jax.numpy as jnp
@@ -93,13 +94,13 @@ def scale_by_adan(
 
     def init(params):
         z = _tree.zeros_like(params, mu_dtype)
-        return ScaleByAdanState(count=zero_count(), m=z, v=z, n=_tree.real_dtype_zeros(params), prev_g=z)
+        return ScaleByAdanState(m=z, v=z, n=_tree.real_dtype_zeros(params), g=z, t=zero_count())
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        k1, k2, k3 = (_tree.decay_scalars(b, state.count) for b in (b1, b2, b3))
+        k1, k2, k3 = (_tree.decay_scalars(b, state.t) for b in (b1, b2, b3))
         eps_, eps_root_ = value_at(eps, None), value_at(eps_root, None)
-        first = state.count == 0
+        first = state.t == 0
 
         def leaf(g, m, v, n, g_prev):
             d = jnp.where(first, 0.0, g - g_prev)
@@ -109,9 +110,7 @@ def scale_by_adan(
             u = (m * k1.c + k2.beta * v * k2.c) / (jnp.sqrt(n * k3.c + eps_root_) + eps_)
             return u, m, v, n, g
 
-        u, (m, v, n, prev_g) = _tree.map_moments(
-            "scale_by_adan", leaf, updates, m=state.m, v=state.v, n=state.n, prev_g=state.prev_g
-        )
-        return u, ScaleByAdanState(count=safe_increment(state.count), m=m, v=v, n=n, prev_g=prev_g)
+        u, (m, v, n, g) = _tree.map_moments("scale_by_adan", leaf, updates, m=state.m, v=state.v, n=state.n, g=state.g)
+        return u, ScaleByAdanState(m=m, v=v, n=n, g=g, t=safe_increment(state.t))
 
     return GradientTransformation(init, update)
