@@ -180,8 +180,9 @@ def adan(
 
     Defaults are the official ``b1, b2, b3 = 0.98, 0.92, 0.99`` and ``eps=1e-8``,
     with ``eps_root=1e-8`` as ``optax.adan`` (the official code has none: pass
-    ``eps_root=0.0``; :func:`scale_by_adan` defaults to 0 as optax's). The difference term uses ``b2`` as in the paper, not optax's
-    ``1 - b2`` (see :func:`scale_by_adan`).
+    ``eps_root=0.0``; :func:`scale_by_adan` defaults to 0 as optax's). The
+    difference term uses ``b2`` as in the paper, not optax's ``1 - b2`` (see
+    :func:`scale_by_adan`).
 
     Args:
         learning_rate: ``>= 0`` (number, array or schedule).

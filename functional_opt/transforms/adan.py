@@ -18,7 +18,7 @@ from functional_opt.base import GradientTransformation
 
 
 class ScaleByAdanState(NamedTuple):
-    """State of :func:`scale_by_adan`, optax's fields: the three moments, the previous gradient ``g``, the int32 count ``t``."""
+    """State of :func:`scale_by_adan` (optax's fields): three moments, the previous gradient ``g``, the count ``t``."""
 
     m: Any
     v: Any
