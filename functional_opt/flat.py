@@ -147,14 +147,36 @@ class Layout:
 
 
 def _sharding_key(x: Any) -> Any:
-    """The leaf's sharding when it is spread over several devices, else ``None``."""
+    """The leaf's sharding when it is spread over several devices, else ``None``.
+
+    Refuses a leaf split over explicit-sharding mesh axes (``jax.make_mesh``'s
+    default in recent jax): packing it would reshape a split dimension away,
+    which explicit sharding forbids without an output sharding per leaf.
+    """
     try:
         sh = x.sharding  # tracers and ShapeDtypeStructs may have none
     except Exception:  # noqa: BLE001
         return None
     if sh is None or len(getattr(sh, "device_set", ())) <= 1:
         return None
+    if not sh.is_fully_replicated and _explicit_axes(sh):
+        raise ValueError(
+            f"flat mode cannot pack a leaf split over explicit-sharding mesh axes {_explicit_axes(sh)} "
+            f"(sharding {sh}): use a mesh with automatic axes, e.g. jax.make_mesh(shape, names, "
+            "axis_types=(jax.sharding.AxisType.Auto,) * len(names)), or the tree of parameters"
+        )
     return sh
+
+
+def _explicit_axes(sharding: Any) -> tuple:
+    """The explicit-sharding mesh axes a ``NamedSharding``'s spec splits over (empty for any other)."""
+    mesh, spec = getattr(sharding, "mesh", None), getattr(sharding, "spec", None)
+    explicit = getattr(getattr(jax.sharding, "AxisType", None), "Explicit", None)
+    if mesh is None or spec is None or explicit is None:
+        return ()
+    types = dict(zip(mesh.axis_names, getattr(mesh, "axis_types", ())))
+    used = [a for e in spec if e is not None for a in ((e,) if isinstance(e, str) else e)]
+    return tuple(a for a in used if types.get(a) == explicit)
 
 
 def _num_devices(sharding: Any) -> int:
@@ -238,7 +260,10 @@ def flatten_params(params: Any, align: int = ALIGN, bucket_leaves: int | None = 
     buffer padded with zeros to a multiple of ``align`` (times the number of
     devices for a sharded group, whose buffer is then sharded along its one
     axis over the same mesh). ``None`` leaves stay ``None`` in
-    :meth:`FlatParams.unflatten`.
+    :meth:`FlatParams.unflatten`. Leaves split over explicit-sharding mesh
+    axes are refused with a ``ValueError`` (use automatic axes, or the tree).
+    Flat params work with :func:`functional_opt.sharding.make_train_step`,
+    ZeRO-1 included (the state of a sharded bucket is split like the bucket).
 
     Args:
         params: a pytree of floating arrays.

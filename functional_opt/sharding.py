@@ -317,7 +317,9 @@ def shard_batch(batch: Any, mesh: Mesh, axis: str = "data") -> Any:
     return jax.tree.map(one, batch)
 
 
-def prepare(opt: Any, params: Any, mesh: Mesh, *, axis: str = "data", zero: bool = False) -> tuple:
+def prepare(
+    opt: Any, params: Any, mesh: Mesh, *, axis: str = "data", zero: bool = False, min_size: int = MIN_ZERO_SIZE
+) -> tuple:
     """Place ``params`` on ``mesh`` and build the optimizer state where :func:`make_train_step` wants it.
 
     Without ``zero``, params keep their ``NamedSharding`` on ``mesh`` (other
@@ -327,6 +329,16 @@ def prepare(opt: Any, params: Any, mesh: Mesh, *, axis: str = "data", zero: bool
     those ``out_shardings``, so no device ever holds the whole state. The
     returned params are fresh copies (a donating step deletes its inputs;
     the arrays passed here stay usable).
+
+    Args:
+        opt: a ``GradientTransformation``.
+        params: the parameters (numpy or jax arrays; jax arrays may already
+            be split over other axes of ``mesh``).
+        mesh: the device mesh.
+        axis: the data-parallel mesh axis.
+        zero: ZeRO-1 placement (:func:`zero_shardings`).
+        min_size: with ``zero``, state leaves with fewer elements stay
+            replicated (pass the same value to :func:`make_train_step`).
 
     Returns:
         ``(params, opt_state)``.
@@ -339,7 +351,7 @@ def prepare(opt: Any, params: Any, mesh: Mesh, *, axis: str = "data", zero: bool
         >>> state[0].mu["w"].sharding.spec
         P(None, 'data')
     """
-    p_sh, s_sh = _placement(opt, params, mesh, axis, zero, MIN_ZERO_SIZE)
+    p_sh, s_sh = _placement(opt, params, mesh, axis, zero, min_size)
     # fresh buffers (a donating step consumes them): device_put may reuse a buffer for one shard even with
     # may_alias=False (a single-device array put on a replicated sharding), so copy jax arrays first
     params = jax.tree.map(lambda x: jnp.array(x, copy=True) if isinstance(x, jax.Array) else x, params)

@@ -180,6 +180,38 @@ def test_sharded_leaves_get_their_own_sharded_bucket():
         p = fo.apply_updates(f, u).unflatten()
         w0 = np.arange(32.0).reshape(8, 4)
         np.testing.assert_allclose(np.asarray(p["w"]), w0 - 0.1 * (w0 > 0), rtol=1e-6)
+
+        # the data-parallel step on flat params (plain and ZeRO-1) equals the tree on one device
+        loss = lambda t, x: jnp.mean((x @ t["w"] + t["b"][0]) ** 2)
+        x = np.linspace(-1.0, 1.0, 32, dtype=np.float32).reshape(8, 4)
+        tree = {"w": jnp.arange(32.0).reshape(4, 8) / 10, "b": jnp.arange(3.0)}
+        ref_p, ref_s, ref_step = jax.tree.map(jnp.copy, tree), opt.init(tree), fo.make_train_step(loss, opt)
+        for _ in range(3):
+            ref_p, ref_s, _ = ref_step(ref_p, ref_s, x)
+        for zero in (False, True):
+            w = jax.device_put(tree["w"], NamedSharding(mesh, P(None, "d")))
+            f = fo.flat.flatten_params({"w": w, "b": tree["b"]})
+            f, s = fo.sharding.prepare(opt, f, mesh, axis="d", zero=zero, min_size=1)
+            step = fo.sharding.make_train_step(loss, opt, mesh, data_axis="d", zero=zero, min_size=1)
+            for _ in range(3):
+                f, s, _ = step(f, s, x)
+            split = [not b.sharding.is_fully_replicated for b in jax.tree.leaves(s) if b.ndim == 1]
+            assert split == ([True] * 4 if zero else [False, True] * 2), (zero, split)  # buckets of 128 (b), 512 (w)
+            for k in tree:
+                np.testing.assert_allclose(np.asarray(f.unflatten()[k]), np.asarray(ref_p[k]), rtol=1e-6, atol=1e-6)
+
+        # explicit-sharding axes: refused with a clear error
+        AxisType = getattr(jax.sharding, "AxisType", None)
+        if AxisType is not None:
+            emesh = jax.make_mesh((4,), ("d",), axis_types=(AxisType.Explicit,))
+            w = jax.device_put(jnp.ones((8, 4)), NamedSharding(emesh, P("d")))
+            try:
+                fo.flat.flatten_params({"w": w})
+            except ValueError as e:
+                assert "explicit-sharding mesh axes ('d',)" in str(e) and "AxisType.Auto" in str(e), e
+            else:
+                raise AssertionError("explicit sharding was not refused")
+            fo.flat.flatten_params({"b": jax.device_put(jnp.ones(3), NamedSharding(emesh, P()))})  # replicated: fine
         print("OK")
         """
     )
