@@ -11,7 +11,9 @@ without it (``".*bias"``).
 The same run (same initialisation, same minibatches) is repeated with
 ``optax.adamw`` and the same mask; the two agree to float32 rounding (the
 script prints the largest differences and exits with status 1 if they
-exceed ``TOL``).
+exceed ``TOL``). The tolerance holds on CPU; on GPU and TPU, float32 matrix
+products run at reduced precision by default and amplify the rounding
+differences, so compare there with ``JAX_DEFAULT_MATMUL_PRECISION=highest``.
 
 Run from the repository root::
 
@@ -34,7 +36,7 @@ from examples import _digits
 
 LR, WEIGHT_DECAY, BATCH = 3e-3, 1e-2, 64
 QUICK_STEPS = 20
-TOL = 1e-5  # largest |loss difference| and |parameter difference| accepted against optax
+TOL = 2e-5  # largest |loss difference| and |parameter difference| accepted against optax (CPU: ~7e-6 at 300 steps)
 
 # weight decay on the kernels only; NNX paths end in ".value", the pattern omits it
 DECAY_MASK = fo.labels_by_regex([(".*bias", False)], default=True)
