@@ -50,7 +50,7 @@ def test_sgd_golden_with_warmup_and_decay():
     assert_traj_close(traj, ref)
     x_ours = fo.schedule_free_eval_params(state, jax.tree.map(jnp.asarray, traj[-1]))
     chex.assert_trees_all_close(jax.tree.map(np.asarray, x_ours), x, rtol=1e-4, atol=1e-5)
-    assert int(state.count) == STEPS
+    assert int(state.step_count) == STEPS + 1  # optax's convention: 1 before the first update
 
 
 @pytest.mark.parametrize("kw", [dict(warmup_steps=3, weight_decay=0.1), dict(r=1.0, weight_lr_power=1.0)])
@@ -127,3 +127,17 @@ def test_adamw_differs_from_optax_as_documented():
     b, _ = run_golden(contrib.schedule_free_adamw(0.05), p0)
     # optax leaves sqrt(1 - b2**t) out of the averaging weights: not the reference rule
     assert not np.allclose(a[-1]["m"], b[-1]["m"], rtol=1e-3)
+
+
+def test_state_fields_follow_optax():
+    contrib = pytest.importorskip("optax.contrib")
+    assert fo.ScheduleFreeState._fields == contrib.ScheduleFreeState._fields
+    p = {"w": jnp.ones(3)}
+    ours, ref = fo.schedule_free_sgd(0.1), contrib.schedule_free_sgd(0.1)
+    so, sr = ours.init(p), ref.init(p)
+    g = {"w": jnp.array([1.0, -2.0, 0.5])}
+    for _ in range(2):
+        _, so = ours.update(g, so, p)
+        _, sr = ref.update(g, sr, p)
+    assert int(so.step_count) == int(sr.step_count) == 3
+    np.testing.assert_allclose(so.max_lr, sr.max_lr)

@@ -13,20 +13,21 @@ from functional_opt.base import GradientTransformation
 
 
 class ScheduleFreeState(NamedTuple):
-    """State of :func:`schedule_free`.
+    """State of :func:`schedule_free`, with ``optax.contrib.ScheduleFreeState``'s fields and values.
 
-    ``count`` is the int32 step ``k`` (0 before the first update, as the
-    reference's ``k``); ``b1`` the interpolation coefficient (kept so that
+    ``b1`` the interpolation coefficient (kept so that
     :func:`schedule_free_eval_params` needs only the state); ``weight_sum``
-    the sum of the averaging weights; ``lr_max`` the largest learning rate
+    the sum of the averaging weights; ``step_count`` the int32 count of
+    updates plus one (1 before the first update, as optax's; the step of the
+    rule is ``k = step_count - 1``); ``max_lr`` the largest learning rate
     seen; ``base_optimizer_state`` the wrapped optimizer's state; ``z`` the
     base iterate, one array per param.
     """
 
-    count: Any
     b1: Any
     weight_sum: Any
-    lr_max: Any
+    step_count: Any
+    max_lr: Any
     base_optimizer_state: Any
     z: Any
 
@@ -43,11 +44,11 @@ def schedule_free(
 
     The params the model sees are ``y``; the base optimizer's updates move
     ``z``; ``x`` is the weighted average of the ``z`` iterates, the point to
-    evaluate at. With ``k = count`` (0 at the first update) and ``gamma_k =
+    evaluate at. With ``k = step_count - 1`` (0 at the first update) and ``gamma_k =
     learning_rate(k)``::
 
-        lr_max  <- max(lr_max, gamma_k)
-        w_k      = (k + 1)**r * lr_max**weight_lr_power
+        max_lr  <- max(max_lr, gamma_k)
+        w_k      = (k + 1)**r * max_lr**weight_lr_power
         c        = w_k / sum_{i<=k} w_i                    (0 while the sum is 0)
         z_new    = z + base_update(g(y))                   (e.g. z - gamma_k * g for SGD)
         x_new    = (1 - c) * x + c * z_new
@@ -69,7 +70,7 @@ def schedule_free(
         learning_rate: ``>= 0``: the base optimizer's rate (number, array or
             schedule), for the weights.
         b1: interpolation coefficient in ``(0, 1]`` (0.9 in the reference).
-        weight_lr_power: ``>= 0``; weights ``lr_max**weight_lr_power``
+        weight_lr_power: ``>= 0``; weights ``max_lr**weight_lr_power``
             down-weight the warmup iterates (2 in the reference).
         r: ``>= 0``, polynomial weighting ``(k + 1)**r`` (0 in the reference).
         state_dtype: dtype of ``z``; default the param dtype.
@@ -102,10 +103,10 @@ def schedule_free(
     def init(params):
         z = jax.tree.map(lambda p: jnp.array(p, dtype=state_dtype or jnp.result_type(p), copy=True), params)
         return ScheduleFreeState(
-            count=zero_count(),
             b1=value_at(b1, None, jnp.float32),
             weight_sum=jnp.zeros([], jnp.float32),
-            lr_max=jnp.zeros([], jnp.float32),
+            step_count=safe_increment(zero_count()),
+            max_lr=jnp.zeros([], jnp.float32),
             base_optimizer_state=base_optimizer.init(params),
             z=z,
         )
@@ -113,10 +114,10 @@ def schedule_free(
     def update(updates, state, params=None, **extra_args):
         if params is None:  # before the base optimizer's own complaint
             raise ValueError("schedule_free needs params (the current y): call update(updates, state, params)")
-        k = state.count
+        k = state.step_count - 1
         lr = value_at(learning_rate, k, jnp.float32)
-        lr_max = jnp.maximum(state.lr_max, lr)
-        weight = (k.astype(jnp.float32) + 1) ** value_at(r, None, jnp.float32) * lr_max ** value_at(
+        max_lr = jnp.maximum(state.max_lr, lr)
+        weight = (k.astype(jnp.float32) + 1) ** value_at(r, None, jnp.float32) * max_lr ** value_at(
             weight_lr_power, None, jnp.float32
         )
         weight_sum = state.weight_sum + weight
@@ -129,10 +130,10 @@ def schedule_free(
 
         u, (z,) = _tree.map_moments("schedule_free", leaf, base_updates, params=params, z=state.z)
         new_state = ScheduleFreeState(
-            count=safe_increment(k),
             b1=state.b1,
             weight_sum=weight_sum,
-            lr_max=lr_max,
+            step_count=safe_increment(state.step_count),
+            max_lr=max_lr,
             base_optimizer_state=base_state,
             z=z,
         )
