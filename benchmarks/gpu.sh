@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# GPU entry point: the same benchmarks at larger sizes, in under 8 minutes on one GPU.
+# GPU entry point: the same benchmarks at larger sizes, in under 10 minutes on one GPU.
 #
-#   bash benchmarks/gpu.sh OUTDIR          # writes env.txt, step.txt, train.txt, log.txt
+#   bash benchmarks/gpu.sh OUTDIR          # writes env.txt, step.txt, train.txt, memory.txt, log.txt
 #   QUICK=1 bash benchmarks/gpu.sh OUTDIR  # a smoke run at tiny sizes (any machine)
 #
 # Needs python3 with jax (with its CUDA plugin) and optax installed; nothing is
@@ -28,4 +28,6 @@ part() {  # part SECONDS FILE ARGS...: run one benchmark with a time limit, appe
 part 150 "$OUT/step.txt" benchmarks/bench_step.py $Q --size $BIG --trees one,transformer,odd --opts adam,adamw_clip,sgd_momentum
 part 170 "$OUT/step.txt" benchmarks/bench_step.py $Q --size $MID --trees small --opts adam --no-undonated $STEPS
 part 190 "$OUT/train.txt" benchmarks/bench_train.py $Q --layers $LAYERS --models resmlp $STEPS
+# float32 vs bfloat16 vs 8-bit Adam state (fo.adam8bit), fo vs optax: state bytes, step peak memory, step time
+part 90 "$OUT/memory.txt" benchmarks/bench_memory.py $Q --size $MID
 date -u >> "$LOG"

@@ -103,12 +103,13 @@ def np_quantize(x, block_size, code):
         nb = -(-flat.size // block_size)
         b = np.concatenate([flat, np.zeros(nb * block_size - flat.size, np.float32)]).reshape(nb, block_size)
     s = np.abs(b).max(-1, keepdims=True)
-    r = (b / np.where(s > 0, s, np.float32(1))).astype(np.float32)
+    inv = (np.float32(1) / np.where(s > 0, s, np.float32(1))).astype(np.float32)
+    r = (b * inv).astype(np.float32)
     if code == "linear":
-        q = np.rint(r * np.float32(127)).astype(np.int8)
+        q = np.floor(r * np.float32(127) + np.float32(0.5)).astype(np.int8)
     else:
         y = np.sqrt(np.sqrt(r)) if code == "dynamic" else r
-        q = np.rint(y * np.float32(255))
+        q = np.floor(y * np.float32(255) + np.float32(0.5))
         q = np.where(b > 0, np.maximum(q, 1), 0).astype(np.uint8)
     return q.ravel()[: int(np.prod(shape))].reshape(shape), s[..., 0]
 
@@ -282,8 +283,9 @@ def test_jit_vmap_over_learning_rate():
 
     us, ss = jax.jit(jax.vmap(run))(lrs)
     assert ss[0].mu.codes.shape == (3, 512) and ss[0].mu.codes.dtype == jnp.int8
+    one = jax.jit(run)
     for i, lr in enumerate(lrs):
-        np.testing.assert_allclose(us[i], run(lr)[0], rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(us[i], one(lr)[0], rtol=1e-6, atol=1e-9)
         np.testing.assert_allclose(us[i] / lr, us[0] / lrs[0], rtol=1e-5)
 
 
@@ -296,11 +298,11 @@ def test_flat_mode_and_checkpoint_restore_exactly(tmp_path):
     assert all(isinstance(x, fo.QuantizedArray) for x in s[0].mu.buffers)
     step = jax.jit(lambda g, s, p: opt.update(g, s, p))
     ref = fo.adamw(1e-2)
-    sr = ref.init(flat)
+    sr, step_r = ref.init(flat), jax.jit(ref.update)
     for _ in range(3):
         g = jax.tree.map(lambda x: jnp.sin(3 * x) + 0.1, flat)
         u, s = step(g, s, flat)
-        ur, sr = ref.update(g, sr, flat)
+        ur, sr = step_r(g, sr, flat)
         assert float(jnp.linalg.norm(u.buffers[0] - ur.buffers[0]) / jnp.linalg.norm(ur.buffers[0])) < 0.03
         flat = fo.apply_updates(flat, u)
     fo.checkpoint.save(tmp_path / "ck", {"params": flat, "opt": s})
@@ -326,7 +328,7 @@ def test_digits_accuracy_within_one_point_of_float32_adamw():
     data = load_digits_data(seed=0)
     xtr, ytr = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
     xte, yte = jnp.asarray(data.x_test), jnp.asarray(data.y_test)
-    steps, batch = 300, 64
+    steps, batch = 200, 64
 
     def run(opt, key):
         k_init, k_data = jax.random.split(key)

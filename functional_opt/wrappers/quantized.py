@@ -75,7 +75,9 @@ def quantize_blockwise(x: jax.Array, *, block_size: int = 256, code: str = "line
     ``1e-8 s`` is still positive, where a linear code would round both to 0.
     A positive value never rounds to 0 in the unsigned codes, so a quantized
     second moment cannot turn ``mu / sqrt(nu)`` into ``mu / eps``; negative
-    inputs to the unsigned codes are clipped to 0. ``round`` is half-to-even.
+    inputs to the unsigned codes are clipped to 0. ``round(v)`` is
+    ``floor(v + 0.5)`` and ``x / s`` is ``x * (1 / s)`` (one division per
+    block), which is faster on CPUs than round-half-even and a division per element.
 
     Returns a :class:`QuantizedArray`; :func:`dequantize_blockwise` inverts it.
 
@@ -94,12 +96,13 @@ def quantize_blockwise(x: jax.Array, *, block_size: int = 256, code: str = "line
         x = jnp.maximum(x, 0.0)
     b = _to_blocks(x, block_size)
     s = jnp.max(jnp.abs(b), axis=-1, keepdims=True)
-    r = b / jnp.where(s > 0, s, 1.0)
+    inv = 1.0 / jnp.where(s > 0, s, 1.0)  # one division per block, a product per element
     if code == "linear":
-        q = jnp.round(r * _SIGNED_LEVELS).astype(jnp.int8)
+        q = jnp.floor(b * inv * _SIGNED_LEVELS + 0.5).astype(jnp.int8)
     else:
+        r = b * inv
         y = jnp.sqrt(jnp.sqrt(r)) if code == "dynamic" else r
-        q = jnp.round(y * _UNSIGNED_LEVELS)
+        q = jnp.floor(y * _UNSIGNED_LEVELS + 0.5)
         q = jnp.where(b > 0, jnp.maximum(q, 1.0), 0.0).astype(jnp.uint8)
     return QuantizedArray(codes=_from_blocks(q, shape), scales=s[..., 0])
 
