@@ -225,6 +225,8 @@ from functional_opt.sam import (
     sam_perturbation as sam_perturbation,
     sam_train_step as sam_train_step,
 )
+from functional_opt.wrappers.accumulation import ApplyEvery as ApplyEvery, apply_every as apply_every
+from functional_opt.wrappers.accumulation import MultiSteps as MultiSteps
 from functional_opt.wrappers.accumulation import MultiStepsState as MultiStepsState, multi_steps as multi_steps
 from functional_opt.wrappers.averaging import (
     EmaParamsState as EmaParamsState,

@@ -123,3 +123,55 @@ def test_bad_arguments():
         fo.multi_steps(fo.sgd(0.1), 2.5)
     with pytest.raises(TypeError, match="inner"):
         fo.multi_steps(None, 2)
+
+
+def test_multisteps_class_schedule_sum_and_has_updated_match_optax():
+    optax = pytest.importorskip("optax")
+    p = params()
+    gs = grads_seq(p, 7)
+
+    def sched(step):  # 2 micro-steps for the first inner step, then 3
+        return jnp.where(step < 1, 2, 3)
+
+    assert fo.MultiStepsState._fields == optax.MultiStepsState._fields
+    for mean in (True, False):
+        ours = fo.MultiSteps(fo.sgd(0.1, momentum=0.9), sched, use_grad_mean=mean)
+        ref = optax.MultiSteps(optax.sgd(0.1, momentum=0.9), sched, use_grad_mean=mean)
+        so, sr = ours.init(p), ref.init(p)
+        step_o = jax.jit(ours.update)
+        flags = []
+        for g in gs:
+            uo, so = step_o(g, so, p)
+            ur, sr = ref.update(g, sr, p)
+            chex.assert_trees_all_close(uo, ur, rtol=1e-5, atol=1e-7)
+            flags.append(bool(ours.has_updated(so)))
+            assert flags[-1] == bool(ref.has_updated(sr))
+        assert flags == [False, True, False, False, True, False, False]
+        assert isinstance(so.inner_opt_state, type(ours.inner_opt.init(p)))
+    t = fo.MultiSteps(fo.sgd(0.1), 2).gradient_transformation()
+    assert isinstance(t, fo.GradientTransformation)
+
+
+def test_apply_every_matches_numpy_and_optax():
+    p = params()
+    gs = grads_seq(p, 7)
+    k = 3
+    t = fo.apply_every(k)
+    s = t.init(p)
+    acc = None
+    for i, g in enumerate(gs):
+        u, s = t.update(g, s)
+        acc = g if i % k == 0 else jax.tree.map(lambda a, b: np.asarray(a, np.float64) + np.asarray(b), acc, g)
+        want = acc if i % k == k - 1 else jax.tree.map(np.zeros_like, acc)
+        chex.assert_trees_all_close(u, want, rtol=1e-6, atol=1e-7)
+        assert int(s.count) == (i + 1) % k
+    assert fo.ApplyEvery._fields == ("count", "grad_acc")
+    with pytest.raises(ValueError, match="k"):
+        fo.apply_every(0)
+    optax = pytest.importorskip("optax")
+    ref = optax.apply_every(k)
+    so, sr = t.init(p), ref.init(p)
+    for g in gs:
+        uo, so = t.update(g, so)
+        ur, sr = ref.update(g, sr)
+        chex.assert_trees_all_close(uo, ur, rtol=1e-6, atol=1e-7)

@@ -47,6 +47,7 @@ from functional_opt.transforms.momentum import (
 from functional_opt.transforms.noise import AddNoiseState as AddNoiseState
 from functional_opt.transforms.noise import add_noise as add_noise
 from functional_opt.transforms.weight_decay import add_decayed_weights as add_decayed_weights
+from functional_opt.wrappers.accumulation import MultiSteps as MultiSteps
 from functional_opt.wrappers.accumulation import MultiStepsState as MultiStepsState
 from functional_opt.wrappers.guards import ApplyIfFiniteState as ApplyIfFiniteState
 from functional_opt.wrappers.guards import apply_if_finite as apply_if_finite
