@@ -63,8 +63,8 @@ def train_step(model: MLP, optimizer: nnx.Optimizer, x: jax.Array, y: jax.Array)
 class Run(NamedTuple):
     losses: np.ndarray  # training loss per step
     accuracy: float  # test accuracy after training
-    params: Any  # the trained parameters, a pure pytree of arrays
-    opt_state: Any  # the optimizer state, a pure pytree of arrays
+    params: Any  # the trained parameters, nested dicts of arrays
+    opt_state: Any  # the optimizer state, as tx.update returned it (arrays, no nnx.Variable)
 
 
 def train(tx: Any, data: _digits.Data, *, steps: int, seed: int = 0, batch_size: int = BATCH) -> Run:
@@ -81,8 +81,12 @@ def train(tx: Any, data: _digits.Data, *, steps: int, seed: int = 0, batch_size:
         pos += batch_size
         losses[i] = float(train_step(model, optimizer, data.x_train[idx], data.y_train[idx]))
     accuracy = float(jnp.mean(jnp.argmax(model(data.x_test), -1) == data.y_test))
-    params = nnx.as_pure(nnx.state(model, nnx.Param))
-    return Run(losses, accuracy, params, nnx.as_pure(optimizer.opt_state))
+    return Run(losses, accuracy, nnx.to_pure_dict(nnx.state(model, nnx.Param)), unwrap(optimizer.opt_state))
+
+
+def unwrap(tree: Any) -> Any:
+    """``tree`` with every ``nnx.Variable`` replaced by its array (the optimizer state as ``tx`` returned it)."""
+    return jax.tree.map(lambda v: v[...], tree, is_leaf=lambda x: isinstance(x, nnx.Variable))
 
 
 def max_abs_difference(a: Any, b: Any) -> float:

@@ -96,12 +96,12 @@ def _nnx_steps(nnx_example, tx, n=2, zero=False):
     from flax import nnx
 
     model, grads = _nnx_model_and_grads(nnx_example, zero)
-    before = nnx.as_pure(nnx.state(model, nnx.Param))
+    before = nnx.to_pure_dict(nnx.state(model, nnx.Param))
     optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
     step = nnx.jit(lambda model, optimizer, grads: optimizer.update(model, grads))
     for _ in range(n):
         step(model, optimizer, grads)
-    return before, nnx.as_pure(nnx.state(model, nnx.Param))
+    return before, nnx.to_pure_dict(nnx.state(model, nnx.Param))
 
 
 def test_nnx_masked_weight_decay_decays_kernels_only(nnx_example):
@@ -129,14 +129,14 @@ def test_nnx_partition_by_regex_on_variable_paths(nnx_example):
     from flax import nnx
 
     _, grads = _nnx_model_and_grads(nnx_example)
-    g = nnx.to_pure_dict(nnx.as_pure(nnx.state(grads, nnx.Param)))
-    p = nnx.to_pure_dict(before)
+    g = nnx.to_pure_dict(nnx.state(grads, nnx.Param))
+    p = before
     ref = optax.partition({"bias": optax.sgd(LR), "weights": optax.adam(LR)}, explicit)
     s = ref.init(p)
     for _ in range(2):
         u, s = ref.update(g, s, p)
         p = optax.apply_updates(p, u)
-    _leaves_close(nnx.to_pure_dict(ours), p, 1e-5)  # optax's float32 bias correction: see the test above
+    _leaves_close(ours, p, 1e-5)  # optax's float32 bias correction: see the test above
     # the biases took plain sgd steps: exactly lr * g twice
     np.testing.assert_allclose(ours["out"]["bias"], before["out"]["bias"] - 2 * LR * g["out"]["bias"], atol=1e-7)
 
@@ -204,5 +204,5 @@ def test_readme_interop_section_runs(capsys):
     namespace: dict = {}
     for block in blocks:
         exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102
-    assert "plateau_scale" in capsys.readouterr().out
+    assert "plateau scale 1.0" in capsys.readouterr().out
     assert np.isfinite(float(namespace["loss"]))
