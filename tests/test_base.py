@@ -98,3 +98,20 @@ def test_package_ships_py_typed_and_imports_no_private_jax():
     assert (root / "py.typed").is_file()  # PEP 561 marker (package-data in pyproject.toml)
     private = [str(f.relative_to(root)) for f in root.rglob("*.py") if "jax._src" in f.read_text()]
     assert not private, f"private jax imports in {private}"
+
+
+def test_optax_base_names_and_helpers():
+    for name in ("Params", "Updates", "OptState", "Schedule", "ScalarOrSchedule", "MaskOrFn", "TransformInitFn"):
+        assert hasattr(fo, name), name
+    assert fo.init_empty_state({"w": jnp.ones(2)}) == fo.EmptyState()
+    assert issubclass(fo.GradientTransformationExtraArgs, fo.GradientTransformation)
+    t = fo.stateless_with_tree_map(lambda u, p: u * 2 if p is None else u + p)
+    u = {"a": jnp.ones(2), "b": jnp.full(3, 2.0)}
+    chex.assert_trees_all_close(t.update(u, t.init(None))[0], jax.tree.map(lambda x: 2 * x, u))
+    chex.assert_trees_all_close(t.update(u, t.init(None), u)[0], jax.tree.map(lambda x: 2 * x, u))
+    np.testing.assert_allclose(fo.global_norm(updates={"a": jnp.full(4, 0.5)}), 1.0)
+    optax = pytest.importorskip("optax")
+    ref = optax.stateless_with_tree_map(lambda u, p: u * 2 if p is None else u + p)
+    chex.assert_trees_all_close(t.update(u, t.init(u), u)[0], ref.update(u, ref.init(u), u)[0])
+    np.testing.assert_allclose(fo.global_norm(updates=u), optax.tree.norm(u), rtol=1e-6)
+    assert isinstance(fo.identity(), optax.GradientTransformationExtraArgs)

@@ -109,3 +109,23 @@ def test_state_does_not_alias_donated_params():
         s = opt.init(donated)
         jax.jit(lambda q: jax.tree.map(lambda x: x + 1, q), donate_argnums=0)(donated)
         chex.assert_trees_all_equal(jax.tree.map(lambda x: x + 0, s), opt.init(p))  # state still readable
+
+
+def test_lookahead_on_lookahead_params_against_optax():
+    """optax's calling convention (fast and slow weights in the params) gives optax's trajectory."""
+    optax = pytest.importorskip("optax")
+    p = params()
+    gs = grads_seq(p, 7)
+    ours = fo.lookahead(fast_optimizer=fo.sgd(0.1, momentum=0.5), sync_period=3, slow_step_size=0.4)
+    theirs = optax.lookahead(fast_optimizer=optax.sgd(0.1, momentum=0.5), sync_period=3, slow_step_size=0.4)
+    po, pt = fo.LookaheadParams.init_synced(p), optax.LookaheadParams.init_synced(p)
+    so, st = ours.init(po), theirs.init(pt)
+    assert so.slow is None  # the slow weights are in the params, not duplicated in the state
+    for g in gs:
+        uo, so = jax.jit(ours.update)(g, so, po)
+        ut, st = theirs.update(g, st, pt)
+        assert isinstance(uo, fo.LookaheadParams)
+        po, pt = fo.apply_updates(po, uo), optax.apply_updates(pt, ut)
+    chex.assert_trees_all_close(po.fast, pt.fast, rtol=2e-5, atol=1e-6)
+    chex.assert_trees_all_close(po.slow, pt.slow, rtol=2e-5, atol=1e-6)
+    assert not np.allclose(po.fast["v"], po.slow["v"])  # 7 steps: not at a synchronisation

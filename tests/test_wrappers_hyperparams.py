@@ -151,3 +151,103 @@ def test_state_layout_is_the_same_for_a_constant_and_a_scheduled_hyperparameter(
     u, s2 = sched.update(g, s, p)  # the constant's state drives the scheduled optimizer
     np.testing.assert_allclose(fo.get_hyperparam(s2, "learning_rate"), 0.1 / 2, rtol=1e-6)
     assert jax.tree.structure(s2) == jax.tree.structure(s)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# optax parity: inner_factory=, static_args checks, integers, stateful schedules
+
+
+def test_inner_factory_keyword_and_static_args_checked_against_the_factory():
+    opt = fo.inject_hyperparams(inner_factory=fo.sgd)(learning_rate=0.5)
+    np.testing.assert_allclose(opt.update(jnp.ones(1), opt.init(jnp.zeros(1)))[0], [-0.5])
+    with pytest.raises(ValueError, match="lr"):
+        fo.inject_hyperparams(fo.scale, static_args="lr")
+    with pytest.raises(ValueError, match="bogus"):
+        fo.inject_hyperparams(fo.adam, static_args=["b1", "bogus"])
+
+
+def test_static_callables_are_never_called():
+    def never(*args, **kwargs):
+        raise AssertionError("a static callable was evaluated as a schedule")
+
+    def factory(learning_rate, shaper=None):  # a name that the static-name rule does not catch
+        return fo.sgd(learning_rate)
+
+    opt = fo.inject_hyperparams(factory, static_args="shaper")(0.1, shaper=never)
+    s = opt.init(jnp.zeros(1))
+    assert set(s.hyperparams) == {"learning_rate"}
+    opt.update(jnp.ones(1), s)
+    fourth_root = lambda c: (c + 1.0) ** 0.25  # noqa: E731
+    p = params()
+    gs = grads_seq(p, 3)
+    injected = fo.inject_hyperparams(fo.adopt, static_args="clip_value_fn")(0.01, clip_value_fn=fourth_root)
+    ref, _, _ = run(fo.adopt(0.01, clip_value_fn=fourth_root), p, gs)
+    got, _, _ = run(injected, p, gs)
+    chex.assert_trees_all_close(got, ref, rtol=1e-6, atol=1e-7)
+
+
+def test_integer_hyperparameters_stay_integers():
+    def factory(learning_rate, every=None, period=3):
+        return fo.sgd(learning_rate)
+
+    s = fo.inject_hyperparams(factory)(1, every=jnp.asarray(2, jnp.int32), period=jnp.asarray(4)).init(jnp.zeros(1))
+    assert s.hyperparams["learning_rate"].dtype == jnp.float32  # a Python number: a float hyperparameter
+    assert s.hyperparams["every"].dtype == jnp.int32 and int(s.hyperparams["every"]) == 2
+    assert "period" not in s.hyperparams  # an integer where the default is a Python int: structural, static
+    s = fo.inject_hyperparams(fo.noisy_sgd)(0.1, key=jnp.asarray(3, jnp.uint32)).init(jnp.zeros(1))
+    assert set(s.hyperparams) == {"learning_rate", "eta", "gamma"}
+    optax = pytest.importorskip("optax")
+    ref = optax.inject_hyperparams(factory)(1, every=jnp.asarray(2, jnp.int32)).init(jnp.zeros(1))
+    assert ref.hyperparams["every"].dtype == jnp.int32
+
+
+class _Accumulating:
+    """A stateful schedule (optax's protocol): the value is the running sum of ``addendum`` extra arguments."""
+
+    def init(self):
+        return jnp.zeros([], jnp.float32)
+
+    def update(self, state, **extra_args):
+        return state + extra_args["addendum"]
+
+    def __call__(self, state, **extra_args):
+        return state
+
+
+def test_stateful_schedule_against_optax():
+    optax = pytest.importorskip("optax")
+    g = (jnp.ones(3), jnp.ones(2))
+    assert isinstance(_Accumulating(), fo.StatefulSchedule)
+    outs = []
+    for mod in (fo, optax):
+        tx = mod.inject_hyperparams(mod.scale)(step_size=_Accumulating())
+        s = jax.jit(tx.init)(g)
+        us = []
+        for _ in range(3):
+            u, s = jax.jit(tx.update)(g, s, g, addendum=jnp.asarray(0.3))
+            us.append(u)
+        outs.append((us, s))
+    (ours, s), (theirs, s_ref) = outs
+    assert isinstance(s, fo.InjectStatefulHyperparamsState)
+    chex.assert_trees_all_close(ours, theirs)
+    np.testing.assert_allclose(s.hyperparams["step_size"], 0.6, rtol=1e-6)
+    np.testing.assert_allclose(s.hyperparams_states["step_size"], s_ref.hyperparams_states["step_size"])
+    np.testing.assert_allclose(fo.get_hyperparam(s, "step_size"), 0.6, rtol=1e-6)
+
+
+def test_wrapped_schedule_and_inject_stateful_hyperparams():
+    sched = fo.linear_schedule(1.0, 0.0, 10)
+    w = fo.WrappedSchedule(sched)
+    st = w.init()
+    for t in range(4):
+        np.testing.assert_allclose(w(st), sched(t))
+        st = w.update(st, value=1.0)
+    assert int(st.count) == 4
+    p = params()
+    gs = grads_seq(p, 4)
+    ref, _, _ = run(fo.inject_hyperparams(fo.sgd)(learning_rate=sched, momentum=0.5), p, gs)
+    got, s, _ = run(fo.inject_stateful_hyperparams(fo.sgd)(learning_rate=sched, momentum=0.5), p, gs)
+    chex.assert_trees_all_close(got, ref, rtol=1e-6)
+    assert isinstance(s, fo.InjectStatefulHyperparamsState) and int(s.hyperparams_states["learning_rate"].count) == 4
+    s = fo.set_hyperparam(s, "momentum", 0.25)
+    assert float(fo.current_hyperparams(s)["momentum"]) == 0.25
