@@ -2,6 +2,8 @@
 
 import math
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -207,3 +209,31 @@ def test_matches_optax():
 def test_bad_arguments(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_warmup_cosine_zero_peak_matches_optax():
+    """optax replaces end_value / peak_value by 0 when peak_value == 0: zero after the warmup."""
+    counts = np.arange(0, 40)
+    for args in [(0.1, 0.0, 10, 30, 0.05), (0.0, 0.0, 0, 30, 0.01)]:
+        got = np.asarray([float(fo.warmup_cosine_decay_schedule(*args)(c)) for c in counts])
+        w = args[2]
+        want = np.where(counts < w, args[0] * (1 - counts / max(w, 1)), 0.0)
+        np.testing.assert_allclose(got, want, atol=1e-7)
+        traced = jax.jit(lambda c, pk, a=args: fo.warmup_cosine_decay_schedule(a[0], pk, *a[2:])(c))
+        np.testing.assert_allclose([float(traced(c, jnp.float32(0.0))) for c in (w, w + 5, 35)], 0.0, atol=1e-7)
+        optax = pytest.importorskip("optax")
+        ref = optax.warmup_cosine_decay_schedule(*args)
+        np.testing.assert_allclose(got, [float(ref(c)) for c in counts], atol=1e-7)
+
+
+def test_cosine_decay_longer_than_int32():
+    T = 2**31 + 10
+    s = fo.cosine_decay_schedule(1.0, T)
+    counts = [0, 2**30, 2**31 - 1]
+    want = [0.5 * (1 + np.cos(np.pi * c / T)) for c in counts]
+    np.testing.assert_allclose([float(s(jnp.int32(c))) for c in counts], want, atol=1e-6)
+    w = fo.warmup_cosine_decay_schedule(0.0, 1.0, 10, T)
+    assert np.isfinite(float(w(jnp.int32(2**31 - 1))))
+    optax = pytest.importorskip("optax")
+    ref = optax.cosine_decay_schedule(1.0, T)
+    np.testing.assert_allclose([float(s(c)) for c in counts], [float(ref(c)) for c in counts], atol=1e-6)

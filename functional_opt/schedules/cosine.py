@@ -7,13 +7,22 @@ from collections.abc import Callable, Iterable
 import jax.numpy as jnp
 import numpy as np
 
-from functional_opt._hparams import INT32_MAX
+from functional_opt._hparams import INT32_MAX, check_int
 from functional_opt.schedules._steps import as_float, check_steps, check_value, is_int, steps_in
 from functional_opt.schedules.basic import linear_schedule
 from functional_opt.schedules.combine import join_schedules
 
 
+def _check_length(name: str, value, *, low: int) -> None:
+    """A schedule length: a Python int ``>= low`` of any size (the decay may outlast the int32 count), or an array."""
+    if hasattr(value, "dtype") and not isinstance(value, np.generic):
+        return
+    check_int(name, value, low=low)
+
+
 def _half_cosine(t, period):
+    if is_int(period):  # a Python int may exceed int32: divide by a float
+        period = float(period)
     return 0.5 * (1 + jnp.cos(jnp.pi * (t / period)))
 
 
@@ -31,7 +40,8 @@ def cosine_decay_schedule(init_value, decay_steps, alpha=0.0, exponent=1.0) -> C
 
     Args:
         init_value: number or array.
-        decay_steps: int ``T >= 1``.
+        decay_steps: int ``T >= 1``; may exceed ``2**31 - 1`` (the schedule
+            then stops where the int32 count saturates, as optax's).
         alpha: the final multiplier (number or array, ``>= 0``).
         exponent: ``p >= 0``, sharpens (``> 1``) or flattens the decay.
 
@@ -46,7 +56,7 @@ def cosine_decay_schedule(init_value, decay_steps, alpha=0.0, exponent=1.0) -> C
         Restarts", ICLR 2017; ``optax.cosine_decay_schedule``.
     """
     check_value("init_value", init_value)
-    check_steps("decay_steps", decay_steps, low=1)
+    _check_length("decay_steps", decay_steps, low=1)
     check_value("alpha", alpha, low=0.0)
     check_value("exponent", exponent, low=0.0)
 
@@ -70,7 +80,9 @@ def warmup_cosine_decay_schedule(
 
     Conventions: optax's (``decay_steps`` includes the warmup, the peak is
     reached at ``count == W``). Written without ``end_value / peak_value``, so
-    ``peak_value`` may be 0 or a traced array.
+    ``peak_value`` may be a traced array; ``peak_value == 0`` gives 0 after
+    the warmup whatever ``end_value``, as optax (whose ``end_value /
+    peak_value`` it replaces by 0).
 
     Args:
         init_value, peak_value, end_value: numbers or arrays.
@@ -92,14 +104,17 @@ def warmup_cosine_decay_schedule(
         check_value(name, v)
     check_value("exponent", exponent, low=0.0)
     check_steps("warmup_steps", warmup_steps, low=0)
-    check_steps("decay_steps", decay_steps, low=1)
+    _check_length("decay_steps", decay_steps, low=1)
     if is_int(warmup_steps) and is_int(decay_steps) and decay_steps <= warmup_steps:
         raise ValueError(f"decay_steps (the total length) must be > warmup_steps={warmup_steps}, got {decay_steps}")
     cosine_steps = decay_steps - warmup_steps
 
     def cosine(count):
         c = _half_cosine(steps_in(count, 0, cosine_steps), cosine_steps)
-        return end_value + (peak_value - end_value) * c ** as_float(exponent)
+        value = end_value + (peak_value - end_value) * c ** as_float(exponent)
+        if isinstance(peak_value, (int, float)):
+            return value * 0 if peak_value == 0 else value
+        return jnp.where(jnp.asarray(peak_value) == 0, 0.0, value)
 
     if is_int(warmup_steps) and warmup_steps == 0:
         return cosine
