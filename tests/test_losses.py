@@ -149,3 +149,23 @@ def test_against_optax():
     ]
     for ours, theirs in pairs:
         chex.assert_trees_all_close(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_targets_of_another_shape_raise_instead_of_broadcasting():
+    p, t = jnp.ones(4), jnp.ones((4, 1))
+    for f in (fo.squared_error, fo.l2_loss, fo.huber_loss, fo.log_cosh):
+        with pytest.raises(ValueError, match="shape"):
+            f(p, t)
+        with pytest.raises(ValueError, match="shape"):
+            f(t, p)  # (4, 1) against (4,) would be (4, 4) too
+    # targets may broadcast to the predictions' shape without enlarging it (optax's squared_error
+    # and l2_loss want equal shapes; its huber_loss and log_cosh broadcast freely)
+    for f in (fo.squared_error, fo.l2_loss, fo.huber_loss, fo.log_cosh):
+        np.testing.assert_allclose(f(p, jnp.float32(0.5)), f(p, jnp.full(4, 0.5)))
+        assert f(jnp.ones((4, 3)), jnp.ones((4, 1))).shape == (4, 3)
+        with pytest.raises(ValueError, match="shape"):
+            f(jnp.ones((4, 3)), jnp.ones((2, 3)))
+    optax = pytest.importorskip("optax")
+    for f in (optax.losses.squared_error, optax.losses.l2_loss):
+        with pytest.raises(ValueError):
+            f(p, t)

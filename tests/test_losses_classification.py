@@ -229,3 +229,24 @@ def test_against_torch():
     np.testing.assert_allclose(
         np.asarray(fo.sigmoid_binary_cross_entropy(f32(Z), f32(y))), theirs.numpy(), rtol=1e-5, atol=1e-6
     )
+
+
+def test_integer_labels_tuple_axis_matches_flattened_and_optax():
+    rng = np.random.default_rng(21)
+    logits = jnp.asarray(rng.normal(size=(2, 3, 5, 4)), jnp.float32)  # batch (2, 5), classes (3, 4)
+    ix, jx = rng.integers(0, 3, size=(2, 5)), rng.integers(0, 4, size=(2, 5))
+    labels = jnp.asarray(np.ravel_multi_index((ix, jx), (3, 4)))
+    got = fo.softmax_cross_entropy_with_integer_labels(logits, labels, axis=(1, 3))
+    z = np.asarray(logits, np.float64).transpose(0, 2, 1, 3).reshape(2, 5, 12)
+    want = np.log(np.sum(np.exp(z), axis=-1)) - np.take_along_axis(z, np.asarray(labels)[..., None], -1)[..., 0]
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    # the axes' order decides the flattening: (3, 1) flattens classes as (4, 3)
+    labels_t = jnp.asarray(np.ravel_multi_index((jx, ix), (4, 3)))
+    np.testing.assert_allclose(
+        fo.softmax_cross_entropy_with_integer_labels(logits, labels_t, axis=(3, 1)), want, rtol=1e-5
+    )
+    with pytest.raises(ValueError, match="repeat"):
+        fo.softmax_cross_entropy_with_integer_labels(logits, labels, axis=(1, -3))
+    optax = pytest.importorskip("optax")
+    ref = optax.losses.softmax_cross_entropy_with_integer_labels(logits, labels, axis=(1, 3))
+    np.testing.assert_allclose(got, ref, rtol=1e-5)

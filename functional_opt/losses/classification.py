@@ -80,7 +80,10 @@ def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1, where=Non
     Args:
         logits: floating array ``[..., num_classes]``.
         labels: integer array ``[...]`` (the batch shape).
-        axis: the class axis (an int).
+        axis: the class axis (an int), or a tuple of class axes (as optax):
+            they are flattened, in the given order, into one axis of
+            ``prod`` classes, and a label is a flat index into them (e.g.
+            ``jnp.ravel_multi_index``).
         where: optional bool mask, shaped like ``logits`` (classes to include
             in the normalizer) or like ``labels`` (examples to include); an
             example with nothing included has loss 0.
@@ -98,9 +101,21 @@ def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1, where=Non
     References:
         Goodfellow, Bengio & Courville, "Deep Learning", 2016, section 6.2.2.3.
     """
-    if not isinstance(axis, int) or isinstance(axis, bool):
-        raise TypeError(f"axis must be an int (the class axis), got {axis!r}")
     z, out = _logits32(logits)
+    if isinstance(axis, tuple) and axis and all(isinstance(a, int) and not isinstance(a, bool) for a in axis):
+        # several class axes: move them last (in the given order) and flatten them into one
+        class_axes = tuple(a % z.ndim for a in axis)
+        if len(set(class_axes)) != len(class_axes):
+            raise ValueError(f"axis must not repeat an axis, got {axis!r}")
+        batch_axes = tuple(a for a in range(z.ndim) if a not in class_axes)
+        perm = batch_axes + class_axes
+        z = z.transpose(perm).reshape(tuple(z.shape[a] for a in batch_axes) + (-1,))
+        if where is not None and jnp.ndim(where) == len(perm):
+            w = jnp.asarray(where).transpose(perm)
+            where = w.reshape(w.shape[: len(batch_axes)] + (-1,))
+        axis = len(batch_axes)
+    if not isinstance(axis, int) or isinstance(axis, bool):
+        raise TypeError(f"axis must be an int (the class axis) or a tuple of ints, got {axis!r}")
     labels = jnp.asarray(labels) if not isinstance(labels, np.ndarray) else labels
     if not jnp.issubdtype(labels.dtype, jnp.integer):
         raise TypeError(f"labels must be an integer array, got dtype {labels.dtype}")

@@ -20,10 +20,33 @@ import jax.numpy as jnp
 from functional_opt._hparams import check_number, compute_dtype, floating_dtype
 
 
-def _error(predictions, targets):
+def _check_target_shape(where: str, predictions, targets) -> None:
+    """Refuse targets whose shape would silently change the loss's shape (``(N,)`` against ``(N, 1)`` is ``(N, N)``).
+
+    ``targets`` may broadcast *to* the predictions' shape (a scalar, or
+    size-1 axes) but never enlarge it. (optax's ``squared_error`` and
+    ``l2_loss`` require equal shapes; its ``huber_loss`` and ``log_cosh``
+    broadcast freely.)
+    """
+    p_shape, t_shape = jnp.shape(predictions), jnp.shape(targets)
+    if p_shape == t_shape:
+        return
+    try:
+        broadcast = jnp.broadcast_shapes(p_shape, t_shape)
+    except ValueError:
+        broadcast = None
+    if broadcast != p_shape:
+        raise ValueError(
+            f"{where}: targets of shape {t_shape} do not broadcast to the predictions' shape {p_shape} "
+            f"(the loss would have shape {broadcast}); reshape one of them"
+        )
+
+
+def _error(predictions, targets, where: str = ""):
     """``(predictions - targets)`` in the compute dtype, and the output dtype."""
     out = floating_dtype("predictions", predictions)
     if targets is not None:
+        _check_target_shape(where, predictions, targets)
         out = jnp.promote_types(out, floating_dtype("targets", targets))
     dt = compute_dtype(out)
     e = jnp.asarray(predictions).astype(dt)
@@ -41,10 +64,12 @@ def squared_error(predictions, targets=None):
 
     Args:
         predictions: floating array.
-        targets: floating array broadcastable with ``predictions``, or ``None``.
+        targets: floating array that broadcasts to the predictions' shape
+            without enlarging it (the same shape, a scalar or size-1 axes), or
+            ``None``; optax requires the same shape.
 
     Returns:
-        The squared error, broadcast shape, in the inputs' floating dtype.
+        The squared error, the predictions' shape, in the inputs' floating dtype.
 
     Example:
         >>> import jax.numpy as jnp
@@ -55,7 +80,7 @@ def squared_error(predictions, targets=None):
     References:
         optax.losses.squared_error.
     """
-    e, out = _error(predictions, targets)
+    e, out = _error(predictions, targets, "squared_error")
     return (e * e).astype(out)
 
 
@@ -68,7 +93,9 @@ def l2_loss(predictions, targets=None):
 
     Args:
         predictions: floating array.
-        targets: floating array broadcastable with ``predictions``, or ``None``.
+        targets: floating array that broadcasts to the predictions' shape
+            without enlarging it (the same shape, a scalar or size-1 axes), or
+            ``None``; optax requires the same shape.
 
     Example:
         >>> import jax.numpy as jnp
@@ -79,7 +106,7 @@ def l2_loss(predictions, targets=None):
     References:
         optax.losses.l2_loss.
     """
-    e, out = _error(predictions, targets)
+    e, out = _error(predictions, targets, "l2_loss")
     return (0.5 * e * e).astype(out)
 
 
@@ -97,7 +124,8 @@ def huber_loss(predictions, targets=None, *, delta=1.0):
 
     Args:
         predictions: floating array.
-        targets: floating array broadcastable with ``predictions``, or ``None``.
+        targets: floating array that broadcasts to the predictions' shape
+            without enlarging it (a scalar or size-1 axes), or ``None``.
         delta: ``d > 0`` (number or array).
 
     Example:
@@ -110,7 +138,7 @@ def huber_loss(predictions, targets=None, *, delta=1.0):
         Huber, "Robust Estimation of a Location Parameter", Ann. Math. Stat. 1964.
     """
     check_number("delta", delta, low=0.0, low_inclusive=False)
-    e, out = _error(predictions, targets)
+    e, out = _error(predictions, targets, "huber_loss")
     d = jnp.asarray(delta).astype(e.dtype)
     abs_e = jnp.abs(e)
     return jnp.where(abs_e <= d, 0.5 * e * e, d * (abs_e - 0.5 * d)).astype(out)
@@ -125,7 +153,8 @@ def log_cosh(predictions, targets=None):
 
     Args:
         predictions: floating array.
-        targets: floating array broadcastable with ``predictions``, or ``None``.
+        targets: floating array that broadcasts to the predictions' shape
+            without enlarging it (a scalar or size-1 axes), or ``None``.
 
     Example:
         >>> import jax.numpy as jnp
@@ -137,7 +166,7 @@ def log_cosh(predictions, targets=None):
         Chen et al., "Log Hyperbolic Cosine Loss Improves Variational
         Auto-Encoder", 2019; optax.losses.log_cosh.
     """
-    e, out = _error(predictions, targets)
+    e, out = _error(predictions, targets, "log_cosh")
     a = jnp.abs(e)
     small = a < 1
     s = jnp.sinh(jnp.where(small, e, 0.0) / 2)  # both branches stay finite, so do their gradients
