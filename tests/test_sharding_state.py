@@ -132,7 +132,9 @@ def test_registry_state_follows_param_sharding():
 def test_explicit_mesh_state_keeps_sharding_type():
     """On an explicit-sharding mesh the state's type carries the param's sharding (``float32[2,8@x,4]``).
 
-    ``init`` for every registry optimizer; one jitted update for Adam, SGD with momentum, AdamW and Lion.
+    ``init`` for every registry optimizer; one jitted update for Adam, SGD with momentum, AdamW and Lion;
+    two updates of Shampoo and of ``per_layer`` (LAMB, Shampoo) on leaves split over their first axis,
+    equal to the unsharded run.
     """
     run_child(
         """
@@ -183,12 +185,38 @@ def test_explicit_mesh_state_keeps_sharding_type():
             check(name, "update", s)
 
         # every registry optimizer's init, eagerly and in one jitted program (its update may need
-        # out_sharding annotations for sharded contractions, e.g. Muon's and Shampoo's matrix products)
+        # out_sharding annotations for sharded contractions, e.g. Muon's matrix products)
         opts = {n: e.make(1e-3) for n, e in REGISTRY.items()}
         for n, opt in opts.items():
             check(n, "eager init", opt.init(p))
         for n, s in jax.jit(lambda q: {n: opt.init(q) for n, opt in opts.items()})(p).items():
             check(n, "jit init", s)
+
+        # Shampoo's mode products and per_layer's vmap, split over the layer axis too: they run (eager init,
+        # jitted init and updates) and equal the unsharded run
+        host = {
+            "layers": np.linspace(-1.0, 1.0, 8 * 16, dtype=np.float32).reshape(8, 16),
+            "cube": np.cos(np.arange(8 * 4 * 3, dtype=np.float32)).reshape(8, 4, 3),
+            "b": np.sin(np.arange(8, dtype=np.float32)),
+        }
+        q = {k: jax.device_put(v, NamedSharding(mesh, P("x"))) for k, v in host.items()}
+        stacked = {"layers": True, "cube": True, "b": False}
+        for name, opt in {
+            "shampoo": fo.shampoo(1e-2),
+            "per_layer_lamb": fo.per_layer(fo.lamb(1e-2), stacked=stacked),
+            "per_layer_shampoo": fo.per_layer(fo.shampoo(1e-2), stacked=stacked),
+        }.items():
+            ref_s = opt.init(host)
+            for s in (opt.init(q), jax.jit(opt.init)(q)):
+                upd, ref = jax.jit(opt.update), ref_s
+                for _ in range(2):
+                    u, s = upd(q, s, q)
+                    ref_u, ref = upd(host, ref, host)
+                check(name, "update", s)
+                for k in q:
+                    if jax.typeof(u[k]).sharding.spec != jax.typeof(q[k]).sharding.spec:
+                        bad.append(f"{name} updates[{k!r}]: {jax.typeof(u[k])}, want {jax.typeof(q[k])}")
+                    np.testing.assert_allclose(np.asarray(u[k]), np.asarray(ref_u[k]), rtol=1e-5, atol=1e-6)
 
         # noisy_sgd: the key is built in init, so eager and jitted init agree, and each init owns its key
         opt = fo.noisy_sgd(1e-3, key=3)

@@ -6,6 +6,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import NamedSharding, PartitionSpec
 
 from functional_opt import _tree
 from functional_opt._hparams import (
@@ -28,15 +29,60 @@ def _axes(shape, max_dim):
     return shape, tuple(i for i, d in enumerate(shape) if d <= max_dim)
 
 
+def _explicit_sharding(x):
+    """``(mesh, spec)`` of ``x``'s type on an explicit-sharding mesh (one spec entry per axis), else None.
+
+    On an explicit-sharding mesh a contraction over a split axis must name its
+    output sharding; elsewhere (automatic axes, one device) XLA chooses.
+    """
+    typeof = getattr(jax, "typeof", None)
+    explicit = getattr(getattr(jax.sharding, "AxisType", None), "Explicit", None)
+    if typeof is None or explicit is None:
+        return None
+    sharding = getattr(typeof(x), "sharding", None)
+    mesh = getattr(sharding, "mesh", None)
+    if mesh is None or explicit not in tuple(getattr(mesh, "axis_types", ())):
+        return None
+    spec = tuple(getattr(sharding, "spec", ()))
+    return mesh, spec + (None,) * (x.ndim - len(spec))
+
+
+def _replicated_with(mats, x, tie=False):
+    """The matrices replicated on ``x``'s explicit-sharding mesh, typed so (as the products make them).
+
+    A no-op off explicit meshes. With ``tie`` (in ``init``), under a trace
+    the matrices are tied to ``x`` (``+ 0 * isnan(sum(x))``, exactly 0): a
+    jitted ``init`` that used only ``x``'s shape would drop ``x`` and run on
+    one device, while its outputs are typed on ``x``'s mesh.
+    """
+    found = _explicit_sharding(x)
+    if found is None:
+        return mats
+    if not isinstance(x, jax.core.Tracer):
+        return tuple(jax.device_put(m, NamedSharding(x.sharding.mesh, PartitionSpec())) for m in mats)
+    target = NamedSharding(found[0], PartitionSpec())
+    if tie:
+        zero = jnp.isnan(jnp.sum(x)).astype(jnp.float32) * 0
+        mats = tuple(m + zero.astype(m.dtype) for m in mats)
+    return tuple(jax.sharding.reshard(m, target) for m in mats)
+
+
 def _mode_product(m, x, axis):
-    """``x`` multiplied along ``axis`` by the matrix ``m`` (``m @ x_(axis)``)."""
-    return jnp.moveaxis(jnp.tensordot(m, x, axes=(1, axis)), 0, axis)
+    """``x`` multiplied along ``axis`` by the matrix ``m`` (``m @ x_(axis)``), split like ``x``."""
+    found = _explicit_sharding(x)
+    out = None
+    if found is not None:
+        mesh, spec = found
+        out = NamedSharding(mesh, PartitionSpec(spec[axis], *(e for i, e in enumerate(spec) if i != axis)))
+    return jnp.moveaxis(jnp.tensordot(m, x, axes=(1, axis), out_sharding=out), 0, axis)
 
 
 def _mode_gram(x, axis):
-    """``x_(axis) x_(axis)^T``: the mode-``axis`` Gram matrix."""
+    """``x_(axis) x_(axis)^T``: the mode-``axis`` Gram matrix (replicated: a sum over the other axes)."""
     other = [i for i in range(x.ndim) if i != axis]
-    return jnp.tensordot(x, x, axes=(other, other))
+    found = _explicit_sharding(x)
+    out = None if found is None else NamedSharding(found[0], PartitionSpec())
+    return jnp.tensordot(x, x, axes=(other, other), out_sharding=out)
 
 
 def _inverse_root(stat, power, eps):
@@ -125,7 +171,8 @@ def scale_by_shampoo(
 
         def per_axis(p, value):  # one d x d matrix per preconditioned axis, in at least float32
             shape, axes = _axes(jnp.shape(p), max_preconditioner_dim)
-            return tuple(value * jnp.eye(shape[i], dtype=compute_dtype(jnp.result_type(p))) for i in axes)
+            mats = tuple(value * jnp.eye(shape[i], dtype=compute_dtype(jnp.result_type(p))) for i in axes)
+            return mats if isinstance(p, jax.ShapeDtypeStruct) else _replicated_with(mats, p, tie=True)
 
         stats = jax.tree.map(lambda p: per_axis(p, eps), params)  # H_i = eps * I
         roots = jax.tree.map(lambda p: per_axis(p, 0.0), params)
@@ -139,6 +186,7 @@ def scale_by_shampoo(
 
         def leaf(g, H, P):
             shape, axes = _axes(g.shape, max_preconditioner_dim)
+            H, P = _replicated_with(H, g), _replicated_with(P, g)  # (a restored state may have lost its mesh)
             G = g.reshape(shape)
             H = tuple(h + _mode_gram(G, i) for h, i in zip(H, axes))
             power = 1.0 / (2 * len(axes)) if axes else 0.0

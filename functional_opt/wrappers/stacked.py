@@ -6,6 +6,8 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from functional_opt import _tree
 from functional_opt.base import GradientTransformation
@@ -39,6 +41,53 @@ def _merge(stacked: Any, rest: Any, flags: list, treedef: Any) -> Any:
     return treedef.unflatten([s if f else r for s, r, f in zip(s_leaves, r_leaves, flags)])
 
 
+def _explicit_layer_spec(x: Any) -> Any:
+    """``(mesh, spec)`` when ``x``'s type splits its leading (layer) axis over explicit mesh axes, else None."""
+    typeof = getattr(jax, "typeof", None)
+    explicit = getattr(getattr(jax.sharding, "AxisType", None), "Explicit", None)
+    if typeof is None or explicit is None or not hasattr(x, "shape") or len(x.shape) == 0:
+        return None
+    sharding = getattr(typeof(x), "sharding", None)
+    mesh, spec = getattr(sharding, "mesh", None), tuple(getattr(sharding, "spec", ()) or ())
+    if mesh is None or explicit not in tuple(getattr(mesh, "axis_types", ())) or not spec or spec[0] is None:
+        return None
+    if not isinstance(x, jax.core.Tracer):  # a concrete array: its concrete mesh (device_put needs one)
+        mesh = x.sharding.mesh
+    return mesh, spec
+
+
+def _whole_layer_axis(tree: Any) -> Any:
+    """Leaves whose layer axis is split over explicit mesh axes, resharded with that axis whole.
+
+    ``jax.vmap`` on an explicit-sharding mesh needs every mapped axis split
+    alike, and the inner state's per-layer counts are never split; so the
+    vmapped rule sees the layer axis whole (the other axes keep their split).
+    """
+
+    def one(x):
+        found = _explicit_layer_spec(x)
+        if found is None:
+            return x
+        mesh, spec = found
+        target = NamedSharding(mesh, P(None, *spec[1:]))
+        return jax.sharding.reshard(x, target) if isinstance(x, jax.core.Tracer) else jax.device_put(x, target)
+
+    return jax.tree.map(one, tree)
+
+
+def _like(tree: Any, reference: Any) -> Any:
+    """``tree``'s leaves resharded to their ``reference`` leaf's explicit layer-axis split (undoes the above)."""
+
+    def one(x, ref):
+        found = _explicit_layer_spec(ref)
+        if found is None or x is None:
+            return x
+        target = NamedSharding(found[0], P(*found[1]))
+        return jax.sharding.reshard(x, target) if isinstance(x, jax.core.Tracer) else jax.device_put(x, target)
+
+    return jax.tree.map(one, tree, reference)
+
+
 def per_layer(inner: GradientTransformation, stacked: Any | Callable[[Any], Any]) -> GradientTransformation:
     """Apply ``inner`` to each layer of stacked ``[L, ...]`` leaves, as if they were separate.
 
@@ -65,7 +114,11 @@ def per_layer(inner: GradientTransformation, stacked: Any | Callable[[Any], Any]
     (``clip_by_global_norm``) would see one layer at a time inside
     ``per_layer``; keep it outside. Extra arguments (``value=loss``) reach
     both parts unchanged. A count in the inner state gets a leading layer
-    axis in ``PerLayerState.stacked`` (all layers count alike).
+    axis in ``PerLayerState.stacked`` (all layers count alike). On an
+    explicit-sharding mesh, a stacked leaf whose layer axis is split is
+    handed to ``inner`` with that axis whole (``vmap`` needs all mapped axes
+    split alike); its update comes back split like the update it replaces,
+    and its inner state keeps the layer axis whole.
 
     Args:
         inner: the transformation to apply per layer (e.g. ``fo.lamb(1e-3)``).
@@ -105,7 +158,7 @@ def per_layer(inner: GradientTransformation, stacked: Any | Callable[[Any], Any]
     def init(params):
         flags = flags_of(params)
         p_stacked, p_rest = _split(params, flags)
-        s_stacked = jax.vmap(inner.init)(p_stacked) if any(flags) else None
+        s_stacked = jax.vmap(inner.init)(_whole_layer_axis(p_stacked)) if any(flags) else None
         return PerLayerState(stacked=s_stacked, rest=inner.init(p_rest))
 
     def update(updates, state, params=None, **extra_args):
@@ -119,7 +172,10 @@ def per_layer(inner: GradientTransformation, stacked: Any | Callable[[Any], Any]
         p_stacked, p_rest = _split(params, flags)
         if any(flags):
             step = lambda u, s, p: inner.update(u, s, p, **extra_args)  # noqa: E731
-            u_stacked, s_stacked = jax.vmap(step)(u_stacked, state.stacked, p_stacked)
+            u_whole, s_stacked = jax.vmap(step)(
+                _whole_layer_axis(u_stacked), state.stacked, _whole_layer_axis(p_stacked)
+            )
+            u_stacked = _like(u_whole, u_stacked)
         else:
             s_stacked = state.stacked
         u_rest, s_rest = inner.update(u_rest, state.rest, p_rest, **extra_args)
