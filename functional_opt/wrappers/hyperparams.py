@@ -140,12 +140,12 @@ def _is_integer_array(x: Any) -> bool:
     return isinstance(x, (jax.Array, np.ndarray, np.generic)) and jnp.issubdtype(jnp.result_type(x), jnp.integer)
 
 
-def _cast(x: Any, dtype: Any) -> jax.Array:
-    """A hyperparameter value as stored: Python numbers and floating values in ``dtype``, integer arrays as they are."""
-    if isinstance(x, (int, float)):
-        return jnp.asarray(x, dtype)
+def _cast(x: Any, dtype: Any, keep_integer: bool) -> jax.Array:
+    """A hyperparameter value as stored: in ``dtype`` (floating), or as it is for an integer hyperparameter."""
     x = jnp.asarray(x)
-    return x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x
+    if keep_integer or jnp.issubdtype(x.dtype, jnp.complexfloating):
+        return x
+    return x.astype(dtype)
 
 
 def inject_hyperparams(
@@ -175,10 +175,11 @@ def inject_hyperparams(
     follow ``value=loss``; its state sits in ``hyperparams_states`` of an
     :class:`InjectStatefulHyperparamsState`.
 
-    Conventions: floating hyperparameters are stored in float32 whatever the
-    params' dtype (optax stores them in the params' widest dtype; a bf16
-    model must not round ``b2 = 0.999`` to 1); integer arrays keep their
-    integer dtype, Python numbers become floats. Schedules are evaluated
+    Conventions: hyperparameters are stored in float32 whatever the params'
+    dtype (optax stores them in the params' widest dtype; a bf16 model must
+    not round ``b2 = 0.999`` to 1), and so are schedule values and values
+    written into ``state.hyperparams``; a hyperparameter given as an integer
+    array keeps its integer dtype (as in optax). Schedules are evaluated
     from this wrapper's own count (pre-increment, as everywhere). A value
     set on a scheduled hyperparameter is overwritten by the schedule at the
     next update. Extra arguments reach the inner optimizer when it accepts
@@ -310,17 +311,18 @@ def _inject(
 
         factory(**{k: first(k, v) for k, v in given.items()})
 
+        integer = {k for k, v in injected.items() if _is_integer_array(v)}  # kept integer, as given
+
         def values(count, stored, hstates, extra_args):
             out = {}
             for k, v in injected.items():
                 if k in scheds:
-                    out[k] = _cast(scheds[k](hstates[k], **extra_args), dtype)
+                    x = scheds[k](hstates[k], **extra_args)
                 elif is_schedule(v):
-                    out[k] = _cast(v(count), dtype)
-                elif stored is None:
-                    out[k] = _cast(v, dtype)
-                else:
-                    out[k] = stored[k]
+                    x = v(count)
+                else:  # a value the user set in the dict (a Python number, say) is cast as the initial one
+                    x = v if stored is None else stored[k]
+                out[k] = _cast(x, dtype, k in integer)
             return out
 
         def init(params):
