@@ -124,6 +124,32 @@ def test_bad_arguments():
         tune.sweep(f, {"lr": [0.1, 0.2], "wd": [0.0]})
     with pytest.raises(TypeError, match="dict of metrics"):
         tune.sweep(lambda hp, key: hp["lr"], {"lr": [0.1]})
+    with pytest.raises(TypeError, match="compiler_options"):
+        tune.sweep(f, {"lr": [0.1]}, compiler_options=[("xla_backend_optimization_level", 0)])
+    with pytest.raises(TypeError, match="compiler_options"):
+        tune.sweep(f, {"lr": [0.1]}, compiler_options={"xla_backend_optimization_level": [0]})
+
+
+def test_one_xla_compilation_per_sweep_and_compiler_options_keep_results():
+    """The seed keys are split inside the program: one XLA compilation in all; FAST_COMPILE changes speed only."""
+    from functional_opt.tune.sweep import FAST_COMPILE
+
+    compiles = []
+
+    def on_event(event, duration_secs, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(1)
+
+    key = jax.random.key(11)
+    jax.monitoring.register_event_duration_secs_listener(on_event)
+    try:
+        r = tune.sweep(make_train_fn(), CONFIGS, seeds=2, key=key, compiler_options=FAST_COMPILE)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(on_event)
+    assert len(compiles) == 1
+    expected = sequential(make_train_fn(), CONFIGS, jax.random.split(key, 2))
+    for m in ("curve", "final"):
+        np.testing.assert_allclose(r.metrics[m], expected[m], rtol=1e-5, atol=1e-6)
 
 
 def noisy_quadratic(hp, key):

@@ -15,13 +15,20 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from functional_opt.tune.result import SweepResult
 from functional_opt.tune.spaces import check_configs
 
-__all__ = ["StaticHyperparameterError", "sweep"]
+__all__ = ["FAST_COMPILE", "StaticHyperparameterError", "sweep"]
+
+FAST_COMPILE: dict[str, Any] = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
+"""XLA CPU compiler options for ``sweep(..., compiler_options=FAST_COMPILE)``: LLVM at ``-O0`` and XLA's
+elemental (pre-MLIR) fusion emitters. On a CPU they cut the compilation of a small training program about
+fivefold and make each step about 2-3x slower, so they pay off for short sweeps of small models (where
+compiling is most of the wall clock) and lose for long ones. The results are the same up to float32
+roundoff. Options of other backends are ignored there (XLA's ``DebugOptions``, ``xla/xla.proto``)."""
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _run_chunk(train_fn: Callable, hp: dict[str, jax.Array], keys: jax.Array) -> dict[str, jax.Array]:
-    """All configurations x seeds of one chunk; jitted with ``train_fn`` static, so a later sweep of the
-    same function and shapes reuses the compiled program."""
+def _chunk_impl(train_fn: Callable, hp: dict[str, jax.Array], key: jax.Array, seeds: int) -> dict[str, jax.Array]:
+    """All configurations x seeds of one chunk. The seed keys are split inside the program, so a sweep
+    compiles one XLA program (not a second one for ``jax.random.split``)."""
+    keys = jax.random.split(key, seeds)
 
     def one(h: dict[str, jax.Array], k: jax.Array) -> dict[str, jax.Array]:
         out = train_fn(h, k)
@@ -30,6 +37,26 @@ def _run_chunk(train_fn: Callable, hp: dict[str, jax.Array], keys: jax.Array) ->
         return dict(out)
 
     return jax.vmap(jax.vmap(one, in_axes=(None, 0)), in_axes=(0, None))(hp, keys)
+
+
+@functools.cache
+def _chunk_program(options: tuple[tuple[str, Any], ...]) -> Callable:
+    """The jitted chunk program for these XLA compiler options (``train_fn`` and ``seeds`` static), so a
+    later sweep of the same function, shapes and options reuses the compiled program."""
+    return jax.jit(_chunk_impl, static_argnums=(0, 3), compiler_options=dict(options) or None)
+
+
+def _check_compiler_options(options: Mapping[str, Any] | None) -> tuple[tuple[str, Any], ...]:
+    if options is None:
+        return ()
+    if not isinstance(options, Mapping):
+        raise TypeError(f"sweep: compiler_options must be a dict or None, got {type(options).__name__}")
+    for name, value in options.items():
+        if not isinstance(name, str) or not isinstance(value, (bool, int, float, str)):
+            raise TypeError(
+                f"sweep: compiler_options must map option names (str) to bool/int/float/str, got {name!r}: {value!r}"
+            )
+    return tuple(sorted(options.items()))
 
 
 # Raised by jax when a traced value is used where Python needs a concrete one
@@ -72,6 +99,7 @@ def sweep(
     seeds: int = 1,
     key: jax.Array | None = None,
     chunk_size: int | None = None,
+    compiler_options: Mapping[str, Any] | None = None,
 ) -> SweepResult:
     """Run ``train_fn`` for every configuration x seed in one jit-compiled ``jax.vmap`` program.
 
@@ -90,7 +118,11 @@ def sweep(
       ``Mesh`` of all of them (``chunk_size`` is rounded up to a multiple of the device count);
     * a hyperparameter used where Python needs a concrete value (a shape, a number of steps,
       an ``if``) raises :class:`StaticHyperparameterError` naming it: pass it as a static value
-      instead (close over it, e.g. ``functools.partial(train_fn, steps=100)``, and run one sweep per value).
+      instead (close over it, e.g. ``functools.partial(train_fn, steps=100)``, and run one sweep per value);
+    * one XLA compilation per sweep (none when the same ``train_fn``, shapes and options were swept
+      before in this process). For small models on a CPU the compilation, not the training, is most of
+      the wall clock; ``compiler_options`` (passed to ``jax.jit``) can trade run time for compile time,
+      e.g. :data:`FAST_COMPILE`.
 
     Args:
         train_fn: ``(hparams, key) -> dict of metrics``, jit-compatible.
@@ -98,6 +130,9 @@ def sweep(
         seeds: ``S >= 1`` seeds per configuration.
         key: PRNG key (default ``jax.random.key(0)``).
         chunk_size: configurations per compiled call, ``>= 1`` (default ``K``).
+        compiler_options: XLA compiler options for the sweep's program, as ``jax.jit(...,
+            compiler_options=)`` takes them (default: XLA's defaults); they change how long compiling
+            and running take, not what is computed.
 
     Returns:
         :class:`SweepResult` with metrics of leading axes ``[K, S]`` (numpy arrays).
@@ -133,26 +168,26 @@ def sweep(
     padded = np.minimum(np.arange(n_chunks * chunk), k_total - 1)  # pad with the last configuration
     hp_all = {name: v[padded] for name, v in cfg.items()}
 
+    options = _check_compiler_options(compiler_options)
     if key is None:
         key = jax.random.key(0)
-    keys = jax.random.split(key, seeds)
 
-    compiled = functools.partial(_run_chunk, train_fn)
+    program = _chunk_program(options)
     if n_dev > 1:
         mesh = Mesh(np.array(devices), ("config",))
         hp_sharding: Any = NamedSharding(mesh, PartitionSpec("config"))
         key_sharding: Any = NamedSharding(mesh, PartitionSpec())
     else:
         hp_sharding = key_sharding = devices[0]
-    keys = jax.device_put(keys, key_sharding)
+    key = jax.device_put(key, key_sharding)
 
     pieces: list[dict[str, np.ndarray]] = []
     for c in range(n_chunks):
         hp = {name: jax.device_put(v[c * chunk : (c + 1) * chunk], hp_sharding) for name, v in hp_all.items()}
         try:
-            out = compiled(hp, keys)
+            out = program(train_fn, hp, key, seeds)
         except _CONCRETE_ERRORS as err:
-            names = _static_culprits(train_fn, cfg, keys[0]) or list(cfg)
+            names = _static_culprits(train_fn, cfg, jax.random.split(key, seeds)[0]) or list(cfg)
             raise StaticHyperparameterError(
                 f"sweep: hyperparameter(s) {', '.join(map(repr, names))} are used inside train_fn where Python "
                 "needs a concrete value (a shape, a number of steps, an `if`, a Python int). A swept "
