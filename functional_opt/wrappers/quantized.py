@@ -76,7 +76,7 @@ def quantize_blockwise(x: jax.Array, *, block_size: int = 256, code: str = "line
     A positive value never rounds to 0 in the unsigned codes, so a quantized
     second moment cannot turn ``mu / sqrt(nu)`` into ``mu / eps``; negative
     inputs to the unsigned codes are clipped to 0. ``round(v)`` is
-    ``floor(v + 0.5)`` and ``x / s`` is ``x * (1 / s)`` (one division per
+    ``floor(v + 0.5)`` (halves round up: -63.5 -> -63) and ``x / s`` is ``x * (1 / s)`` (one division per
     block), which is faster on CPUs than round-half-even and a division per element.
 
     Returns a :class:`QuantizedArray`; :func:`dequantize_blockwise` inverts it.
@@ -86,9 +86,9 @@ def quantize_blockwise(x: jax.Array, *, block_size: int = 256, code: str = "line
         >>> from functional_opt.wrappers.quantized import quantize_blockwise, dequantize_blockwise
         >>> q = quantize_blockwise(jnp.array([1.0, -0.5, 0.25, 0.0]), block_size=4)
         >>> q.codes, q.scales
-        (Array([127, -64,  32,   0], dtype=int8), Array([1.], dtype=float32))
-        >>> dequantize_blockwise(q, block_size=4, code="linear").round(3)
-        Array([ 1.   , -0.504,  0.252,  0.   ], dtype=float32)
+        (Array([127, -63,  32,   0], dtype=int8), Array([1.], dtype=float32))
+        >>> dequantize_blockwise(q, block_size=4, code="linear") * 127  # the codes times the scale
+        Array([127., -63.,  32.,   0.], dtype=float32)
     """
     shape = jnp.shape(x)
     x = jnp.clip(jnp.asarray(x, jnp.float32), -_F32_MAX, _F32_MAX)
