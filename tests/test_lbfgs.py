@@ -230,11 +230,16 @@ def test_zoom_satisfies_strong_wolfe_and_equals_scipy_line_search():
     c1, c2 = 1e-4, 0.9
     opt = fo.scale_by_zoom_linesearch(max_linesearch_steps=30, approx_dec_rtol=None, initial_guess_strategy="one")
 
-    @jax.jit
-    def search(p):
-        v, g = jax.value_and_grad(_himmelblau)(p)
-        u = jax.tree.map(lambda x: -x, g)
-        return u, opt.update(u, opt.init(p), p, value=v, grad=g, value_fn=_himmelblau)
+    def searcher(opt):
+        @jax.jit
+        def search(p):
+            v, g = jax.value_and_grad(_himmelblau)(p)
+            u = jax.tree.map(lambda x: -x, g)
+            return u, opt.update(u, opt.init(p), p, value=v, grad=g, value_fn=_himmelblau)
+
+        return search
+
+    search = searcher(opt)
 
     def f(z):
         return (z[0] ** 2 + z[1] - 11) ** 2 + (z[0] + z[1] ** 2 - 7) ** 2
@@ -245,17 +250,17 @@ def test_zoom_satisfies_strong_wolfe_and_equals_scipy_line_search():
 
     try:
         import optax
+
+        theirs = searcher(optax.scale_by_zoom_linesearch(30, approx_dec_rtol=None, initial_guess_strategy="one"))
     except ImportError:
-        optax = None
+        theirs = None
     agree = []
     for x, y in STARTS:
         with jax.enable_x64():  # float64, to compare step sizes with scipy's and optax's to rounding
             p = {"x": jnp.array([x], jnp.float64), "y": jnp.asarray(y, jnp.float64)}
             u, (step, s) = search(p)
-            if optax is not None:
-                theirs = optax.scale_by_zoom_linesearch(30, approx_dec_rtol=None, initial_guess_strategy="one")
-                v, g = jax.value_and_grad(_himmelblau)(p)
-                _, s2 = theirs.update(u, theirs.init(p), p, value=v, grad=g, value_fn=_himmelblau)
+            if theirs is not None:
+                _, (_, s2) = theirs(p)
                 np.testing.assert_allclose(float(s.learning_rate), float(s2.learning_rate), rtol=1e-9)
         eta = float(s.learning_rate)
         w, d = _tree_np(p), _tree_np(u)
@@ -369,6 +374,7 @@ def test_value_and_grad_from_state_finds_and_reuses_the_line_search_value():
         (lambda: fo.scale_by_backtracking_linesearch(10, decrease_factor=1.0), "decrease_factor"),
         (lambda: fo.scale_by_backtracking_linesearch(10, increase_factor=0.5), "increase_factor"),
         (lambda: fo.scale_by_backtracking_linesearch(10, slope_rtol=1.0), "slope_rtol"),
+        (lambda: fo.scale_by_backtracking_linesearch(10, slope_rtol=-0.1), "slope_rtol"),
         (lambda: fo.scale_by_backtracking_linesearch(10, max_learning_rate=-1.0), "max_learning_rate"),
         (lambda: fo.scale_by_backtracking_linesearch(-1), "max_backtracking_steps"),
         (lambda: fo.scale_by_backtracking_linesearch(10, atol=-1.0), "atol"),

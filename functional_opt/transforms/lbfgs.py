@@ -96,13 +96,12 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True) -> Gr
     only.
 
     Conventions: optax's names, defaults, state fields and formulas (the
-    iterates agree with ``optax.scale_by_lbfgs``), with one safeguard: a
-    pair with ``Re <y, s> <= 0`` (negative curvature, which a strong Wolfe
-    line search excludes but a failed or absent one may not) is skipped
-    (``rho = 0``) and ``gamma`` falls back to ``min(1, 1/||g_k||)``, so the
-    direction stays a descent direction; optax keeps such pairs. scipy's
-    L-BFGS-B applies the same skip rule. Complex parameters use
-    ``Re <., .>`` throughout.
+    iterates agree with ``optax.scale_by_lbfgs``): a pair with
+    ``Re <y, s> = 0`` gets ``rho = 0``, and a pair of negative curvature is
+    kept as it is (a strong Wolfe line search guarantees ``Re <y, s> > 0``;
+    with ``linesearch=None`` or after a failed search the direction may
+    then not be a descent direction). scipy's L-BFGS-B skips such pairs.
+    Complex parameters use ``Re <., .>`` throughout.
 
     Args:
         memory_size: int ``>= 1``, the number of pairs kept (``m``).
@@ -160,8 +159,8 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True) -> Gr
         y = jax.tree.map(lambda g, g0: jnp.where(started, _tree.up(g) - _tree.up(g0), 0), updates, state.updates)
         sy = _tree.real_vdot(s, y).astype(dt)
         yy = _tree.squared_norm(y).astype(dt)
-        curved = sy > 0  # positive curvature: a usable pair
-        rho = jnp.where(curved, 1 / jnp.where(curved, sy, 1), 0).astype(dt)
+        nonzero = sy != 0
+        rho = jnp.where(nonzero, 1 / jnp.where(nonzero, sy, 1), 0).astype(dt)
         newest = (k - 1) % m  # the ring buffer's slot for this pair (overwrites the oldest)
         s_mem = jax.tree.map(lambda mem, x: mem.at[newest].set(x.astype(mem.dtype)), state.diff_params_memory, s)
         y_mem = jax.tree.map(lambda mem, x: mem.at[newest].set(x.astype(mem.dtype)), state.diff_updates_memory, y)
@@ -170,7 +169,7 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True) -> Gr
         g_norm = jnp.sqrt(_tree.squared_norm(jax.lax.stop_gradient(updates))).astype(dt)
         capped = jnp.minimum(1.0, 1 / g_norm).astype(dt)
         if scale_init_precond:
-            gamma = jnp.where(curved & (yy > 0), sy / jnp.where(yy > 0, yy, 1), capped)
+            gamma = jnp.where(yy > 0, sy / jnp.where(yy > 0, yy, 1), 1.0)
             gamma = jnp.where(started, gamma, capped).astype(dt)
         else:
             gamma = jnp.ones([], dt)

@@ -192,7 +192,7 @@ def scale_by_backtracking_linesearch(
 
     Args:
         max_backtracking_steps: int ``>= 0``, the most step-size decreases.
-        slope_rtol: ``c`` in ``(0, 1)``.
+        slope_rtol: ``c`` in ``[0, 1)`` (0: any decrease).
         decrease_factor: in ``(0, 1)``.
         increase_factor: ``>= 1`` (``math.inf`` allowed: start from the maximum).
         max_learning_rate: ``> 0``.
@@ -223,7 +223,7 @@ def scale_by_backtracking_linesearch(
     """
     where = "scale_by_backtracking_linesearch"
     check_int("max_backtracking_steps", max_backtracking_steps, low=0)
-    check_number("slope_rtol", slope_rtol, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+    check_number("slope_rtol", slope_rtol, low=0.0, high=1.0, high_inclusive=False)
     check_number("decrease_factor", decrease_factor, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
     check_number("increase_factor", increase_factor, low=1.0, allow_inf=True)
     check_number("max_learning_rate", max_learning_rate, low=0.0, low_inclusive=False)
@@ -254,7 +254,8 @@ def scale_by_backtracking_linesearch(
         def error(eta, f_eta):  # > 0 where sufficient decrease fails; inf for NaN
             return _nan_to_inf(jnp.maximum(f_eta - (1 + r_tol) * f0 - eta * c * s, 0.0))
 
-        eta_prev = jnp.where(state.learning_rate > 0, state.learning_rate.astype(dt), eta_max)
+        eta_prev = jnp.asarray(state.learning_rate).astype(dt)
+        eta_prev = jnp.where(eta_prev > 0, eta_prev, eta_max)
         grown = inc * eta_prev
         eta0 = jnp.where(jnp.isfinite(grown), jnp.minimum(grown, eta_max), eta_max)
 
@@ -621,13 +622,14 @@ def scale_by_zoom_linesearch(
         if initial_guess_strategy == "one":
             eta_guess = jnp.ones([], dt)
         else:
-            eta_guess = jnp.where(state.learning_rate > 0, state.learning_rate.astype(dt), jnp.ones([], dt))
+            eta_prev = jnp.asarray(state.learning_rate).astype(dt)
+            eta_guess = jnp.where(eta_prev > 0, eta_prev, jnp.ones([], dt))
         inf = jnp.asarray(jnp.inf, dt)
         no = jnp.asarray(False)
         z0 = _Zoom(jnp.zeros([], jnp.int32), start, g0, inf, inf, no, no, no, start, start, start, start, g0)
         z = jax.lax.while_loop(cond, body, z0)
         if verbose:
-            _report_zoom_failure(z, start)
+            _report_zoom_failure(z, start, precision)
         eta = z.cur.eta
         u, _ = _tree.map_moments(where, lambda d: (eta * d,), updates)
         info = ZoomLinesearchInfo(z.count, z.decrease_error, z.curvature_error)
@@ -636,29 +638,45 @@ def scale_by_zoom_linesearch(
     return GradientTransformation(init, update)
 
 
-def _report_zoom_failure(z: _Zoom, start: _Point) -> None:
+def _say(flag: Any, message: str, **values: Any) -> None:
+    jax.lax.cond(flag, lambda: jax.debug.print(message, **values, ordered=True), lambda: None)
+
+
+def _report_zoom_failure(z: _Zoom, start: _Point, precision: jax.Array) -> None:
+    """``verbose=True``: say why the search stopped without both conditions (the sentences are optax's)."""
     failed = z.failed & ~z.done
-
-    def report():
-        jax.debug.print(
-            "functional_opt.scale_by_zoom_linesearch: stopped without both Wolfe conditions (value {v}, slope "
-            "{s}, step size {eta}, decrease error {d}, curvature error {c})",
-            v=start.phi,
-            s=start.dphi,
-            eta=z.cur.eta,
-            d=z.decrease_error,
-            c=z.curvature_error,
-            ordered=True,
-        )
-
-    jax.lax.cond(failed, report, lambda: None)
-    jax.lax.cond(
-        failed & (start.dphi >= 0),
-        lambda: jax.debug.print(
-            "  the direction is not a descent direction (slope {s} >= 0)", s=start.dphi, ordered=True
-        ),
-        lambda: None,
+    at_cap = z.done & ((z.decrease_error > 0) | (z.curvature_error > 0))
+    _say(
+        failed | at_cap,
+        "INFO: functional_opt.scale_by_zoom_linesearch:\nValue at current params: {v}\nSlope along update "
+        "direction: {s}\nStepsize reached: {eta}\nDecrease Error: {d}\nCurvature Error: {c}",
+        v=start.phi,
+        s=start.dphi,
+        eta=z.cur.eta,
+        d=z.decrease_error,
+        c=z.curvature_error,
     )
+    _say(
+        at_cap,
+        "No interval satisfying curvature condition. Consider increasing maximal possible stepsize of the linesearch.",
+    )
+    _say(
+        failed & (jnp.abs(z.hi.eta - z.lo.eta) <= precision) & z.bracketed,
+        "Length of searched interval has been reduced below threshold.",
+    )
+    took_safe = (z.safe.eta > 0) & (z.cur.eta == z.safe.eta)
+    _say(
+        (failed & took_safe) | at_cap,
+        "Returning stepsize with sufficient decrease but curvature condition not satisfied.",
+    )
+    _say(failed & ~took_safe, "Linesearch failed, no stepsize satisfying sufficient decrease found.")
+    _say(
+        failed & ~took_safe & (start.dphi >= 0),
+        "The linesearch failed because the provided direction is not a descent direction. The slope (={s}) at "
+        "stepsize=0 should be negative.",
+        s=start.dphi,
+    )
+    _say(failed & ~took_safe & (start.dphi < 0), "Consider augmenting the maximal number of linesearch iterations.")
 
 
 # --------------------------------------------------------------------------- value and gradient from the state
