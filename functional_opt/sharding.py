@@ -22,27 +22,30 @@ namespace adds the few helpers a training loop needs on a ``Mesh``:
 Several hosts: call ``jax.distributed.initialize(...)`` first in every process
 (on CPU, ``jax.config.update("jax_cpu_collectives_implementation", "gloo")``
 before it), build the mesh over ``jax.devices()`` (all hosts' devices), and
-feed each process its part of the batch (``shard_batch`` with ``global_batch=``
-the global shape, or ``jax.make_array_from_process_local_data``). Nothing in
-the optimizer changes.
+feed each process its own rows of every batch (:func:`shard_batch` turns them
+into the global array, through ``jax.make_array_from_process_local_data``).
+Nothing in the optimizer changes.
 
-Which collectives the per-leaf rules need (measured in the compiled HLO on 8
-CPU devices, params sharded over their first axis):
+Which collectives the per-leaf rules need (measured in the compiled HLO of
+``init`` + ``update`` on 8 CPU devices, each matrix split over one axis):
 
-* Elementwise rules (SGD, momentum, Adam and its variants, Lion, RMSProp,
-  Adagrad, ...): none; each device updates its shard. With ZeRO-1 the
-  gradient reduction becomes a reduce-scatter and the only all-gather is the
-  one of the new parameters.
+* Elementwise rules (SGD, momentum, the Adam family, Lion, RMSProp, Adagrad,
+  schedule-free, ...): none; each device updates its shard. With ZeRO-1 the
+  gradient is reduced and each device keeps its slice (XLA:CPU writes an
+  all-reduce and a slice; the GPU and TPU compilers can fuse them into a
+  reduce-scatter, not measured here), each device updates its slice of the
+  state, and the only all-gathers are those of the new parameters.
 * Global-norm clipping and per-leaf norms (LAMB's and LARS's trust ratios,
-  Fromage, NovoGrad, adaptive gradient clipping): all-reduces of scalars, no
-  gather.
-* Adafactor's factored second moment: its row and column means are
-  reductions (all-reduces of vectors); no gather of the leaf.
-* Muon's Newton-Schulz iteration and Shampoo's Kronecker factors: matrix
-  products over the whole leaf. XLA computes the Gram matrices as
-  all-reduces of partial products, and gathers the leaf's operand where a
-  product needs it whole; Shampoo's ``eigh`` runs on the (small, replicated)
-  ``d x d`` statistics on every device.
+  Fromage, NovoGrad, adaptive gradient clipping, block RMS clipping), and
+  Adafactor's and SM3's factored statistics: reductions, i.e. all-reduces of
+  scalars or vectors; no leaf is gathered.
+* Muon's Newton-Schulz iteration: its Gram products are all-reduces of
+  partial products; no gather was measured. On an explicit-sharding mesh its
+  products need ``out_sharding=`` annotations.
+* Shampoo's mode products need the whole leaf along each preconditioned axis:
+  XLA gathers the leaf (all-gathers and all-to-alls); its ``d x d`` statistics
+  are replicated and every device runs the same ``eigh``. On an
+  explicit-sharding mesh its products name their output sharding (the leaf's).
 
 References:
     Rajbhandari et al., "ZeRO: Memory Optimizations Toward Training Trillion
@@ -209,9 +212,10 @@ def zero_shardings(opt: Any, params: Any, mesh: Mesh, axis: str = "data", *, min
     counts and leaves with no divisible dimension stay replicated over ``axis``.
 
     In a step jitted with these shardings (:func:`make_train_step` with
-    ``zero=True``), each device keeps ``1/N`` of the state, the gradient
-    reduction becomes a reduce-scatter, every device updates its slice, and
-    the new parameters are all-gathered; the state never is.
+    ``zero=True``), each device keeps ``1/N`` of the state and its slice of
+    the reduced gradient (a reduce-scatter, or an all-reduce and a slice on
+    XLA:CPU), updates that slice, and the new parameters are all-gathered;
+    the state never is.
 
     Args:
         opt: a ``GradientTransformation``.
@@ -488,10 +492,15 @@ def make_train_step(
     split over another axis such as ``"model"`` of a 2-D mesh) and the state
     follows them (:func:`state_shardings`). With ``zero=True`` (ZeRO stage 1,
     :func:`zero_shardings`), parameters are replicated over ``data_axis``,
-    the state is split over it, the gradient reduction becomes a
-    reduce-scatter and the update ends with an all-gather of the new
-    parameters (never of the state). Place params and state once with
+    the state is split over it, each device keeps its slice of the reduced
+    gradient (a reduce-scatter, or an all-reduce and a slice on XLA:CPU) and
+    the update ends with an all-gather of the new parameters (never of the
+    state). Place params and state once with
     :func:`prepare` (the step also places them, a no-op when they already are).
+
+    Batch arguments may be jax arrays already split over ``data_axis``, or
+    numpy arrays, which the step places with :func:`shard_batch`: in one
+    process the whole batch, with several processes each process's own rows.
 
     One call returns ``(params, opt_state, loss)`` (``(..., loss, aux)`` with
     ``has_aux=True``), as :func:`functional_opt.make_train_step`, whose

@@ -75,10 +75,10 @@ def test_sharding_module():
         # the HLO scan can fail: a rule that needs a whole leaf gathers it (Shampoo's mode products)
         txt = jax.jit(lambda p, g: fo.shampoo(1e-3).update(g, fo.shampoo(1e-3).init(p), p)).lower(sp, sp)
         assert collectives(txt.compile().as_text(), "all-gather"), "expected Shampoo to gather"
-        # a trust ratio is a reduction: an all-reduce, no gather
-        txt = jax.jit(lambda p, g: fo.lamb(1e-3).update(g, fo.lamb(1e-3).init(p), p)).lower(sp, sp)
-        txt = txt.compile().as_text()
-        assert collectives(txt, "all-reduce") and not collectives(txt, "all-gather"), "lamb: reduce, not gather"
+        # a trust ratio and factored moments are reductions: all-reduces, no gather
+        for name, opt in {"lamb": fo.lamb(1e-3), "adafactor": fo.adafactor(1e-3)}.items():
+            txt = jax.jit(lambda p, g: opt.update(g, opt.init(p), p)).lower(sp, sp).compile().as_text()
+            assert collectives(txt, "all-reduce") and not collectives(txt, "all-gather"), f"{name}: reduce, not gather"
 
         # 3. ZeRO-1 shardings: params replicated over data, big state leaves split along their largest
         # divisible dimension, small leaves and counts replicated
