@@ -23,7 +23,7 @@ TRANSFORMS = [
     "scale_by_sm3",
 ]
 # deliberate, documented differences from optax's defaults
-DEVIATIONS = {("adadelta", "learning_rate"): 1.0, ("noisy_sgd", "key"): 0, ("add_noise", "key"): 0}
+DEVIATIONS = {("adadelta", "learning_rate"): 1.0}
 
 
 @pytest.mark.parametrize("name", NAMES + TRANSFORMS)

@@ -353,6 +353,8 @@ def scale_by_muon(
     def update(updates, state, params=None, **extra_args):
         check_not_flat(updates, "scale_by_muon")
         del params, extra_args
+        if not jax.tree.leaves(updates):  # nothing routed here (e.g. a partition with no matrix leaves)
+            return updates, ScaleByMuonState(count=safe_increment(state.count), mu=state.mu)
         k = _tree.decay_scalars(beta, state.count)
 
         def leaf(g, mu):
