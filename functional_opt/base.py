@@ -22,17 +22,20 @@ arguments may sit next to one that needs ``value=``.
 Recognition by optax. optax passes extra arguments only to instances of
 its ``GradientTransformationExtraArgs`` (a plain ``isinstance`` check on a
 ``NamedTuple`` class, so no registration hook exists). When optax is
-installed, :class:`GradientTransformation` therefore *derives* from optax's
-class, and ``optax.chain(fo.sgd(1.0), fo.reduce_on_plateau())`` or
-``optax.MultiSteps(fo.polyak_sgd())`` give ``value=`` to ours. optax stays
-an optional dependency: it is imported by ``import functional_opt`` only
-when it is installed (``importlib.util.find_spec``), and a broken install is
-ignored. The cost, measured with ``python -X importtime``: about 50-90 ms
-on top of a 1.1-2.3 s import of this library with jax, paid only where
-optax is installed. The alternatives were rejected: subclassing only when
-optax was imported first makes the type depend on import order, and
-patching the class's bases from an import hook when optax is imported
-later is fragile magic.
+installed, :class:`GradientTransformation` and
+:class:`GradientTransformationExtraArgs` therefore *derive* from optax's
+classes of the same names, and ``optax.chain(fo.sgd(1.0),
+fo.reduce_on_plateau())`` or ``optax.MultiSteps(fo.polyak_sgd())`` give
+``value=`` to ours. optax stays an optional dependency: ``import
+functional_opt`` imports it only when it is installed
+(``importlib.util.find_spec``), and ignores a broken install. The cost,
+measured with ``python -X importtime`` on an idle machine: optax adds about
+50-100 ms to an
+import of 1.1-2.3 s (this library with jax), paid only where optax is
+installed and nothing where the program imports optax anyway. Rejected:
+deriving only when optax was imported first (the type would depend on
+import order), and rewriting the class's bases from an import hook when
+optax is imported later (fragile).
 """
 
 from __future__ import annotations
