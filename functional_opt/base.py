@@ -30,8 +30,7 @@ fo.reduce_on_plateau())`` or ``optax.MultiSteps(fo.polyak_sgd())`` give
 functional_opt`` imports it only when it is installed
 (``importlib.util.find_spec``), and ignores a broken install. The cost,
 measured with ``python -X importtime`` on an idle machine: optax adds about
-50-100 ms to an
-import of 1.1-2.3 s (this library with jax), paid only where optax is
+50-100 ms to an import of 1.1-2.3 s (this library with jax), paid only where optax is
 installed and nothing where the program imports optax anyway. Rejected:
 deriving only when optax was imported first (the type would depend on
 import order), and rewriting the class's bases from an import hook when
