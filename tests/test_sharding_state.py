@@ -198,9 +198,20 @@ def test_explicit_mesh_state_keeps_sharding_type():
             "layers": np.linspace(-1.0, 1.0, 8 * 16, dtype=np.float32).reshape(8, 16),
             "cube": np.cos(np.arange(8 * 4 * 3, dtype=np.float32)).reshape(8, 4, 3),
             "b": np.sin(np.arange(8, dtype=np.float32)),
+            "deep": np.cos(np.arange(4 * 8 * 2, dtype=np.float32)).reshape(4, 8, 2),  # another layer count
         }
-        q = {k: jax.device_put(v, NamedSharding(mesh, P("x"))) for k, v in host.items()}
-        stacked = {"layers": True, "cube": True, "b": False}
+        specs = {"layers": P("x"), "cube": P("x"), "b": P("x"), "deep": P(None, "x")}
+        q = {k: jax.device_put(v, NamedSharding(mesh, specs[k])) for k, v in host.items()}
+        stacked = {"layers": True, "cube": True, "b": False, "deep": True}
+        # per_layer with two layer counts (8 and 4): each layer's update is LAMB's on that layer alone
+        opt = fo.per_layer(fo.lamb(1e-2), stacked=stacked)
+        u, _ = jax.jit(opt.update)(q, opt.init(q), q)
+        lamb = fo.lamb(1e-2)
+        for k in ("layers", "cube", "deep"):
+            for i in range(host[k].shape[0]):
+                x = jnp.asarray(host[k][i])
+                want, _ = lamb.update(x, lamb.init(x), x)
+                np.testing.assert_allclose(np.asarray(u[k])[i], np.asarray(want), rtol=1e-5, atol=1e-7)
         for name, opt in {
             "shampoo": fo.shampoo(1e-2),
             "per_layer_lamb": fo.per_layer(fo.lamb(1e-2), stacked=stacked),

@@ -17,7 +17,9 @@ class PerLayerState(NamedTuple):
     """State of :func:`per_layer`.
 
     ``stacked`` is the inner state of the stacked leaves, with a leading
-    layer axis on every array (the inner state of each layer, stacked);
+    layer axis on every array (the inner state of each layer, stacked; a
+    tuple of one such state per layer count when the stacked leaves have
+    several);
     ``rest`` is the inner state of the other leaves.
     """
 
@@ -114,7 +116,11 @@ def per_layer(inner: GradientTransformation, stacked: Any | Callable[[Any], Any]
     (``clip_by_global_norm``) would see one layer at a time inside
     ``per_layer``; keep it outside. Extra arguments (``value=loss``) reach
     both parts unchanged. A count in the inner state gets a leading layer
-    axis in ``PerLayerState.stacked`` (all layers count alike). On an
+    axis in ``PerLayerState.stacked`` (all layers count alike). Stacked
+    leaves with different layer counts (an encoder of 6 layers, a decoder
+    of 4) are vmapped in one group per count; ``PerLayerState.stacked`` is
+    then a tuple of the groups' states, in the order the counts first appear
+    among the leaves. On an
     explicit-sharding mesh, a stacked leaf whose layer axis is split is
     handed to ``inner`` with that axis whole (``vmap`` needs all mapped axes
     split alike); its update comes back split like the update it replaces,
@@ -155,10 +161,17 @@ def per_layer(inner: GradientTransformation, stacked: Any | Callable[[Any], Any]
                 raise ValueError("per_layer: a leaf marked as stacked must have a leading layer axis")
         return flags
 
+    def groups_of(params, flags):
+        """The stacked flags split by layer count: one flag list per distinct leading size, in leaf order."""
+        sizes = [jax.numpy.shape(x)[0] for x in jax.tree.leaves(params)]
+        counts = list(dict.fromkeys(n for n, f in zip(sizes, flags) if f))
+        return [[f and n == count for n, f in zip(sizes, flags)] for count in counts]
+
     def init(params):
         flags = flags_of(params)
-        p_stacked, p_rest = _split(params, flags)
-        s_stacked = jax.vmap(inner.init)(_whole_layer_axis(p_stacked)) if any(flags) else None
+        p_rest = _split(params, flags)[1]
+        states = [jax.vmap(inner.init)(_whole_layer_axis(_split(params, g)[0])) for g in groups_of(params, flags)]
+        s_stacked = None if not states else states[0] if len(states) == 1 else tuple(states)
         return PerLayerState(stacked=s_stacked, rest=inner.init(p_rest))
 
     def update(updates, state, params=None, **extra_args):
@@ -168,18 +181,26 @@ def per_layer(inner: GradientTransformation, stacked: Any | Callable[[Any], Any]
             )
         flags = flags_of(params)
         _tree.check_same_shapes("per_layer", "updates", updates, "params", params)
+        treedef = jax.tree.structure(updates)
         u_stacked, u_rest = _split(updates, flags)
-        p_stacked, p_rest = _split(params, flags)
-        if any(flags):
-            step = lambda u, s, p: inner.update(u, s, p, **extra_args)  # noqa: E731
-            u_whole, s_stacked = jax.vmap(step)(
-                _whole_layer_axis(u_stacked), state.stacked, _whole_layer_axis(p_stacked)
+        p_rest = _split(params, flags)[1]
+        groups = groups_of(params, flags)
+        old_states = [state.stacked] if len(groups) == 1 else list(state.stacked or ())
+        if len(old_states) != len(groups):
+            raise ValueError(
+                f"per_layer: the state holds {len(old_states)} group(s) of stacked layers, the params "
+                f"{len(groups)} (one group per distinct layer count)"
             )
-            u_stacked = _like(u_whole, u_stacked)
-        else:
-            s_stacked = state.stacked
+        step = lambda u, s, p: inner.update(u, s, p, **extra_args)  # noqa: E731
+        new_states = []
+        for g, s_g in zip(groups, old_states):
+            u_g, p_g = _split(updates, g)[0], _split(params, g)[0]
+            u_whole, s_g = jax.vmap(step)(_whole_layer_axis(u_g), s_g, _whole_layer_axis(p_g))
+            u_stacked = _merge(_like(u_whole, u_g), u_stacked, g, treedef)
+            new_states.append(s_g)
+        s_stacked = state.stacked if not groups else new_states[0] if len(groups) == 1 else tuple(new_states)
         u_rest, s_rest = inner.update(u_rest, state.rest, p_rest, **extra_args)
-        new = _merge(u_stacked, u_rest, flags, jax.tree.structure(updates))
+        new = _merge(u_stacked, u_rest, flags, treedef)
         return new, PerLayerState(stacked=s_stacked, rest=s_rest)
 
     return GradientTransformation(init, update)
