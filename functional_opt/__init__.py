@@ -86,7 +86,11 @@ from functional_opt.transforms.belief import (
     ScaleByBeliefState as ScaleByBeliefState,
     scale_by_belief as scale_by_belief,
 )
+from functional_opt.transforms.centralize import centralize as centralize
 from functional_opt.transforms.clipping import (
+    AdaptiveGradClipState as AdaptiveGradClipState,
+    ClipByGlobalNormState as ClipByGlobalNormState,
+    ClipState as ClipState,
     adaptive_grad_clip as adaptive_grad_clip,
     clip as clip,
     clip_by_block_rms as clip_by_block_rms,
@@ -97,6 +101,12 @@ from functional_opt.transforms.clipping import (
     unitwise_clip as unitwise_clip,
     unitwise_norm as unitwise_norm,
 )
+from functional_opt.transforms.constraints import (
+    NonNegativeParamsState as NonNegativeParamsState,
+    ZeroNansState as ZeroNansState,
+    keep_params_nonnegative as keep_params_nonnegative,
+    zero_nans as zero_nans,
+)
 from functional_opt.transforms.dadapt import (
     DAdaptAdamWState as DAdaptAdamWState,
     scale_by_dadapt_adamw as scale_by_dadapt_adamw,
@@ -105,6 +115,7 @@ from functional_opt.transforms.fromage import (
     ScaleByFromageState as ScaleByFromageState,
     scale_by_fromage as scale_by_fromage,
 )
+from functional_opt.transforms.gradient_scaling import scale_gradient as scale_gradient
 from functional_opt.transforms.lbfgs import ScaleByLBFGSState as ScaleByLBFGSState, scale_by_lbfgs as scale_by_lbfgs
 from functional_opt.transforms.linesearch import (
     ScaleByBacktrackingLinesearchState as ScaleByBacktrackingLinesearchState,
@@ -129,6 +140,10 @@ from functional_opt.transforms.novograd import (
     ScaleByNovogradState as ScaleByNovogradState,
     scale_by_novograd as scale_by_novograd,
 )
+from functional_opt.transforms.param_block import (
+    scale_by_param_block_norm as scale_by_param_block_norm,
+    scale_by_param_block_rms as scale_by_param_block_rms,
+)
 from functional_opt.transforms.plateau import (
     ReduceLROnPlateauState as ReduceLROnPlateauState,
     reduce_on_plateau as reduce_on_plateau,
@@ -141,6 +156,7 @@ from functional_opt.transforms.rms import ScaleByRmsState as ScaleByRmsState, sc
 from functional_opt.transforms.rprop import ScaleByRpropState as ScaleByRpropState, scale_by_rprop as scale_by_rprop
 from functional_opt.transforms.scaling import (
     ScaleByScheduleState as ScaleByScheduleState,
+    ScaleState as ScaleState,
     scale as scale,
     scale_by_learning_rate as scale_by_learning_rate,
     scale_by_schedule as scale_by_schedule,
@@ -160,7 +176,14 @@ from functional_opt.transforms.sophia import (
     ScaleBySophiaState as ScaleBySophiaState,
     scale_by_sophia as scale_by_sophia,
 )
-from functional_opt.transforms.trust_ratio import scale_by_trust_ratio as scale_by_trust_ratio
+from functional_opt.transforms.stddev import (
+    ScaleByRStdDevState as ScaleByRStdDevState,
+    scale_by_stddev as scale_by_stddev,
+)
+from functional_opt.transforms.trust_ratio import (
+    ScaleByTrustRatioState as ScaleByTrustRatioState,
+    scale_by_trust_ratio as scale_by_trust_ratio,
+)
 from functional_opt.transforms.weight_decay import (
     AddDecayedWeightsState as AddDecayedWeightsState,
     add_decayed_weights as add_decayed_weights,
@@ -237,6 +260,15 @@ from functional_opt.wrappers.averaging import (
     lookahead as lookahead,
     lookahead_slow_params as lookahead_slow_params,
 )
+from functional_opt.wrappers.conditional import (
+    ConditionallyMaskState as ConditionallyMaskState,
+    ConditionallyTransformState as ConditionallyTransformState,
+    ShouldSkipUpdateFunction as ShouldSkipUpdateFunction,
+    conditionally_mask as conditionally_mask,
+    conditionally_transform as conditionally_transform,
+    skip_large_updates as skip_large_updates,
+    skip_not_finite as skip_not_finite,
+)
 from functional_opt.wrappers.guards import (
     ApplyIfFiniteState as ApplyIfFiniteState,
     SkipLossSpikesState as SkipLossSpikesState,
@@ -250,9 +282,11 @@ from functional_opt.wrappers.hyperparams import (
     get_hyperparam as get_hyperparam,
     set_hyperparam as set_hyperparam,
 )
+from functional_opt.wrappers.layout import flatten as flatten
 from functional_opt.wrappers.masking import (
     MaskedNode as MaskedNode,
     MaskedState as MaskedState,
+    MultiTransformState as MultiTransformState,
     PartitionState as PartitionState,
     freeze as freeze,
     labels_by_regex as labels_by_regex,
@@ -284,6 +318,7 @@ from functional_opt.wrappers.quantized import (
     lion8bit as lion8bit,
     quantized_state as quantized_state,
 )
+from functional_opt.wrappers.selective import selective_transform as selective_transform
 from functional_opt.wrappers.stacked import PerLayerState as PerLayerState, per_layer as per_layer
 
 # --- losses and regularization: every name of fo.losses, penalties, dropout, batch norm ---

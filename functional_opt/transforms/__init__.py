@@ -32,6 +32,10 @@ from functional_opt.transforms.clipping import (
 )
 from functional_opt.transforms.clipping import unitwise_clip as unitwise_clip
 from functional_opt.transforms.clipping import unitwise_norm as unitwise_norm
+from functional_opt.transforms.constraints import NonNegativeParamsState as NonNegativeParamsState
+from functional_opt.transforms.constraints import ZeroNansState as ZeroNansState
+from functional_opt.transforms.constraints import keep_params_nonnegative as keep_params_nonnegative
+from functional_opt.transforms.constraints import zero_nans as zero_nans
 from functional_opt.transforms.momentum import (
     EmaState as EmaState,
 )
@@ -49,8 +53,16 @@ from functional_opt.transforms.noise import add_noise as add_noise
 from functional_opt.transforms.weight_decay import add_decayed_weights as add_decayed_weights
 from functional_opt.wrappers.accumulation import MultiSteps as MultiSteps
 from functional_opt.wrappers.accumulation import MultiStepsState as MultiStepsState
+from functional_opt.wrappers.conditional import ConditionallyMaskState as ConditionallyMaskState
+from functional_opt.wrappers.conditional import ConditionallyTransformState as ConditionallyTransformState
+from functional_opt.wrappers.conditional import ShouldSkipUpdateFunction as ShouldSkipUpdateFunction
+from functional_opt.wrappers.conditional import conditionally_mask as conditionally_mask
+from functional_opt.wrappers.conditional import conditionally_transform as conditionally_transform
+from functional_opt.wrappers.conditional import skip_large_updates as skip_large_updates
+from functional_opt.wrappers.conditional import skip_not_finite as skip_not_finite
 from functional_opt.wrappers.guards import ApplyIfFiniteState as ApplyIfFiniteState
 from functional_opt.wrappers.guards import apply_if_finite as apply_if_finite
+from functional_opt.wrappers.layout import flatten as flatten
 from functional_opt.wrappers.masking import (
     MaskedNode as MaskedNode,
 )
@@ -75,5 +87,6 @@ from functional_opt.wrappers.monitoring import measure_with_ema as measure_with_
 from functional_opt.wrappers.monitoring import monitor as monitor
 from functional_opt.wrappers.monitoring import snapshot as snapshot
 from functional_opt.wrappers.naming import named_chain as named_chain
+from functional_opt.wrappers.selective import selective_transform as selective_transform
 
 __all__ = _public_names(globals())

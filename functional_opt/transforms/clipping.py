@@ -15,6 +15,11 @@ from functional_opt._hparams import check_number, value_at
 from functional_opt.base import EmptyState, GradientTransformation
 from functional_opt.flat import check_not_flat
 
+# optax's state names of the clipping transforms: each is EmptyState itself, as in optax.
+ClipState = EmptyState
+ClipByGlobalNormState = EmptyState
+AdaptiveGradClipState = EmptyState
+
 
 def _init_empty(params):
     del params

@@ -14,6 +14,9 @@ from functional_opt._hparams import (
 )
 from functional_opt.base import EmptyState, GradientTransformation
 
+# optax's state name of scale: EmptyState itself, as in optax.
+ScaleState = EmptyState
+
 
 def _scale_tree(where, updates, factor):
     u, _ = _tree.map_moments(where, lambda g: (g * factor,), updates)

@@ -12,6 +12,9 @@ from functional_opt._hparams import check_number, value_at
 from functional_opt.base import EmptyState, GradientTransformation
 from functional_opt.flat import check_not_flat
 
+# optax's state name of scale_by_trust_ratio: EmptyState itself, as in optax.
+ScaleByTrustRatioState = EmptyState
+
 
 def scale_by_trust_ratio(
     min_norm=0.0,
