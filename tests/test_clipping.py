@@ -261,6 +261,10 @@ def test_per_example_clip_functions_match_numpy_and_optax():
             fk = np.minimum(1.0, c / np.where(nk > 0, nk, 1.0))
             np.testing.assert_allclose(si, np.tensordot(fk, np.asarray(gi, np.float64), axes=1), rtol=1e-5, atol=1e-6)
             assert int(ni) == int(np.sum(nk > c))
+    ints = [jnp.array([[0, 0, 0], [0, 3, 4], [4, 0, 3], [3, 4, 0]])]  # integer gradients are accepted (as optax)
+    s_int, n_int = fo.per_example_global_norm_clip(ints, 1.25)
+    np.testing.assert_allclose(s_int[0], [1.75, 1.75, 1.75], rtol=1e-6)
+    assert int(n_int) == 3
     optax = pytest.importorskip("optax")
     chex.assert_trees_all_close(
         fo.per_example_global_norm_clip(to_jax(g), clip),

@@ -268,6 +268,13 @@ def _check_batch_axis(where: str, leaves: list) -> None:
         )
 
 
+def _as_inexact(grads):
+    """Integer leaves as float32 (the functions accept them, as optax's do; transforms refuse them)."""
+    return jax.tree.map(
+        lambda x: x if jnp.issubdtype(jnp.result_type(x), jnp.inexact) else jnp.asarray(x, jnp.float32), grads
+    )
+
+
 def _clip_examples(where: str, grads, l2_norm_clip) -> tuple:
     """``(sum_i g_i * min(1, clip / n_i), number clipped)`` over the leading axis of every leaf of ``grads``."""
     check_number("l2_norm_clip", l2_norm_clip, low=0.0)
@@ -318,7 +325,7 @@ def per_example_global_norm_clip(grads, l2_norm_clip) -> tuple:
     References:
         Abadi et al., "Deep Learning with Differential Privacy", CCS 2016.
     """
-    return _clip_examples("per_example_global_norm_clip", grads, l2_norm_clip)
+    return _clip_examples("per_example_global_norm_clip", _as_inexact(grads), l2_norm_clip)
 
 
 def per_example_layer_norm_clip(grads, global_l2_norm_clip, uniform: bool = True) -> tuple:
@@ -355,7 +362,7 @@ def per_example_layer_norm_clip(grads, global_l2_norm_clip, uniform: bool = True
     """
     where = "per_example_layer_norm_clip"
     check_number("global_l2_norm_clip", global_l2_norm_clip, low=0.0)
-    leaves, treedef = jax.tree.flatten(grads)
+    leaves, treedef = jax.tree.flatten(_as_inexact(grads))
     _check_batch_axis(where, leaves)
     total = sum(x[0].size for x in leaves)
     sums, counts = [], []
