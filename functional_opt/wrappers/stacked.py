@@ -163,7 +163,7 @@ def per_layer(inner: GradientTransformation, stacked: Any | Callable[[Any], Any]
 
     def groups_of(params, flags):
         """The stacked flags split by layer count: one flag list per distinct leading size, in leaf order."""
-        sizes = [jax.numpy.shape(x)[0] for x in jax.tree.leaves(params)]
+        sizes = [jax.numpy.shape(x)[0] if f else None for x, f in zip(jax.tree.leaves(params), flags)]
         counts = list(dict.fromkeys(n for n, f in zip(sizes, flags) if f))
         return [[f and n == count for n, f in zip(sizes, flags)] for count in counts]
 
