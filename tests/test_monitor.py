@@ -167,7 +167,7 @@ def test_per_leaf_false_every_and_no_params():
     ref = numpy_adam_metrics(3)
     hist = run(fo.monitor(ADAM, per_leaf=False, every=2, learning_rate=LR, b2=B2, eps=EPS))
     states = [s for _, s in hist]
-    assert states[0].leaf_metrics == {}
+    assert states[0].leaf_metrics.values == {} and jax.tree.leaves(states[0].leaf_metrics) == []
     got = [fo.monitor_metrics(s) for s in states]
     assert set(got[0]) == {"grad_norm", "update_norm", "param_norm", "update_ratio", "nonfinite_grads", "lr_eff"}
     for step, measured in ((0, 0), (1, 0), (2, 2)):  # measured on steps 0 and 2; step 1 keeps step 0's values
@@ -196,6 +196,18 @@ def test_state_is_arrays_with_a_fixed_structure_under_jit_and_vmap():
     assert jax.tree.structure(states) == jax.tree.structure(s0)
     np.testing.assert_allclose(metrics["lr_eff"][1] / metrics["lr_eff"][0], 2.0, rtol=1e-6)
     np.testing.assert_allclose(metrics["grad_norm"], numpy_adam_metrics(1)[0]["grad_norm"], rtol=1e-6)
+
+
+def test_donated_train_step():
+    """A state made by init or by an eager update donates each buffer once (one-leaf tree: total == leaf)."""
+    opt = fo.monitor(ADAM)
+    step = fo.make_train_step(lambda p, batch: jnp.sum((p - batch) ** 2), opt)
+    p = jnp.ones(3)
+    s = opt.init(p)
+    p, s, _ = step(p, s, jnp.zeros(3))
+    _, s = opt.update(jnp.ones(3), s, p)  # eagerly
+    p, s, _ = step(p, s, jnp.zeros(3))
+    assert fo.monitor_metrics(s)["grad_norm"] > 0
 
 
 def test_flat_mode_smoke():

@@ -18,6 +18,8 @@ on.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
@@ -208,20 +210,35 @@ def measure_with_ema(
 GLOBAL_METRICS = ("grad_norm", "update_norm", "param_norm", "update_ratio", "nonfinite_grads")
 
 
+@functools.partial(jax.tree_util.register_dataclass, data_fields=["values"], meta_fields=["names"])
+@dataclasses.dataclass(frozen=True)
+class LeafMetrics:
+    """Per-leaf metrics of ``monitor(inner)``, stacked: one vector per metric, one entry per leaf.
+
+    ``values``: dict name -> array of shape ``(number of leaves,)``;
+    ``names``: the leaves' key paths (``"encoder/w"``), static (part of the
+    tree structure, not arrays), in ``jax.tree.leaves`` order. Stacking keeps
+    the step to a handful of outputs whatever the leaf count.
+    """
+
+    values: dict[str, Any]
+    names: tuple[str, ...]
+
+
 class MonitorWrapperState(NamedTuple):
     """State of ``monitor(inner)``.
 
     ``count``: int32 steps taken; ``metrics``: dict name -> scalar, the
     totals of the last measured step (``grad_norm``, ``update_norm``,
     ``param_norm``, ``update_ratio``, ``nonfinite_grads`` and, for Adam,
-    ``lr_eff``); ``leaf_metrics``: dict name -> tree with the updates'
-    structure whose leaves are the per-leaf scalars (``{}`` when
-    ``per_leaf=False``); ``inner_state``: the wrapped optimizer's state.
+    ``lr_eff``); ``leaf_metrics``: the same per leaf, a :class:`LeafMetrics`
+    (empty when ``per_leaf=False``); ``inner_state``: the wrapped
+    optimizer's state.
     """
 
     count: Any
     metrics: dict[str, Any]
-    leaf_metrics: dict[str, Any]
+    leaf_metrics: LeafMetrics
     inner_state: Any
 
 
@@ -306,11 +323,15 @@ def monitor(
     ``eps_root`` is ignored. Optimizers without an Adam state (sgd, lion,
     rmsprop, adafactor, ...) have no ``lr_eff`` key.
 
-    Cost: one extra read of ``g``, ``u``, ``p`` (and Adam's ``nu``) per
-    measured step, fused into one reduction per array; the non-finite count
-    is a second pass taken only when the gradient norm is not finite. With
-    ``every=k`` the metrics are measured on steps ``0, k, 2k, ...`` only
-    (the state keeps the last measurement), dividing that cost by ``k``.
+    Cost: two reductions per leaf and measured step, one over ``g`` and
+    ``p`` before the inner update (squared norms and the non-finite count in
+    one pass), one over ``u`` and Adam's ``nu`` after it; the per-leaf
+    values are stacked into one vector per metric (:class:`LeafMetrics`),
+    so the state adds a few arrays whatever the leaf count. On XLA:CPU this
+    is not free (``u`` is materialized, a donated ``p`` is copied,
+    ``lr_eff`` repeats Adam's square root and division): see
+    ``benchmarks/README.md``. With ``every=k`` the metrics are measured on
+    steps ``0, k, 2k, ...`` only (the state keeps the last measurement).
 
     Args:
         inner_or_measures: a ``GradientTransformation`` to wrap, or a dict
@@ -355,90 +376,131 @@ def monitor(
     check_number("eps", eps, low=0.0, allow_none=True)
     given = {"learning_rate": learning_rate, "b2": b2, "eps": eps}
 
-    def names(inner_state, treedef):
+    def names_of(inner_state, treedef):
         has_adam = bool(_adam_sources(inner_state, treedef))
         return GLOBAL_METRICS + (("lr_eff",) if has_adam else ())
 
-    def zeros(inner_state, treedef):
-        def zero(name):
-            return jnp.zeros([], jnp.int32 if name == "nonfinite_grads" else jnp.float32)
-
-        ns = names(inner_state, treedef)
-        leaf = {n: treedef.unflatten([zero(n)] * treedef.num_leaves) for n in ns} if per_leaf else {}
-        return {n: zero(n) for n in ns}, leaf
+    def dtype_of(name):
+        return jnp.int32 if name == "nonfinite_grads" else jnp.float32
 
     def init(params):
         inner_state = inner.init(params)
-        metrics, leaf = zeros(inner_state, jax.tree.structure(params))
+        treedef = jax.tree.structure(params)
+        names = names_of(inner_state, treedef)
+        metrics = {k: jnp.zeros([], dtype_of(k)) for k in names}
+        leaf_names = tuple(_leaf_name(p) for p, _ in jax.tree_util.tree_flatten_with_path(params)[0])
+        leaf = (
+            LeafMetrics({k: jnp.zeros([len(leaf_names)], dtype_of(k)) for k in names}, leaf_names)
+            if per_leaf
+            else LeafMetrics({}, ())
+        )
         return MonitorWrapperState(zero_count(), metrics, leaf, inner_state)
 
-    def measure(grads, updates, params, inner_state):
+    def measure_inputs(grads, params):
+        """``(|g|^2, non-finite count of g, |p|^2)`` per leaf, stacked: one two- or three-operand
+        reduction per leaf, reading ``g`` and ``p`` once, before a donated ``p`` is overwritten."""
+        gs = jax.tree.leaves(grads)
+        ps = [None] * len(gs) if params is None else jax.tree.structure(grads).flatten_up_to(params)
+        rows = [
+            _sums([_tree.abs_sq(_tree.up(g))] + ([] if p is None else [_tree.abs_sq(_tree.up(p))]), g)
+            for g, p in zip(gs, ps)
+        ]
+        g2 = _stack([r[0][0] for r in rows])
+        bad = _stack([r[1] for r in rows], jnp.int32)
+        p2 = jnp.full([len(gs)], jnp.nan, jnp.float32) if params is None else _stack([r[0][1] for r in rows])
+        return g2, bad, p2
+
+    def measure(stats, grads, updates, inner_state):
+        g2, bad, p2 = stats
         treedef = jax.tree.structure(grads)
-        paths_g = treedef.flatten_up_to(grads)
-        us = treedef.flatten_up_to(updates)
-        ps = None if params is None else treedef.flatten_up_to(params)
         n = treedef.num_leaves
-        sq = lambda x: jnp.sum(_tree.abs_sq(_tree.up(x)))  # noqa: E731
-        g2 = [sq(g) for g in paths_g]
-        u2 = [sq(u) for u in us]
-        p2 = [sq(p) for p in ps] if ps is not None else [jnp.full([], jnp.nan, jnp.float32)] * n
-        total_g2 = _tree.tree_sum(list(g2))
-        # the count needs a second pass over g: taken only when the squared norm is not finite
-        bad = jax.lax.cond(
-            jnp.isfinite(total_g2),
-            lambda gs: [jnp.zeros([], jnp.int32) for _ in gs],
-            lambda gs: [jnp.sum(~jnp.isfinite(g)).astype(jnp.int32) for g in gs],
-            paths_g,
-        )
+        us = treedef.flatten_up_to(updates)
+        # Adam's per-leaf sum of lr / (sqrt(nu_hat) + eps), read in the same reduction as |u|^2
+        terms: list = [None] * n
+        for src in _adam_sources(inner_state, treedef):
+            lr, b2_, eps_ = _lr_eff_scalars(src, given)
+            k = _tree.decay_scalars(b2_, jnp.maximum(src.count - 1, 0))  # t = count: the step just taken
+            for i, nu in enumerate(src.nu):
+                if nu is not None and terms[i] is None:
+                    terms[i] = lr / (jnp.sqrt(_tree.up(nu) * k.c) + eps_)
+        rows = [
+            _sums([_tree.abs_sq(_tree.up(u))] + ([] if t is None else [t]), u, checked=True)[0]
+            for u, t in zip(us, terms)
+        ]
+        u2 = _stack([r[0] for r in rows])
         leaf = {
-            "grad_norm": [jnp.sqrt(x) for x in g2],
-            "update_norm": [jnp.sqrt(x) for x in u2],
-            "param_norm": [jnp.sqrt(x) for x in p2],
+            "grad_norm": jnp.sqrt(g2),
+            "update_norm": jnp.sqrt(u2),
+            "param_norm": jnp.sqrt(p2),
             "nonfinite_grads": bad,
         }
-        leaf["update_ratio"] = [a / b for a, b in zip(leaf["update_norm"], leaf["param_norm"])]
+        leaf["update_ratio"] = leaf["update_norm"] / leaf["param_norm"]
         total = {
-            "grad_norm": jnp.sqrt(total_g2),
-            "update_norm": jnp.sqrt(_tree.tree_sum(list(u2))),
-            "param_norm": jnp.sqrt(_tree.tree_sum(list(p2))),
-            "nonfinite_grads": _tree.tree_sum(list(bad)) if n else jnp.zeros([], jnp.int32),
+            "grad_norm": jnp.sqrt(jnp.sum(g2)),
+            "update_norm": jnp.sqrt(jnp.sum(u2)),
+            "param_norm": jnp.sqrt(jnp.sum(p2)),
+            "nonfinite_grads": jnp.sum(bad),
         }
         total["update_ratio"] = total["update_norm"] / total["param_norm"]
-        sources = _adam_sources(inner_state, treedef)
-        if sources:
-            sums: list = [None] * n
-            sizes: list = [0] * n
-            for src in sources:
-                lr, b2_, eps_ = _lr_eff_scalars(src, given)
-                k = _tree.decay_scalars(b2_, jnp.maximum(src.count - 1, 0))  # t = count: the step just taken
-                for i, nu in enumerate(src.nu):
-                    if nu is not None and sums[i] is None:
-                        sums[i] = jnp.sum(lr / (jnp.sqrt(_tree.up(nu) * k.c) + eps_))
-                        sizes[i] = int(np.prod(jnp.shape(nu)))
-            nan = jnp.full([], jnp.nan, jnp.float32)
-            leaf["lr_eff"] = [nan if s is None else s / max(z, 1) for s, z in zip(sums, sizes)]
-            owned = [s for s in sums if s is not None]
-            total["lr_eff"] = _tree.tree_sum(owned) / max(sum(sizes), 1) if owned else nan
-        total = {k: total[k].astype(jnp.int32 if k == "nonfinite_grads" else jnp.float32) for k in total}
-        leaf_trees = (
-            {k: treedef.unflatten([x.astype(total[k].dtype) for x in v]) for k, v in leaf.items()} if per_leaf else {}
-        )
-        return total, leaf_trees
+        if any(t is not None for t in terms):
+            owned = np.array([t is not None for t in terms])
+            sizes = np.array([max(int(np.prod(jnp.shape(u))), 1) for u in us], np.float32)
+            sums = _stack([r[1] if t is not None else jnp.zeros([], jnp.float32) for r, t in zip(rows, terms)])
+            leaf["lr_eff"] = jnp.where(owned, sums / sizes, jnp.nan)
+            total["lr_eff"] = jnp.sum(sums) / float(sizes[owned].sum())
+        total = {k: v.astype(dtype_of(k)) for k, v in total.items()}
+        values = {k: v.astype(dtype_of(k)) for k, v in leaf.items()} if per_leaf else {}
+        return total, values
 
     def update(updates, state, params=None, **extra_args):
-        new_updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
         if every == 1:
-            metrics, leaf = measure(updates, new_updates, params, inner_state)
-        else:
-            metrics, leaf = jax.lax.cond(
-                state.count % every == 0,
+            stats = measure_inputs(updates, params)
+            new_updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
+            metrics, values = measure(stats, updates, new_updates, inner_state)
+        else:  # both passes only on measured steps
+            now = state.count % every == 0
+            n = len(state.leaf_metrics.names) if per_leaf else len(jax.tree.leaves(updates))
+            skipped = (jnp.zeros([n]), jnp.zeros([n], jnp.int32), jnp.zeros([n]))
+            stats = jax.lax.cond(now, lambda a: measure_inputs(*a), lambda a: skipped, (updates, params))
+            new_updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
+            metrics, values = jax.lax.cond(
+                now,
                 lambda a: measure(*a),
-                lambda a: (state.metrics, state.leaf_metrics),
-                (updates, new_updates, params, inner_state),
+                lambda a: (state.metrics, state.leaf_metrics.values),
+                (stats, updates, new_updates, inner_state),
             )
+        leaf = LeafMetrics(values, state.leaf_metrics.names)
         return new_updates, MonitorWrapperState(safe_increment(state.count), metrics, leaf, inner_state)
 
     return GradientTransformation(init, update)
+
+
+def _stack(xs: list, dtype: Any = jnp.float32) -> jax.Array:
+    return jnp.stack(xs).astype(dtype) if xs else jnp.zeros([0], dtype)
+
+
+def _sums(values: list, x: jax.Array, *, checked: bool = False) -> tuple[list, jax.Array]:
+    """``([sum(v) for v in values], number of non-finite entries of x)`` in one pass over the arrays.
+
+    One multi-operand reduction (XLA fuses the elementwise producers into
+    it; a lone ``jnp.sum`` on XLA:CPU becomes a library call per leaf, several
+    times slower for many leaves). ``checked=True``, when the count is not
+    needed, adds ``where(count > 0, s, 0)`` to each sum (an exact no-op: a
+    non-finite ``x`` already makes ``s`` non-finite) so the count stays
+    live and the reduction keeps its single-pass form.
+    """
+    bad = (~jnp.isfinite(x)).astype(jnp.int32)
+    dims = tuple(range(jnp.ndim(x)))
+    out = jax.lax.reduce(
+        (*values, bad),
+        (*(np.zeros((), v.dtype) for v in values), np.int32(0)),
+        lambda a, b: tuple(p + q for p, q in zip(a, b)),
+        dims,
+    )
+    sums, count = list(out[:-1]), out[-1]
+    if checked:
+        sums = [s + jnp.where(count > 0, s, 0) for s in sums]
+    return sums, count
 
 
 def _lr_eff_scalars(src: _AdamSource, given: dict) -> tuple[Any, Any, Any]:
@@ -493,7 +555,7 @@ def monitor_metrics(opt_state: Any, /, *, host: bool = True) -> dict[str, Any]:
       ``"param_norm"``, ``"update_ratio"``, ``"nonfinite_grads"``,
       ``"lr_eff"`` (the totals) and ``"<metric>/<leaf path>"`` per leaf, the
       path's keys joined by ``/`` (``"grad_norm/encoder/w"``,
-      ``"lr_eff/layers/0/b"``);
+      ``"lr_eff/layers/0/b"``; params that are one array have totals only);
     * ``monitor({...})`` and ``snapshot``: the measure's name for a scalar
       measurement, ``"<name>/<leaf path>"`` for a tree of scalars.
 
@@ -521,8 +583,8 @@ def monitor_metrics(opt_state: Any, /, *, host: bool = True) -> dict[str, Any]:
         entries: list[tuple[str, Any]] = []
         if isinstance(node, MonitorWrapperState):
             entries += list(node.metrics.items())
-            for name, tree in node.leaf_metrics.items():
-                entries += [(f"{name}/{_leaf_name(p)}", x) for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]]
+            for name, vec in node.leaf_metrics.values.items():
+                entries += [(f"{name}/{leaf}", vec[..., i]) for i, leaf in enumerate(node.leaf_metrics.names) if leaf]
         else:
             found = node.measurements if isinstance(node, MonitorState) else node.measurement
             for name, tree in found.items():
