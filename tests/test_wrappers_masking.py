@@ -147,7 +147,7 @@ def test_freeze_against_optax_selective_transform():
     mask = {"s": True, "v": False, "m": False}
     ours, _, _ = run(fo.freeze(mask, fo.adam(0.1)), p, gs)
     theirs, _, _ = run(optax.selective_transform(optax.adam(0.1), freeze_mask=mask), p, gs)
-    chex.assert_trees_all_close(ours, theirs, rtol=1e-5)
+    chex.assert_trees_all_close(ours, theirs, rtol=1e-5, atol=1e-5)  # float32 Adam: compiled fusions differ by ulps
 
 
 def test_masks_refuse_flat_buffers():
