@@ -42,11 +42,14 @@ def parse(argv=None):
     ap.add_argument("--quick", action="store_true", help="tiny sizes, few steps (a smoke run)")
     ap.add_argument("--sizes", default=None, help="comma-separated parameter counts (default 2**24)")
     ap.add_argument("--steps", type=int, default=None, help="timed steps per competitor")
+    ap.add_argument("--impls", default=None, help="comma-separated competitors (default: all; --quick: three)")
     ap.add_argument("--json", default=None, help="write the results to this path")
     a = ap.parse_args(argv)
     a.sizes = [int(s) for s in (a.sizes or ("4096" if a.quick else str(2**24))).split(",")]
     a.layers = 2 if a.quick else 21
     a.steps = a.steps or (2 if a.quick else 40)
+    quick_impls = "optax adam,fo adam,fo adam + monitor"
+    a.impls = a.impls.split(",") if a.impls else (quick_impls.split(",") if a.quick else None)
     return a
 
 
@@ -75,6 +78,8 @@ def bench_size(n: int, a, key) -> list[dict]:
     n_params = sum(x.size for x in jax.tree.leaves(params))
     runners, compiled = {}, {}
     for name, (opt, apply) in competitors().items():
+        if a.impls is not None and name not in a.impls:
+            continue
 
         def step(p, s, g, opt=opt, apply=apply):
             u, s = opt.update(g, s, p)
@@ -92,7 +97,7 @@ def bench_size(n: int, a, key) -> list[dict]:
 
         runners[name] = adv
     times = H.run_interleaved(runners, warmup=3 if not a.quick else 1, steps=a.steps, rounds=4 if not a.quick else 2)
-    ref = H.summary(times["optax adam"])["median"]
+    ref = H.summary(times["optax adam"])["median"] if "optax adam" in times else float("nan")
     rows = []
     for name, c in compiled.items():
         s = H.summary(times[name])
@@ -108,7 +113,7 @@ def bench_size(n: int, a, key) -> list[dict]:
                 "vs_optax": s["median"] / ref,
                 "overhead": (
                     s["median"] / H.summary(times[name.split(" + ")[0]])["median"] - 1
-                    if " + " in name
+                    if name.split(" + ")[0] in times and " + " in name
                     else float("nan")
                 ),
                 "bytes_per_param": c.bytes / n_params,

@@ -296,6 +296,7 @@ from functional_opt.wrappers.masking import (
     set_to_zero as set_to_zero,
 )
 from functional_opt.wrappers.monitoring import (
+    LeafMetrics as LeafMetrics,
     MonitorState as MonitorState,
     MonitorWrapperState as MonitorWrapperState,
     SnapshotState as SnapshotState,
