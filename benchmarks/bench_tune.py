@@ -1,16 +1,22 @@
 """A learning-rate x weight-decay sweep of a digits MLP three ways, in one process: wall clock and compile counts.
 
 * ``sweep``: ``fo.tune.sweep``, every configuration in one jitted ``jax.vmap`` program;
-* ``sequential``: one jitted training function with array hyperparameters (``fo.adamw(hp["lr"],
-  weight_decay=hp["wd"])``), called once per configuration (one compile);
+* ``sequential``: one jitted training step with array hyperparameters (``fo.adamw(hp["lr"],
+  weight_decay=hp["wd"])``) called from a Python loop, every step of every configuration (one compile);
+* ``sequential_scan``: the sweep's own ``train_fn`` (a ``lax.scan`` over the steps) jitted without
+  ``vmap`` and called once per configuration (one compile): the strongest sequential baseline;
+* ``sweep_fast`` / ``sequential_fast``: ``sweep(..., compiler_options=FAST_COMPILE)`` and the
+  sequential step jitted with the same options, so the effect of the options is shown on both sides;
 * ``optax``: a new ``optax.adamw(lr, weight_decay=wd)`` (Python floats) per configuration inside a
   freshly jitted training function, so one compile each (optax's hyperparameters are constants).
 
 Every way trains the same 64-32-10 MLP from the same initialisation on the same fixed minibatches of
 scikit-learn's digits (batch 64, cycled) for the same steps, and reports the final full-training-set
-loss; the three ways run the same math, so their losses agree (checked, printed). Wall clock includes
-tracing and compilation (that is the cost a user pays). Compiles are XLA backend compilations counted
-with ``jax.monitoring`` (every program, helpers included) and traces of the training function.
+loss; the ways run the same math, so their losses agree (checked, printed). Wall clock includes
+tracing and compilation (that is the cost a user pays); it is split into "compile" (jaxpr tracing,
+lowering to MLIR and XLA backend compilation, summed from ``jax.monitoring`` events) and "run" (the
+rest: execution, dispatch, Python). Compiles are XLA backend compilations counted with
+``jax.monitoring`` (every program, helpers included) and traces of the training function.
 
     python benchmarks/bench_tune.py                 # 16 configurations (4 x 4), 200 steps
     python benchmarks/bench_tune.py --configs 256   # GPU: 16 x 16
@@ -36,13 +42,22 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import functional_opt as fo  # noqa: E402
 from functional_opt import tune  # noqa: E402
+from functional_opt.tune.sweep import FAST_COMPILE  # noqa: E402
 
 _COMPILES = [0]
+_COMPILE_SECONDS = [0.0]
+_COMPILE_EVENTS = (
+    "/jax/core/compile/jaxpr_trace_duration",
+    "/jax/core/compile/jaxpr_to_mlir_module_duration",
+    "/jax/core/compile/backend_compile_duration",
+)
 
 
 def _on_event(event: str, duration_secs: float, **kwargs: str | int) -> None:
     if event == "/jax/core/compile/backend_compile_duration":
         _COMPILES[0] += 1
+    if event in _COMPILE_EVENTS:
+        _COMPILE_SECONDS[0] += duration_secs
 
 
 jax.monitoring.register_event_duration_secs_listener(_on_event)
@@ -120,10 +135,14 @@ def run_loop(step: Callable, opt: Any, hp: Any, data: tuple, params0: dict, step
 
 
 def _timed(fn: Callable[[], Any], traces: list) -> dict[str, Any]:
-    c0, n0, t0 = _COMPILES[0], len(traces), time.perf_counter()
+    c0, s0, n0, t0 = _COMPILES[0], _COMPILE_SECONDS[0], len(traces), time.perf_counter()
     losses = fn()
+    seconds = time.perf_counter() - t0
+    compile_s = _COMPILE_SECONDS[0] - s0
     return {
-        "seconds": time.perf_counter() - t0,
+        "seconds": seconds,
+        "compile_seconds": compile_s,
+        "run_seconds": seconds - compile_s,
         "compiles": _COMPILES[0] - c0,
         "traces": len(traces) - n0,
         "losses": np.asarray(losses, np.float64),
@@ -142,7 +161,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--configs", type=int, default=16, help="configurations (learning rate x weight decay grid)")
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--rounds", type=int, default=2, help="repeat every way, order alternating; report the median")
+    ap.add_argument("--rounds", type=int, default=3, help="repeat every way, order alternating; report the median")
     ap.add_argument("--quick", action="store_true", help="4 configurations, 10 steps, 1 round")
     ap.add_argument("--json", default=None, help="also write the results here")
     a = ap.parse_args(argv)
@@ -166,19 +185,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     final_loss = jax.jit(lambda p: loss_fn(p, data[2], data[3]))
     jax.block_until_ready((batches, final_loss(params0)))  # data and the shared loss program: not timed
 
-    def way_sweep() -> dict[str, Any]:
+    def way_sweep(options: dict[str, Any] | None = None) -> dict[str, Any]:
         traces: list = []
         train_fn = make_train_fn(fo_adamw, data, params0, a.steps, traces)
-        return _timed(lambda: tune.sweep(train_fn, configs, key=key).metrics["loss"][:, 0], traces)
+        return _timed(
+            lambda: tune.sweep(train_fn, configs, key=key, compiler_options=options).metrics["loss"][:, 0], traces
+        )
 
-    def way_sequential() -> dict[str, Any]:
+    def way_sequential(options: dict[str, Any] | None = None) -> dict[str, Any]:
         traces: list = []
 
         def counted(*args: Any) -> Any:
             traces.append(1)
             return make_step(fo_adamw)(*args)
 
-        step = jax.jit(counted)
+        step = jax.jit(counted, compiler_options=options)
 
         def run() -> list[float]:
             out = []
@@ -186,6 +207,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 h = {n: jnp.asarray(v) for n, v in hp.items()}
                 out.append(run_loop(step, fo_adamw(h), h, batches, params0, a.steps, final_loss))
             return out
+
+        return _timed(run, traces)
+
+    def way_sequential_scan() -> dict[str, Any]:
+        traces: list = []
+        run_one = jax.jit(make_train_fn(fo_adamw, data, params0, a.steps, traces))
+        k0 = jax.random.split(key, 1)[0]  # the key sweep gives seed 0 (train_fn ignores it here)
+
+        def run() -> list[float]:
+            return [float(run_one({n: jnp.asarray(v) for n, v in hp.items()}, k0)["loss"]) for hp in hps]
 
         return _timed(run, traces)
 
@@ -206,7 +237,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
         return _timed(run, traces)
 
-    ways = {"sweep": way_sweep, "sequential": way_sequential, "optax": way_optax}
+    ways: dict[str, Callable[[], dict[str, Any]]] = {
+        "sweep": way_sweep,
+        "sequential": way_sequential,
+        "sequential_scan": way_sequential_scan,
+        "optax": way_optax,
+        "sweep_fast": lambda: way_sweep(FAST_COMPILE),
+        "sequential_fast": lambda: way_sequential(FAST_COMPILE),
+    }
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in ways}
     for r in range(a.rounds):  # alternate the order between rounds: A B C, C B A, ...
         for name in list(ways) if r % 2 == 0 else list(ways)[::-1]:
@@ -215,6 +253,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         name: {
             "seconds": float(np.median([x["seconds"] for x in rs])),
             "seconds_each": [round(x["seconds"], 3) for x in rs],
+            "compile_seconds": float(np.median([x["compile_seconds"] for x in rs])),
+            "run_seconds": float(np.median([x["run_seconds"] for x in rs])),
             "compiles": rs[0]["compiles"],
             "traces": rs[0]["traces"],
             "losses": rs[0]["losses"],
@@ -225,32 +265,44 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ref = results["optax"]["losses"]
     diff = {name: float(np.max(np.abs(r["losses"] - ref))) for name, r in results.items()}
     rel = {name: float(np.max(np.abs(r["losses"] - ref) / np.abs(ref))) for name, r in results.items()}
-    sweep_s = results["sweep"]["seconds"]
+    sweep_s, sweep_run = results["sweep"]["seconds"], results["sweep"]["run_seconds"]
     print(
         f"digits MLP 64-32-10, {a.configs} configurations (lr {n_lr} x wd {n_wd}), {a.steps} steps, "
         f"batch {a.batch}, backend {jax.default_backend()} ({len(jax.local_devices())} device(s))"
     )
     print()
-    print(f"| way | wall s (median of {a.rounds}) | each round | XLA compiles | traces | sweep / way | loss vs optax |")
-    print("|---|---:|---|---:|---:|---:|---:|")
+    print(
+        f"| way | wall s (median of {a.rounds}) | each round | compile s | run s | XLA compiles | traces "
+        "| sweep / way, wall | sweep / way, run only | loss vs optax |"
+    )
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, res in results.items():
         each = ", ".join(f"{x:.2f}" for x in res["seconds_each"])
         print(
-            f"| {name} | {res['seconds']:.2f} | {each} | {res['compiles']} | {res['traces']} | "
-            f"{sweep_s / res['seconds']:.3f}x | {rel[name]:.1e} rel |"
+            f"| {name} | {res['seconds']:.2f} | {each} | {res['compile_seconds']:.2f} | {res['run_seconds']:.3f} | "
+            f"{res['compiles']} | {res['traces']} | {sweep_s / res['seconds']:.3f}x | "
+            f"{sweep_run / res['run_seconds']:.3f}x | {rel[name]:.1e} rel |"
         )
     ratio_opx = sweep_s / results["optax"]["seconds"]
     ratio_seq = sweep_s / results["sequential"]["seconds"]
+    ratio_seq_run = sweep_run / results["sequential"]["run_seconds"]
+    fast_seq = results["sweep_fast"]["seconds"] / results["sequential"]["seconds"]
+    fast_fast = results["sweep_fast"]["seconds"] / results["sequential_fast"]["seconds"]
     agree = max(rel.values()) < 1e-3
     print()
     print(
-        f"final losses (best {ref.min():.4f}) agree across the three ways: {'yes' if agree else 'NO'} "
+        f"final losses (best {ref.min():.4f}) agree across all ways: {'yes' if agree else 'NO'} "
         f"(max abs diff {max(diff.values()):.1e}, max rel diff {max(rel.values()):.1e}; "
         f"{jnp.zeros(()).dtype}, {a.steps} Adam steps; float32 roundoff grows with the steps, "
         "JAX_ENABLE_X64=1 agrees to ~1e-15)"
     )
     print(f"target sweep <= 0.25x optax: {'met' if ratio_opx <= 0.25 else 'NOT met'} ({ratio_opx:.3f}x)")
     print(f"target sweep <= 0.5x sequential: {'met' if ratio_seq <= 0.5 else 'NOT met'} ({ratio_seq:.3f}x)")
+    print(f"steady state (run only, compilation excluded): sweep / sequential {ratio_seq_run:.3f}x")
+    print(
+        f"with FAST_COMPILE: sweep_fast / sequential {fast_seq:.3f}x, "
+        f"sweep_fast / sequential_fast (same options both sides) {fast_fast:.3f}x"
+    )
     out = {
         "configs": a.configs,
         "steps": a.steps,
@@ -262,6 +314,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         },
         "sweep_over_optax": ratio_opx,
         "sweep_over_sequential": ratio_seq,
+        "sweep_over_sequential_run_only": ratio_seq_run,
+        "sweep_fast_over_sequential": fast_seq,
+        "sweep_fast_over_sequential_fast": fast_fast,
         "losses_agree": agree,
         "best_loss": float(ref.min()),
     }
