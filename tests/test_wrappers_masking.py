@@ -322,3 +322,22 @@ def test_partition_keyword_names_and_multi_transform():
     ref = optax.multi_transform({"slow": optax.sgd(0.01), "fast": optax.adam(0.1)}, labels)
     r, _, _ = run(ref, NESTED, gs)
     chex.assert_trees_all_close(a, r, rtol=1e-5, atol=1e-7)
+
+
+def test_tree_map_params_sees_through_masked_partition_and_freeze():
+    """tree_map_params initialises on a leafless placeholder: the masks must let it through (as optax's masked)."""
+    optax = pytest.importorskip("optax")
+    mappers = [optax.tree_utils.tree_map_params]
+    if hasattr(fo, "tree_utils"):
+        mappers.append(fo.tree_utils.tree_map_params)
+    for opt in (
+        fo.masked(fo.adam(0.1), PREFIX),
+        fo.partition({"a": fo.adam(0.1), "b": fo.sgd(0.1, momentum=0.9)}, {"enc": "a", "head": "b"}),
+        fo.freeze(PREFIX, fo.adam(0.1)),
+    ):
+        s = opt.init(NESTED)
+        for tree_map_params in mappers:
+            out = tree_map_params(opt, lambda x: jnp.full(x.shape, 7.0), s, transform_non_params=lambda x: x)
+            assert jax.tree.structure(out) == jax.tree.structure(s)
+            moments = [x for x in jax.tree.leaves(out) if x.ndim > 0]
+            assert moments and all(bool(jnp.all(x == 7.0)) for x in moments)

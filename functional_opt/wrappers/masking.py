@@ -96,6 +96,8 @@ def _masked(
 
     def init(params):
         check_not_flat(params, "masked/partition/freeze")
+        if not jax.tree.leaves(params):  # nothing to mask; also the leafless placeholder of tree_map_params
+            return MaskedState(inner_state=inner.init(params))
         spec_def, flags = split(params)
         return MaskedState(inner_state=inner.init(hide(spec_def, flags, params)))
 
