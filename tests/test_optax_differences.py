@@ -84,3 +84,19 @@ def test_positional_order_follows_optax():
 )
 def test_state_fields_follow_optax(ours, theirs):
     assert ours._fields == theirs._fields
+
+
+@pytest.mark.parametrize("nesterov", [True, False])
+@pytest.mark.parametrize("name", ["nadam", "nadamw"])
+def test_nadam_nesterov_matches_optax(name, nesterov):
+    import jax.numpy as jnp
+    import numpy as np
+
+    params = {"w": jnp.array([1.0, -2.0, 0.5])}
+    ours, theirs = getattr(fo, name)(1e-2, nesterov=nesterov), getattr(optax, name)(1e-2, nesterov=nesterov)
+    s1, s2 = ours.init(params), theirs.init(params)
+    for g in ([0.3, -0.1, 2.0], [1.0, 0.5, -0.2], [-0.4, 0.0, 0.7]):
+        grads = {"w": jnp.array(g)}
+        u1, s1 = ours.update(grads, s1, params)
+        u2, s2 = theirs.update(grads, s2, params)
+        np.testing.assert_allclose(u1["w"], u2["w"], rtol=1e-5, atol=1e-7)

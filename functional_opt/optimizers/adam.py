@@ -125,11 +125,15 @@ def adamw(
     )
 
 
-def _nadam_direction(b1, b2, eps, eps_root, mu_dtype, momentum_decay, nu_dtype):
+def _nadam_direction(b1, b2, eps, eps_root, mu_dtype, momentum_decay, nu_dtype, nesterov=True):
+    if not isinstance(nesterov, bool):
+        raise TypeError(f"nesterov must be a bool, got {nesterov!r}")
     if momentum_decay is None:
         return scale_by_adam(
-            b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=True, nu_dtype=nu_dtype
+            b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype
         )
+    if not nesterov:
+        raise ValueError("nesterov=False (plain Adam) cannot be combined with momentum_decay (Dozat's schedule)")
     if nu_dtype is not None:
         raise ValueError("nu_dtype is not supported with momentum_decay (scale_by_nadam keeps nu in the param dtype)")
     return scale_by_nadam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, momentum_decay=momentum_decay, mu_dtype=mu_dtype)
@@ -143,6 +147,7 @@ def nadam(
     eps_root=0.0,
     mu_dtype: Any = None,
     *,
+    nesterov: bool = True,
     momentum_decay=None,
     nu_dtype: Any = None,
 ) -> GradientTransformation:
@@ -169,6 +174,8 @@ def nadam(
         b1, b2: decays in ``[0, 1)``.
         eps, eps_root: ``>= 0``.
         mu_dtype: dtype of the first moment.
+        nesterov: ``True`` (the default) for the Nesterov look-ahead; ``False``
+            gives plain Adam, as optax's ``nadam(nesterov=False)``.
         momentum_decay: ``None`` (optax) or ``psi >= 0`` (torch, paper schedule).
         nu_dtype: dtype of the second moment (``momentum_decay=None`` only);
             the update is computed in float32.
@@ -185,7 +192,7 @@ def nadam(
         Dozat, "Incorporating Nesterov Momentum into Adam", ICLR workshop 2016.
     """
     return chain(
-        _nadam_direction(b1, b2, eps, eps_root, mu_dtype, momentum_decay, nu_dtype),
+        _nadam_direction(b1, b2, eps, eps_root, mu_dtype, momentum_decay, nu_dtype, nesterov),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -200,6 +207,7 @@ def nadamw(
     weight_decay=1e-4,
     mask=None,
     *,
+    nesterov: bool = True,
     momentum_decay=None,
     nu_dtype: Any = None,
 ) -> GradientTransformation:
@@ -212,7 +220,7 @@ def nadamw(
 
     Args:
         learning_rate: ``eta >= 0``: number, array or schedule.
-        b1, b2, eps, eps_root, mu_dtype, momentum_decay, nu_dtype: as :func:`nadam`.
+        b1, b2, eps, eps_root, mu_dtype, nesterov, momentum_decay, nu_dtype: as :func:`nadam`.
         weight_decay: ``>= 0``: number, array or schedule.
         mask: tree of bools (the params' structure or a prefix of it) or a
             function of the params; ``False`` leaves are not decayed.
@@ -230,7 +238,7 @@ def nadamw(
         Dozat 2016; Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019.
     """
     return chain(
-        _nadam_direction(b1, b2, eps, eps_root, mu_dtype, momentum_decay, nu_dtype),
+        _nadam_direction(b1, b2, eps, eps_root, mu_dtype, momentum_decay, nu_dtype, nesterov),
         add_decayed_weights(weight_decay=weight_decay, mask=mask),
         scale_by_learning_rate(learning_rate),
     )
