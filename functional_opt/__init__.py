@@ -295,6 +295,7 @@ from functional_opt.wrappers.masking import (
     partition as partition,
     set_to_zero as set_to_zero,
 )
+from functional_opt.wrappers.microbatching import microbatch as microbatch
 from functional_opt.wrappers.monitoring import (
     LeafMetrics as LeafMetrics,
     MonitorState as MonitorState,
@@ -352,5 +353,8 @@ from functional_opt import tune as tune
 
 # --- namespaces mirroring optax.transforms and optax.contrib ---
 from functional_opt import contrib as contrib, transforms as transforms
+
+# --- optax.microbatching (fo.microbatch is also at the top level, as optax.microbatch) ---
+from functional_opt import microbatching as microbatching
 
 __all__ = _public_names(globals())

@@ -11,7 +11,9 @@ import functional_opt as fo
 # fo.<name> mirrors optax.<name>: an object may be reached both at the top level and here, under the same name.
 MIRRORS = ("losses", "schedules", "transforms", "contrib")
 # Namespaces of their own: their names are reached only through them.
-OWN = ("flat", "sharding", "checkpoint", "tune")
+OWN = ("flat", "sharding", "checkpoint", "tune", "microbatching")
+# Names of an own namespace that optax also puts at its top level (optax.microbatch is optax.microbatching.microbatch).
+OWN_AT_TOP_LEVEL = {"microbatch": "microbatching"}
 # Helpers the optimizers use internally, and flat-mode names that live only in fo.flat.
 NOT_TOP_LEVEL = (
     "MUON_NS_COEFFS",
@@ -92,7 +94,7 @@ def test_each_object_has_one_public_path():
     """One home per object; the optax mirrors add the same object under the same name, nothing else."""
     paths = {}
     for ns, name, obj in public_paths():
-        if name not in OPTAX_ALIASES:
+        if name not in OPTAX_ALIASES and not (ns == "" and name in OWN_AT_TOP_LEVEL):
             paths.setdefault(id(obj), []).append((ns, name))
     for found in paths.values():
         homes = [p for p in found if p[0] not in MIRRORS]
@@ -110,6 +112,14 @@ def test_optax_aliases_are_optax_aliases():
     optax = pytest.importorskip("optax")
     for alias, name in OPTAX_ALIASES.items():
         assert getattr(optax, alias) is getattr(optax, name), alias
+
+
+def test_own_names_at_the_top_level_are_optax_s():
+    for name, ns in OWN_AT_TOP_LEVEL.items():
+        assert getattr(fo, name) is getattr(getattr(fo, ns), name), name
+    optax = pytest.importorskip("optax")
+    for name, ns in OWN_AT_TOP_LEVEL.items():
+        assert getattr(optax, name) is getattr(getattr(optax, ns), name), name
 
 
 @pytest.mark.parametrize("ns", MIRRORS)
