@@ -351,6 +351,24 @@ from functional_opt import checkpoint as checkpoint
 # --- tuning (the fo.tune namespace: grid, sample, sweep, lr_find, ...) ---
 from functional_opt import tune as tune
 
+# --- numerics optax exports at its top level: safe norms, target-network updates, linear algebra ---
+from functional_opt._hparams import safe_increment as safe_increment
+from functional_opt.numerics import (
+    incremental_update as incremental_update,
+    matrix_inverse_pth_root as matrix_inverse_pth_root,
+    multi_normal as multi_normal,
+    nnls as nnls,
+    periodic_update as periodic_update,
+    power_iteration as power_iteration,
+    safe_int32_increment as safe_int32_increment,
+    safe_norm as safe_norm,
+    safe_root_mean_squares as safe_root_mean_squares,
+)
+
+# --- utility namespaces of optax's (fo.tree_utils, fo.tree, fo.projections, fo.second_order) ---
+from functional_opt import tree_utils as tree_utils, tree as tree
+from functional_opt import projections as projections, second_order as second_order
+
 # --- namespaces mirroring optax.transforms and optax.contrib ---
 from functional_opt import contrib as contrib, transforms as transforms
 

@@ -192,8 +192,25 @@ def is_schedule(x: Any) -> bool:
 
 
 def safe_increment(count: jax.Array) -> jax.Array:
-    """``count + 1`` for an int32 counter, saturating at ``2**31 - 1``."""
-    return jnp.where(count < INT32_MAX, count + 1, jnp.asarray(INT32_MAX, count.dtype)).astype(count.dtype)
+    """``count + 1``, saturating at the dtype's largest value (``2**31 - 1`` for int32) instead of wrapping.
+
+    Integer and floating counters (optax's ``safe_increment``); the library's
+    counts are int32. Public as ``fo.safe_increment``.
+
+    Example:
+      >>> import jax.numpy as jnp, functional_opt as fo
+      >>> fo.safe_increment(jnp.asarray(2**31 - 1, jnp.int32))
+      Array(2147483647, dtype=int32)
+    """
+    count = jnp.asarray(count)
+    top: Any
+    if jnp.issubdtype(count.dtype, jnp.integer):
+        top = jnp.iinfo(count.dtype).max
+    elif jnp.issubdtype(count.dtype, jnp.floating):
+        top = jnp.finfo(count.dtype).max
+    else:
+        raise ValueError(f"safe_increment: count must be an integer or floating array, got dtype {count.dtype}")
+    return jnp.where(count < top, count + 1, jnp.asarray(top, count.dtype)).astype(count.dtype)
 
 
 def zero_count() -> jax.Array:

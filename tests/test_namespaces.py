@@ -11,9 +11,11 @@ import functional_opt as fo
 # fo.<name> mirrors optax.<name>: an object may be reached both at the top level and here, under the same name.
 MIRRORS = ("losses", "schedules", "transforms", "contrib")
 # Namespaces of their own: their names are reached only through them.
-OWN = ("flat", "sharding", "checkpoint", "tune", "microbatching")
+OWN = ("flat", "sharding", "checkpoint", "tune", "tree_utils", "projections", "second_order", "microbatching")
 # Names of an own namespace that optax also puts at its top level (optax.microbatch is optax.microbatching.microbatch).
 OWN_AT_TOP_LEVEL = {"microbatch": "microbatching"}
+# optax.tree's spelling of optax.tree_utils: fo.tree.<name> is fo.tree_utils.tree_<name> (one object, two names).
+PREFIX_ALIASES = {"tree": ("tree_utils", "tree_")}
 # Helpers the optimizers use internally, and flat-mode names that live only in fo.flat.
 NOT_TOP_LEVEL = (
     "MUON_NS_COEFFS",
@@ -67,7 +69,7 @@ def test_flat_is_a_namespace():
     assert {"flatten_params", "unflatten_params", "FlatParams"} <= set(fo.flat.__all__)
 
 
-@pytest.mark.parametrize("ns", ["", *MIRRORS, *OWN])
+@pytest.mark.parametrize("ns", ["", *MIRRORS, *OWN, *PREFIX_ALIASES])
 def test_all_has_no_duplicates_and_resolves(ns):
     mod = fo if ns == "" else getattr(fo, ns)
     if not hasattr(mod, "__all__"):
@@ -94,7 +96,7 @@ def test_each_object_has_one_public_path():
     """One home per object; the optax mirrors add the same object under the same name, nothing else."""
     paths = {}
     for ns, name, obj in public_paths():
-        if name not in OPTAX_ALIASES and not (ns == "" and name in OWN_AT_TOP_LEVEL):
+        if name not in OPTAX_ALIASES and ns not in PREFIX_ALIASES and not (ns == "" and name in OWN_AT_TOP_LEVEL):
             paths.setdefault(id(obj), []).append((ns, name))
     for found in paths.values():
         homes = [p for p in found if p[0] not in MIRRORS]
@@ -120,6 +122,16 @@ def test_own_names_at_the_top_level_are_optax_s():
     optax = pytest.importorskip("optax")
     for name, ns in OWN_AT_TOP_LEVEL.items():
         assert getattr(optax, name) is getattr(getattr(optax, ns), name), name
+
+
+@pytest.mark.parametrize("ns", list(PREFIX_ALIASES))
+def test_prefix_alias_namespace_is_the_same_objects(ns):
+    home, prefix = PREFIX_ALIASES[ns]
+    alias, target = getattr(fo, ns), getattr(fo, home)
+    assert alias.__all__
+    for name in alias.__all__:
+        assert getattr(alias, name) is getattr(target, prefix + name), name
+    assert {prefix + n for n in alias.__all__} == {n for n in target.__all__ if n.startswith(prefix)}
 
 
 @pytest.mark.parametrize("ns", MIRRORS)
