@@ -167,9 +167,28 @@ def render_migration() -> str | None:
     return "\n".join(lines) + "\n"
 
 
+# README sections that pages include (pymdownx.snippets) and whose code runs as a whole; the other
+# included sections (conventions, catalogue, reliability, performance) hold fragments, not programs.
+RUNNABLE_SNIPPETS = ("scaling", "diagnostics")  # interop: tests/test_interop.py runs it
+
+
+def expand_snippets(text: str) -> str:
+    """Replace ``--8<-- "FILE:section"`` lines of runnable sections by the section's text."""
+
+    def include(match: re.Match) -> str:
+        path, section = match.group(1), match.group(2)
+        if section not in RUNNABLE_SNIPPETS:
+            return ""
+        source = (ROOT / path).read_text()
+        start = source.index(f"<!-- --8<-- [start:{section}] -->")
+        return source[start : source.index(f"<!-- --8<-- [end:{section}] -->", start)]
+
+    return re.sub(r'^--8<-- "([^":]+):([^"]+)"$', include, text, flags=re.M)
+
+
 def python_blocks(text: str) -> list[str]:
-    """The fenced ```python blocks of a Markdown page, in order."""
-    return re.findall(r"^```python\n(.*?)^```", text, flags=re.S | re.M)
+    """The fenced ```python blocks of a Markdown page, in order (runnable README sections included)."""
+    return re.findall(r"^```python\n(.*?)^```", expand_snippets(text), flags=re.S | re.M)
 
 
 def run_page(page: pathlib.Path, cwd: pathlib.Path) -> dict:
