@@ -78,6 +78,82 @@ DIFFERENCES: list[tuple[str, str, str, str]] = [
         "float32 `1 - 0.999` (1.3e-5 relative error)",
         "closer to the float64 formula (5e-9 vs 3e-7 absolute on the first steps)",
     ),
+    (
+        "`muon` / `scale_by_muon` momentum and `eps`",
+        "Keller Jordan's reference: lerp momentum without bias correction, `eps=1e-7`",
+        "bias-corrected momentum, `eps=1e-8`",
+        "the reference rule; without Nesterov or `adaptive` the updates equal optax's (the normalization "
+        "removes the scalar); pass `eps=1e-8` for optax's",
+    ),
+    (
+        "`scale_by_muon` shape scale and state",
+        "the `sqrt(max(1, fan_out/fan_in))` (or `consistent_rms`) scale inside `scale_by_muon`; "
+        "state `ScaleByMuonState(count, mu)`",
+        "a separate `scale_by_shape`; `MuonState(count, mu, ns_coeffs)`",
+        "one transform is Muon's whole direction; coefficients are hyperparameters, not state",
+    ),
+    (
+        "`muon` on complex parameters",
+        "Newton-Schulz with `X X^H`, a real `adaptive` scale `Re<m, O>`, computed in at least float32",
+        "`X X^T` in the Schatten step (NaN on complex), a complex scale, the input dtype",
+        "finite updates; a complex scale would rotate the update; bf16 orthogonalization error",
+    ),
+    (
+        "`muon` fallback for non-matrix leaves",
+        "plain AdamW with its own `adam_eps` (extra: `fallback=`, `muon_mask=`)",
+        "NAdamW with Muon's `eps`, `mu_dtype`, `nesterov`",
+        "the reference sends non-matrix leaves to plain AdamW",
+    ),
+    (
+        "`adan`",
+        "the gradient-difference coefficient is `b2` (paper, official code); `no_prox=False` default",
+        "`1 - b2`",
+        "optax's coefficient differs from the paper; equal updates with the default `weight_decay=0` otherwise",
+    ),
+    (
+        "`scale_by_factored_rms(decay_rate_fn=None)`",
+        "`1 - beta2_t = t**-decay_rate` formed directly",
+        "`1 - (1 - t**-c)` in float32",
+        "avoids float32 cancellation; a user `decay_rate_fn` is called as in optax",
+    ),
+    (
+        "`scale_by_ademamix` state",
+        "`(count, m1, m2, nu)`",
+        "`(count, count_m2, m1, m2, nu)`",
+        "one count serves both moving averages (optax's `count_m2` always equals `count`)",
+    ),
+    (
+        "regression losses with targets of another shape",
+        "targets may broadcast to the predictions' shape; `(N,)` against `(N, 1)` is a `ValueError` "
+        "for all four losses",
+        "`squared_error`/`l2_loss` need equal shapes; `huber_loss`/`log_cosh` broadcast to `(N, N)` silently",
+        "one rule that catches the `(N, N)` trap everywhere; scalar targets stay legal",
+    ),
+    (
+        "`multi_steps(acc_dtype=None)`",
+        "accumulates in the gradient's dtype (the class `MultiSteps` uses float32 as optax)",
+        "float32",
+        "the functional form keeps the library's dtype convention",
+    ),
+    (
+        "`lbfgs(learning_rate=None)`",
+        "the sign flip by `scale_by_learning_rate(1.0)` (its state holds a count)",
+        "`scale(-1.0)`",
+        "the library's one place for the sign flip",
+    ),
+    (
+        "line searches after a failed step",
+        "zoom (`initial_guess_strategy='keep'`) restarts from 1, backtracking from `max_learning_rate`; "
+        "a non-finite trial value (`-inf` included) fails both conditions",
+        "stay at step 0 forever; `-inf` counts as a decrease",
+        "one failed search should not stop the optimizer; `log(0)` is not progress",
+    ),
+    (
+        "line searches without `value=`/`grad=`",
+        "computed from `value_fn`; complex gradients are `conj(jax.grad)` everywhere",
+        "required; conjugated and plain gradients mixed",
+        "fewer ways to call it wrong; one convention for complex parameters",
+    ),
 ]
 
 # optax names not exported here, with the reason (filled from the comparison of the surfaces)
