@@ -68,8 +68,8 @@ DIFFERENCES: list[tuple[str, str, str, str]] = [
     ),
     (
         "`schedule_free_*`",
-        "the reference implementation's rule (Defazio et al., 2024)",
-        "a variant of the interpolation weights",
+        "the reference implementation's rule (Defazio et al., 2024): schedules see `k = step_count - 1`",
+        "schedules see `step_count` (1 on the first step); the state fields are the same",
         "matches the paper's published code",
     ),
     (
