@@ -110,6 +110,8 @@ register("fromage", lambda lr: fo.fromage(lr))
 register("adafactor", lambda lr: fo.adafactor(lr, min_dim_size_to_factor=2, momentum=0.9))
 register("adafactor_paper", lambda lr: fo.adafactor(lr, min_dim_size_to_factor=1, relative_step=True))
 register("sm3", lambda lr: fo.sm3(lr))
+# 8-bit block-quantized moments (min_size=0: every leaf quantized, even the tiny test ones)
+register("adamw8bit", lambda lr: fo.adamw8bit(lr, weight_decay=1e-2, min_size=0))
 
 # --- learning-rate-free and schedule-free ---
 register("prodigy", lambda lr: fo.prodigy(lr, weight_decay=1e-2))
@@ -119,6 +121,7 @@ register("schedule_free_adamw", lambda lr: fo.schedule_free_adamw(lr, warmup_ste
 
 # --- orthogonalized and second-order ---
 register("muon", lambda lr: fo.muon(lr, weight_decay=1e-2))
+register("lbfgs_no_linesearch", lambda lr: fo.lbfgs(lr, linesearch=None))
 register("shampoo", lambda lr: fo.shampoo(lr, momentum=0.9, precondition_frequency=2))
 register("sophia", lambda lr: fo.sophia(lr, update_interval=2), plain_update=False, extra={"obj_fn": _sq_loss})
 register(

@@ -245,6 +245,9 @@ def test_stacked_layers_equal_separate_leaves():
 
 
 LAYOUT_DEPENDENT_RANDOMNESS = {"noisy_sgd"}
+# quantization blocks of 256 elements run across leaf boundaries in a flat buffer, so the rounding differs
+# from the tree's (tests/test_quantized.py checks flat mode against its own tolerance)
+LAYOUT_DEPENDENT_QUANTIZATION = {"adamw8bit"}
 
 
 def _registry_tree(seed):
@@ -263,6 +266,8 @@ def test_registry_flat_equals_tree_or_refuses(name):
         pytest.skip("needs a loss or gradient function of the params in update")
     if name in LAYOUT_DEPENDENT_RANDOMNESS:
         pytest.skip("i.i.d. noise per element: same distribution, but the draw depends on the layout")
+    if name in LAYOUT_DEPENDENT_QUANTIZATION:
+        pytest.skip("block-wise quantization: the blocks depend on the layout")
     opt = entry.make(1e-2)
     tree = _registry_tree(1)
     fl = fo.flat.flatten_params(tree, bucket_leaves=2)
