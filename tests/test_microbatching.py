@@ -54,7 +54,7 @@ def test_microbatch_real_microbatches_and_errors():
     x = jnp.arange(8.0)  # microbatches (column-major): [0, 4], [1, 5], [2, 6], [3, 7]
     np.testing.assert_allclose(f(x), np.mean([0, 4, 1, 5]))
     assert fo.microbatch(np.sum, 0, None) is np.sum
-    with pytest.raises(ValueError, match="must divide the batch size"):
+    with pytest.raises(ValueError, match="must be divisible by microbatch_size"):
         fo.microbatch(jnp.sum, 0, 3)(x)
     with pytest.raises(ValueError, match="one batch size"):
         fo.microbatch(lambda a, b: a.sum() + b.sum(), (0, 1), 2)(x, x[:4])

@@ -285,7 +285,9 @@ def microbatch(
             raise ValueError(f"microbatch: the batch arguments must have one batch size, got {sorted(sizes)}")
         (batch,) = sizes
         if batch % microbatch_size:
-            raise ValueError(f"microbatch: microbatch_size={microbatch_size} must divide the batch size {batch}")
+            raise ValueError(
+                f"microbatch: the batch size {batch} must be divisible by microbatch_size={microbatch_size}"
+            )
         n = batch // microbatch_size
         split_args = {i: reshape_batch_axis(args[i], microbatch_size, ax) for i, ax in where}
         split_kwargs = {k: reshape_batch_axis(kwargs[k], microbatch_size, ax) for k, ax in kwhere}
