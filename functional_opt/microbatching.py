@@ -1,5 +1,7 @@
-"""``fo.microbatching`` mirrors ``optax.microbatching``: evaluate a function (a loss, per-example gradients)
-one microbatch at a time and combine the results, so peak memory is that of one microbatch.
+"""Microbatching (``optax.microbatching``): evaluate a function one microbatch at a time, then combine.
+
+A loss, or per-example gradients (:func:`micro_grad`: clipped, transformed,
+summed), computed over a large batch with the peak memory of one microbatch.
 
 ``fo.microbatch`` is also at the top level, as ``optax.microbatch`` is.
 """
