@@ -272,8 +272,8 @@ def amsgrad(
 
     Args:
         learning_rate: ``eta >= 0``: number, array or schedule.
-        b1, b2, eps, eps_root, mu_dtype, bias_correction_mu, bias_correction_nu,
-            max_of_corrected, nu_dtype: see :func:`~functional_opt.scale_by_amsgrad`.
+        b1, b2, eps, eps_root, mu_dtype, bias_correction_mu, bias_correction_nu, max_of_corrected, nu_dtype: see
+            :func:`~functional_opt.scale_by_amsgrad`.
 
     Example:
         >>> import jax.numpy as jnp

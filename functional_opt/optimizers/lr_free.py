@@ -40,9 +40,9 @@ def prodigy(
     the initial params (``x0``): five param-sized buffers in all.
 
     Args:
-        learning_rate, betas, beta3, eps, estim_lr0, estim_lr_coef,
-        weight_decay, safeguard_warmup, bias_correction, growth_rate: see
-        :func:`scale_by_prodigy`.
+        learning_rate: as :func:`scale_by_prodigy`, and so are ``betas``, ``beta3``, ``eps``,
+            ``estim_lr0``, ``estim_lr_coef``, ``weight_decay``, ``safeguard_warmup``,
+            ``bias_correction`` and ``growth_rate``.
 
     Example:
         >>> import jax.numpy as jnp
@@ -96,8 +96,8 @@ def dadapt_adamw(
     size is ``state[0].estim_lr``.
 
     Args:
-        learning_rate, betas, eps, estim_lr0, weight_decay, bias_correction,
-        growth_rate: see :func:`scale_by_dadapt_adamw`.
+        learning_rate, betas, eps, estim_lr0, weight_decay, bias_correction, growth_rate: see
+            :func:`scale_by_dadapt_adamw`.
 
     Example:
         >>> import jax.numpy as jnp

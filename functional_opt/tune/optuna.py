@@ -114,9 +114,10 @@ def optuna_search(
         The ``optuna.Study`` (``study.best_params``, ``study.best_value``, ``study.trials_dataframe()``).
 
     Raises:
-        ImportError: optuna is not installed. TypeError / ValueError: a bad ``space`` (empty, a value
-        that is not one of the three distributions), bad counts, ``mode``, ``nonfinite``, a study of the
-        wrong direction, or a ``metric`` that ``train_fn`` does not return.
+        ImportError: optuna is not installed.
+        TypeError: a bad ``space`` (a value that is not one of the three distributions) or bad counts.
+        ValueError: an empty ``space``, bad counts, ``mode`` or ``nonfinite``, a study of the wrong
+            direction, or a ``metric`` that ``train_fn`` does not return.
 
     >>> import jax.numpy as jnp
     >>> from functional_opt import tune

@@ -205,8 +205,8 @@ def sample(key: jax.Array, n: int, **dists: LogUniform | Uniform | Choice) -> di
         **dists: ``name=`` :func:`log_uniform`, :func:`uniform` or :func:`choice`.
 
     Raises:
-        ValueError: no distributions, or ``n < 1``. TypeError: ``n`` not an int, or a value that is
-        not one of the three distributions.
+        ValueError: no distributions, or ``n < 1``.
+        TypeError: ``n`` not an int, or a value that is not one of the three distributions.
 
     >>> from functional_opt import tune
     >>> import jax
