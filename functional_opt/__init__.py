@@ -189,6 +189,43 @@ from functional_opt.transforms.weight_decay import (
     add_decayed_weights as add_decayed_weights,
 )
 from functional_opt.transforms.yogi import scale_by_yogi as scale_by_yogi
+from functional_opt.transforms.acprop import scale_by_acprop as scale_by_acprop
+from functional_opt.transforms.cocob import COCOBState as COCOBState, scale_by_cocob as scale_by_cocob
+from functional_opt.transforms.complex_split import (
+    SplitRealAndImaginaryState as SplitRealAndImaginaryState,
+    split_real_and_imaginary as split_real_and_imaginary,
+)
+from functional_opt.transforms.dog import (
+    DoGState as DoGState,
+    DoWGState as DoWGState,
+    ScaleByDistanceOverGradientsState as ScaleByDistanceOverGradientsState,
+    scale_by_distance_over_gradients as scale_by_distance_over_gradients,
+)
+from functional_opt.transforms.hutchinson import (
+    HutchinsonState as HutchinsonState,
+    hutchinson_estimator_diag_hessian as hutchinson_estimator_diag_hessian,
+)
+from functional_opt.transforms.madgrad import MadgradState as MadgradState, scale_by_madgrad as scale_by_madgrad
+from functional_opt.transforms.mechanic import MechanicState as MechanicState, mechanize as mechanize
+from functional_opt.transforms.momo import (
+    MomoAdamState as MomoAdamState,
+    MomoState as MomoState,
+    momo as momo,
+    momo_adam as momo_adam,
+)
+from functional_opt.transforms.normalize import NormalizeState as NormalizeState, normalize as normalize
+from functional_opt.transforms.optimistic import (
+    ScaleByOptimisticGradientState as ScaleByOptimisticGradientState,
+    scale_by_optimistic_gradient as scale_by_optimistic_gradient,
+)
+from functional_opt.transforms.privacy import (
+    DifferentiallyPrivateAggregateState as DifferentiallyPrivateAggregateState,
+    differentially_private_aggregate as differentially_private_aggregate,
+)
+from functional_opt.transforms.simplified_ademamix import (
+    ScaleBySimplifiedAdEMAMixState as ScaleBySimplifiedAdEMAMixState,
+    scale_by_simplified_ademamix as scale_by_simplified_ademamix,
+)
 
 # --- optimizers: each a documented chain(...) of the transforms above ---
 from functional_opt.optimizers.adagrad import adadelta as adadelta, adagrad as adagrad, sm3 as sm3
@@ -235,6 +272,18 @@ from functional_opt.optimizers.sgd import (
     sgd as sgd,
     sign_sgd as sign_sgd,
     signum as signum,
+)
+from functional_opt.optimizers.contrib_extra import (
+    acprop as acprop,
+    cocob as cocob,
+    dog as dog,
+    dowg as dowg,
+    dpsgd as dpsgd,
+    madgrad as madgrad,
+    optimistic_adam as optimistic_adam,
+    optimistic_adam_v2 as optimistic_adam_v2,
+    optimistic_gradient_descent as optimistic_gradient_descent,
+    simplified_ademamix as simplified_ademamix,
 )
 
 # --- schedules: every name of fo.schedules (AdEMAMix's warmups and inject_hyperparams included) ---
