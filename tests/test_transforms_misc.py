@@ -109,6 +109,9 @@ def test_scale_by_param_block_numpy_and_optax(which):
         getattr(fo, name)(-1.0)
     with pytest.raises(ValueError, match=f"{name} needs params"):
         getattr(fo, name)().update(g, fo.EmptyState())
+    flat = fo.flat.flatten_params(p)  # a per-leaf rule refuses flat buckets
+    with pytest.raises(ValueError, match="per-leaf"):
+        getattr(fo, name)().update(flat, fo.EmptyState(), flat)
 
 
 def test_scale_gradient_forward_identity_backward_scaled():

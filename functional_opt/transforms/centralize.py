@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functional_opt import _tree
 from functional_opt.base import EmptyState, GradientTransformation
+from functional_opt.flat import check_not_flat
 
 
 def centralize() -> GradientTransformation:
@@ -41,6 +42,7 @@ def centralize() -> GradientTransformation:
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
+        check_not_flat(updates, "centralize")
 
         def leaf(g):
             if g.ndim < 2:

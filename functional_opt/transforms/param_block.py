@@ -7,6 +7,7 @@ import jax.numpy as jnp
 from functional_opt import _tree
 from functional_opt._hparams import check_number, value_at
 from functional_opt.base import EmptyState, GradientTransformation
+from functional_opt.flat import check_not_flat
 
 
 def _block_scaling(where, min_scale, size):
@@ -18,6 +19,7 @@ def _block_scaling(where, min_scale, size):
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
+        check_not_flat(updates, where)
         lo = value_at(min_scale, None)
 
         def leaf(u, p):
