@@ -33,11 +33,7 @@ from functional_opt.tune.spaces import (
 )
 
 # --- sweeps: every configuration x seed in one compiled program ---
-from functional_opt.tune.sweep import (
-    FAST_COMPILE as FAST_COMPILE,
-    StaticHyperparameterError as StaticHyperparameterError,
-    sweep as sweep,
-)
+from functional_opt.tune.sweep import StaticHyperparameterError as StaticHyperparameterError, sweep as sweep
 from functional_opt.tune.result import Best as Best, SweepResult as SweepResult
 
 # --- the learning-rate range test ---
@@ -51,7 +47,6 @@ from functional_opt.tune.pbt import PBTResult as PBTResult, pbt as pbt, pbt_keys
 
 __all__ = [
     "Best",
-    "FAST_COMPILE",
     "Choice",
     "LRFindResult",
     "LogUniform",
