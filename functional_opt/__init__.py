@@ -414,9 +414,10 @@ from functional_opt.numerics import (
     safe_root_mean_squares as safe_root_mean_squares,
 )
 
-# --- utility namespaces of optax's (fo.tree_utils, fo.tree, fo.projections, fo.second_order) ---
+# --- optax's utility namespaces (fo.tree_utils, fo.tree, fo.projections, fo.second_order, fo.assignment, ...) ---
 from functional_opt import tree_utils as tree_utils, tree as tree
 from functional_opt import projections as projections, second_order as second_order
+from functional_opt import assignment as assignment, perturbations as perturbations
 
 # --- namespaces mirroring optax.transforms and optax.contrib ---
 from functional_opt import contrib as contrib, transforms as transforms

@@ -11,7 +11,8 @@ import functional_opt as fo
 # fo.<name> mirrors optax.<name>: an object may be reached both at the top level and here, under the same name.
 MIRRORS = ("losses", "schedules", "transforms", "contrib")
 # Namespaces of their own: their names are reached only through them.
-OWN = ("flat", "sharding", "checkpoint", "tune", "tree_utils", "projections", "second_order", "microbatching")
+OWN = ("flat", "sharding", "checkpoint", "tune", "microbatching")
+OWN += ("tree_utils", "projections", "second_order", "assignment", "perturbations")  # optax's utility namespaces
 # Names of an own namespace that optax also puts at its top level (optax.microbatch is optax.microbatching.microbatch).
 OWN_AT_TOP_LEVEL = {"microbatch": "microbatching"}
 # optax.tree's spelling of optax.tree_utils: fo.tree.<name> is fo.tree_utils.tree_<name> (one object, two names).
