@@ -359,15 +359,3 @@ def test_mlflow_adapter(tmp_path, monkeypatch):
     for k in ("grad_norm/enc/w", "grad_norm", "lr_eff", "update_ratio/head"):
         (metric,) = client.get_metric_history(active.info.run_id, "opt/" + k.replace("/", "."))
         assert metric.step == 3 and metric.value == pytest.approx(ref[k], rel=2e-5)
-
-
-def test_bench_monitor_quick(capsys):
-    import importlib.util
-
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "bench_monitor.py")
-    spec = importlib.util.spec_from_file_location("bench_monitor", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    rows = mod.main(["--quick"])
-    assert {r["impl"] for r in rows} == {"optax adam", "fo adam", "fo adam + monitor"}
-    assert "overhead" in capsys.readouterr().out
