@@ -359,3 +359,12 @@ def test_mlflow_adapter(tmp_path, monkeypatch):
     for k in ("grad_norm/enc/w", "grad_norm", "lr_eff", "update_ratio/head"):
         (metric,) = client.get_metric_history(active.info.run_id, "opt/" + k.replace("/", "."))
         assert metric.step == 3 and metric.value == pytest.approx(ref[k], rel=2e-5)
+
+
+def test_state_checkpoints(tmp_path):
+    opt = fo.monitor(ADAM, learning_rate=LR)
+    _, s = opt.update(GRADS[0], opt.init(PARAMS), PARAMS)
+    fo.checkpoint.save(tmp_path / "ck", s)
+    restored = fo.checkpoint.restore(tmp_path / "ck", opt.init(PARAMS))
+    assert jax.tree.structure(restored) == jax.tree.structure(s)
+    assert fo.monitor_metrics(restored) == fo.monitor_metrics(s)
