@@ -100,6 +100,13 @@ register("lion", lambda lr: fo.lion(lr))
 register("rprop", lambda lr: fo.rprop(lr(0) if callable(lr) else lr))
 register("noisy_sgd", lambda lr: fo.noisy_sgd(lr, key=0))
 register("polyak_sgd", lambda lr: fo.polyak_sgd(scaling=lr), plain_update=False, extra={"value": 1.0})
+register("optimistic_gradient_descent", lambda lr: fo.optimistic_gradient_descent(lr, beta=0.5))
+register("optimistic_adam_v2", lambda lr: fo.optimistic_adam_v2(lr))
+# optimistic_adam (optax's first interface) refuses a schedule: one is read at step 0
+register("optimistic_adam", lambda lr: fo.optimistic_adam(lr(0) if callable(lr) else lr))
+register("madgrad", lambda lr: fo.madgrad(lr, weight_decay=1e-3))
+register("simplified_ademamix", lambda lr: fo.simplified_ademamix(lr, alpha=1.0, weight_decay=1e-2))
+register("acprop", lambda lr: fo.acprop(lr, weight_decay=1e-2))
 
 # --- layer-wise trust ratios (large batch) ---
 register("lars", lambda lr: fo.lars(lr, weight_decay=1e-4))
@@ -118,6 +125,13 @@ register("prodigy", lambda lr: fo.prodigy(lr, weight_decay=1e-2))
 register("dadapt_adamw", lambda lr: fo.dadapt_adamw(lr, weight_decay=1e-2))
 register("schedule_free_sgd", lambda lr: fo.schedule_free_sgd(lr, warmup_steps=2, weight_decay=1e-3))
 register("schedule_free_adamw", lambda lr: fo.schedule_free_adamw(lr, warmup_steps=2, weight_decay=1e-2))
+# optax.contrib's learning-rate-free methods (the learning rate multiplies their step or gradient)
+register("cocob", lambda lr: fo.cocob(lr, weight_decay=1e-3))
+register("dog", lambda lr: fo.dog(lr, weight_decay=1e-3))
+register("dowg", lambda lr: fo.dowg(lr))
+register("mechanize_adam", lambda lr: fo.mechanize(fo.adam(lr)))
+register("momo", lambda lr: fo.momo(lr, weight_decay=1e-3), plain_update=False, extra={"value": 1.0})
+register("momo_adam", lambda lr: fo.momo_adam(lr, adapt_lower_bound=True), plain_update=False, extra={"value": 1.0})
 
 # --- orthogonalized and second-order ---
 register("muon", lambda lr: fo.muon(lr, weight_decay=1e-2))
