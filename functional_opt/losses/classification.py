@@ -317,3 +317,74 @@ def smooth_labels(labels, alpha, *, axis=-1, where=None):
         k = jnp.sum(jnp.asarray(where, bool), axis=axis, keepdims=True).astype(dt)
     a = jnp.asarray(alpha).astype(dt)
     return ((1 - a) * y + a / k).astype(out)
+
+
+def safe_softmax_cross_entropy(logits, labels):
+    """Softmax cross entropy with ``0 * log 0 = 0``: logits of ``-inf`` on zero labels are allowed.
+
+    ``l = -sum_k [labels_k != 0] labels_k * log_softmax(logits)_k`` over the
+    last axis. Same value as :func:`softmax_cross_entropy` wherever that is
+    finite; a class with ``logits = -inf`` and ``labels = 0`` (a masked-out
+    class) contributes 0 with a zero gradient instead of NaN.
+
+    Args:
+        logits: floating ``[..., num_classes]`` logits (``-inf`` allowed).
+        labels: probabilities broadcastable to the logits.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> logits = jnp.array([1.2, -jnp.inf, -0.5])
+        >>> fo.losses.safe_softmax_cross_entropy(logits, jnp.array([1.0, 0.0, 0.0])).round(4)
+        Array(0.1678, dtype=float32)
+
+    References:
+        optax.losses.safe_softmax_cross_entropy.
+    """
+    z, out = _logits32(logits)
+    y = jnp.asarray(labels).astype(z.dtype)
+    logp = jax.nn.log_softmax(z, axis=-1)
+    finite = logp > -jnp.inf
+    # finite log-probabilities as usual; at -inf: 0 for a zero label, -inf for a positive one (the loss is inf)
+    terms = jnp.where(finite, y * jnp.where(finite, logp, 0.0), jnp.where(y != 0, -jnp.inf, 0.0))
+    return (-jnp.sum(terms, axis=-1)).astype(out)
+
+
+def poly_loss_cross_entropy(logits, labels, *, epsilon=2.0, axis=-1, where=None):
+    """Poly-1 loss: cross entropy plus ``epsilon`` times the first polynomial term ``1 - p_t``.
+
+    ``l = CE(logits, labels) + epsilon * sum_k labels_k (1 - softmax(logits)_k)``
+    over ``axis`` (for one-hot labels, ``-log p_t + epsilon (1 - p_t)``).
+    ``epsilon = 0`` is :func:`softmax_cross_entropy`; the paper recommends
+    2.0 for ImageNet classification and -1.0 for detection.
+
+    Args:
+        logits: floating ``[..., num_classes]`` logits.
+        labels: probabilities, same shape.
+        epsilon: the coefficient of ``1 - p_t``.
+        axis: the class axis (or axes).
+        where: optional bool mask, shaped like ``logits`` (classes to include)
+            or like the batch (examples to include).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> logits = jnp.array([[1.2, -0.8, -0.5], [0.9, -1.2, 1.1]])
+        >>> labels = jnp.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+        >>> [round(v, 4) for v in fo.losses.poly_loss_cross_entropy(logits, labels).tolist()]
+        [0.7587, 4.8473]
+
+    References:
+        Leng et al., "PolyLoss: A Polynomial Expansion Perspective of
+        Classification Loss Functions", ICLR 2022.
+    """
+    check_number("epsilon", epsilon)
+    z, out = _logits32(logits)
+    if not jnp.issubdtype(jnp.result_type(labels), jnp.floating):
+        raise TypeError(f"labels must be a floating array of probabilities, got dtype {jnp.result_type(labels)}")
+    y = jnp.asarray(labels).astype(z.dtype)
+    mask = _expand_where(where, z, axis)
+    p = jax.nn.softmax(z, axis=axis, where=mask)
+    one_minus_pt = jnp.sum(y * (1.0 - p), axis=axis, where=mask)
+    ce = softmax_cross_entropy(z, y, axis=axis, where=where)
+    return (ce + jnp.asarray(epsilon).astype(z.dtype) * one_minus_pt).astype(out)

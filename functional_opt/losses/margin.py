@@ -1,0 +1,115 @@
+"""Margin losses on raw scores: perceptron and multiclass hinge (no reduction inside).
+
+Scores are not probabilities and need no normalization; the classes of the
+multiclass losses are the last axis, and labels are integers. The math is
+done in at least float32 and the result returned in the scores' floating
+dtype. Names and argument orders follow ``optax.losses``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from functional_opt._hparams import compute_dtype, floating_dtype
+
+
+def _scores_and_label(scores, labels):
+    """``(scores in the compute dtype, scores[label], output dtype)`` after validating integer labels."""
+    out = floating_dtype("scores", scores)
+    s = jnp.asarray(scores).astype(compute_dtype(out))
+    if s.ndim < 1:
+        raise ValueError("scores must have a class axis (the last), got a scalar")
+    labels = jnp.asarray(labels)
+    if not jnp.issubdtype(labels.dtype, jnp.integer):
+        raise TypeError(f"labels must be an integer array, got dtype {labels.dtype}")
+    if labels.shape != s.shape[:-1]:
+        raise ValueError(f"labels shape {labels.shape} must be the scores' shape {s.shape} without the last axis")
+    if not isinstance(labels, jax.core.Tracer):
+        lab = np.asarray(labels)
+        bad = (lab < 0) | (lab >= s.shape[-1])
+        if bad.any():
+            raise ValueError(f"labels must be in [0, {s.shape[-1]}), got {lab[bad].ravel()[:5].tolist()}")
+    return s, labels, out
+
+
+def perceptron_loss(predictor_outputs, targets):
+    """Binary perceptron loss ``max(0, -targets * predictor_outputs)``.
+
+    Zero for every correctly signed output (no margin, unlike
+    :func:`~functional_opt.losses.hinge_loss`).
+
+    Args:
+        predictor_outputs: floating scores.
+        targets: labels in ``{-1, +1}``, the same shape (as optax).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> fo.losses.perceptron_loss(jnp.array([2.0, 0.3, -1.0]), jnp.array([1.0, -1.0, 1.0]))
+        Array([0. , 0.3, 1. ], dtype=float32)
+
+    References:
+        Rosenblatt, "The Perceptron", Psychological Review 1958.
+    """
+    if jnp.shape(predictor_outputs) != jnp.shape(targets):
+        raise ValueError(
+            f"predictor_outputs {jnp.shape(predictor_outputs)} and targets {jnp.shape(targets)} must have one shape"
+        )
+    out = floating_dtype("predictor_outputs", predictor_outputs)
+    dt = compute_dtype(out)
+    f = jnp.asarray(predictor_outputs).astype(dt)
+    y = jnp.asarray(targets).astype(dt)
+    return jnp.maximum(0.0, -y * f).astype(out)
+
+
+def multiclass_hinge_loss(scores, labels):
+    """Multiclass hinge (Crammer-Singer) loss ``max_k (s_k + [k != y]) - s_y``.
+
+    Zero when the label's score beats every other score by at least 1.
+
+    Args:
+        scores: floating ``[..., num_classes]`` scores.
+        labels: integer ``[...]`` labels in ``[0, num_classes)``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> scores = jnp.array([[3.0, 1.0, 0.0], [0.5, 1.0, 0.0]])
+        >>> fo.losses.multiclass_hinge_loss(scores, jnp.array([0, 0]))
+        Array([0. , 1.5], dtype=float32)
+
+    References:
+        Crammer & Singer, "On the Algorithmic Implementation of Multiclass
+        Kernel-based Vector Machines", JMLR 2001.
+    """
+    s, labels, out = _scores_and_label(scores, labels)
+    one_hot = jax.nn.one_hot(labels, s.shape[-1], dtype=s.dtype)
+    s_label = jnp.sum(s * one_hot, axis=-1)
+    return (jnp.max(s + 1.0 - one_hot, axis=-1) - s_label).astype(out)
+
+
+def multiclass_perceptron_loss(scores, labels):
+    """Multiclass perceptron loss ``max_k s_k - s_y``.
+
+    Zero when the label has the highest score (ties included).
+
+    Args:
+        scores: floating ``[..., num_classes]`` scores.
+        labels: integer ``[...]`` labels in ``[0, num_classes)``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> scores = jnp.array([[3.0, 1.0, 0.0], [0.5, 1.0, 0.0]])
+        >>> fo.losses.multiclass_perceptron_loss(scores, jnp.array([0, 0]))
+        Array([0. , 0.5], dtype=float32)
+
+    References:
+        Collins, "Discriminative Training Methods for Hidden Markov Models:
+        Theory and Experiments with Perceptron Algorithms", EMNLP 2002.
+    """
+    s, labels, out = _scores_and_label(scores, labels)
+    one_hot = jax.nn.one_hot(labels, s.shape[-1], dtype=s.dtype)
+    return (jnp.max(s, axis=-1) - jnp.sum(s * one_hot, axis=-1)).astype(out)
