@@ -51,7 +51,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from functional_opt.base import GradientTransformation
+from functional_opt.base import GradientTransformation, with_extra_args_support
 
 ALIGN = 128
 # At most this many leaves share a buffer by default. XLA:CPU's compile time grows
@@ -344,6 +344,7 @@ def per_leaf(inner: GradientTransformation) -> GradientTransformation:
         >>> u.unflatten()["b"]
         Array([0.25, 0.25, 0.25, 0.25], dtype=float32)
     """
+    inner = with_extra_args_support(inner)  # extra args reach only an inner that takes them
 
     def init(params):
         return inner.init(params.unflatten() if isinstance(params, FlatParams) else params)

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from functional_opt import _tree
 from functional_opt._hparams import check_number, value_at
-from functional_opt.base import GradientTransformation, apply_updates, check_transform
+from functional_opt.base import GradientTransformation, apply_updates, check_transform, with_extra_args_support
 
 
 def sam_perturbation(grads: Any, params: Any, rho=0.05, *, adaptive: bool = False, eps=1e-12) -> Any:
@@ -93,7 +93,7 @@ def sam(optimizer: GradientTransformation, rho=0.05, *, adaptive: bool = False, 
         Foret et al., "Sharpness-Aware Minimization for Efficiently Improving
         Generalization", ICLR 2021; Kwon et al., "ASAM", ICML 2021.
     """
-    check_transform(optimizer, "optimizer")
+    optimizer = with_extra_args_support(optimizer)  # extra args reach only an optimizer that takes them
     check_number("rho", rho, low=0.0)
     check_number("eps", eps, low=0.0)
 

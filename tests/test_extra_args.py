@@ -158,3 +158,24 @@ def test_without_optax_the_types_still_work():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert float(out.stdout.strip().splitlines()[-1]) < 0
+
+
+def test_every_wrapper_passes_extra_args_only_to_members_that_take_them():
+    """value= given to a wrapper around a plain optax transform reaches it only if it accepts it."""
+    optax = pytest.importorskip("optax")
+    p = {"w": jnp.ones(2)}
+    g = {"w": jnp.ones(2)}
+    wrapped = {
+        "named_chain": fo.named_chain(("a", optax.scale(0.5)), ("b", fo.sgd(0.1))),
+        "multi_steps": fo.multi_steps(optax.sgd(0.1), every_k=1),
+        "apply_if_finite": fo.apply_if_finite(optax.sgd(0.1), 2),
+        "skip_loss_spikes": fo.skip_loss_spikes(optax.sgd(0.1)),
+        "per_layer": fo.per_layer(optax.sgd(0.1), stacked={"w": False}),
+        "per_leaf": fo.flat.per_leaf(optax.sgd(0.1)),
+        "sam": fo.sam(optax.sgd(0.1)),
+    }
+    expected = {"named_chain": -0.05}
+    for name, t in wrapped.items():
+        extra = {"grad_fn": lambda w: g} if name == "sam" else {}
+        u, _ = t.update(g, t.init(p), p, value=1.0, **extra)
+        assert np.allclose(u["w"], expected.get(name, -0.1)), name

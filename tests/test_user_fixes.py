@@ -39,24 +39,40 @@ def _sq_loss(p):
 # every public factory with a mask or labels argument that takes optimizer hyperparameters:
 # keyword arguments giving a function for each such argument, plus update keywords
 MASKED = {
+    "acprop": (dict(learning_rate=_sched, weight_decay=0.1, mask=_mask), {}),
     "adadelta": (dict(learning_rate=_sched, weight_decay=0.1, weight_decay_mask=_mask), {}),
     "adafactor": (dict(learning_rate=_sched, weight_decay_rate=0.1, weight_decay_mask=_mask), {}),
     "adamaxw": (dict(learning_rate=_sched, weight_decay=0.1, mask=_mask), {}),
     "adamw": (dict(learning_rate=_sched, weight_decay=0.1, mask=_mask), {}),
+    "adamw8bit": (dict(learning_rate=_sched, weight_decay=0.1, mask=_mask, min_size=0), {}),
     "adan": (dict(learning_rate=_sched, weight_decay=0.1, mask=_mask), {}),
     "add_decayed_weights": (dict(weight_decay=0.1, mask=_mask), {}),
     "ademamix": (dict(learning_rate=_sched, weight_decay=0.1, mask=_mask), {}),
     "lamb": (dict(learning_rate=_sched, weight_decay=0.1, mask=_mask), {}),
+    "cocob": (dict(learning_rate=1.0, weight_decay=0.1, mask=_mask), {}),
+    "dog": (dict(learning_rate=1.0, weight_decay=0.1, mask=_mask), {}),
+    "dowg": (dict(learning_rate=1.0, weight_decay=0.1, mask=_mask), {}),
     "lars": (dict(learning_rate=_sched, weight_decay=0.1, weight_decay_mask=_mask, trust_ratio_mask=_mask), {}),
     "lion": (dict(learning_rate=_sched, weight_decay=0.1, mask=_mask), {}),
+    "lion8bit": (dict(learning_rate=_sched, weight_decay=0.1, mask=_mask, min_size=0), {}),
     "muon": (dict(learning_rate=_sched, muon_mask=_mask), {}),
     "nadamw": (dict(learning_rate=_sched, weight_decay=0.1, mask=_mask), {}),
     "prox_l1": (dict(learning_rate=_sched, l1=0.1, mask=_mask), {}),
     "scale_by_trust_ratio": (dict(mask=_mask), {}),
+    "simplified_ademamix": (dict(learning_rate=_sched, weight_decay=0.1, mask=_mask), {}),
     "sophia": (dict(learning_rate=_sched, weight_decay=0.1, weight_decay_mask=_mask), {"obj_fn": _sq_loss}),
 }
 # wrappers (the mask is their structure) and penalty functions of the params
-NOT_HYPERPARAMETER_FACTORIES = {"masked", "freeze", "partition", "l1_penalty", "l2_penalty", "elastic_net_penalty"}
+NOT_HYPERPARAMETER_FACTORIES = {
+    "masked",
+    "freeze",
+    "partition",
+    "multi_transform",
+    "selective_transform",
+    "l1_penalty",
+    "l2_penalty",
+    "elastic_net_penalty",
+}
 
 
 def _masked_factories():

@@ -6,7 +6,7 @@ from typing import Any
 
 import jax
 
-from functional_opt.base import GradientTransformation, check_transform
+from functional_opt.base import GradientTransformation, check_transform, with_extra_args_support
 
 
 def named_chain(*named_transforms: tuple[str, GradientTransformation]) -> GradientTransformation:
@@ -45,7 +45,7 @@ def named_chain(*named_transforms: tuple[str, GradientTransformation]) -> Gradie
         names.append(pair[0])
     if len(set(names)) != len(names):
         raise ValueError(f"named_chain names must be distinct, got {names}")
-    members = dict(named_transforms)
+    members = {name: with_extra_args_support(t) for name, t in named_transforms}
 
     def init(params):
         return {name: t.init(params) for name, t in members.items()}

@@ -10,7 +10,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from functional_opt import _tree
-from functional_opt.base import GradientTransformation
+from functional_opt.base import GradientTransformation, with_extra_args_support
 
 
 class PerLayerState(NamedTuple):
@@ -151,6 +151,7 @@ def per_layer(inner: GradientTransformation, stacked: Any | Callable[[Any], Any]
     """
     if not (hasattr(inner, "init") and hasattr(inner, "update")):
         raise TypeError(f"inner must be a GradientTransformation, got {inner!r}")
+    inner = with_extra_args_support(inner)  # extra args reach only an inner that takes them
     if stacked is None:
         raise TypeError("stacked must be a tree of bools or a function of the params, got None")
 
