@@ -20,18 +20,23 @@ def loss(params, inputs, targets):
     return -jnp.sum(jax.nn.log_softmax(logits)[jnp.arange(targets.shape[0]), targets])
 
 
+@jax.jit
 def full_hessian():
     flat, unravel = flatten_util.ravel_pytree(PARAMS)
-    return np.asarray(jax.hessian(lambda f: loss(unravel(f), X, Y))(flat), np.float64)
+    return jax.hessian(lambda f: loss(unravel(f), X, Y))(flat)
+
+
+hvp = jax.jit(so.hvp, static_argnums=0)
+hessian_diag = jax.jit(so.hessian_diag, static_argnums=0)
 
 
 def test_hvp_and_diag_against_the_full_hessian():
-    h = full_hessian()
+    h = np.asarray(full_hessian(), np.float64)
     v = RNG.normal(size=h.shape[0]).astype(np.float32)
-    got = so.hvp(loss, jnp.asarray(v), PARAMS, X, Y)
+    got = hvp(loss, jnp.asarray(v), PARAMS, X, Y)
     assert jax.tree.structure(got) == jax.tree.structure(PARAMS)
     np.testing.assert_allclose(flatten_util.ravel_pytree(got)[0], h @ v, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(so.hessian_diag(loss, PARAMS, X, Y), np.diag(h), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(hessian_diag(loss, PARAMS, X, Y), np.diag(h), rtol=1e-4, atol=1e-5)
 
 
 def test_fisher_diag_is_the_squared_gradient():
@@ -46,9 +51,9 @@ def test_same_as_optax():
     v = jnp.ones(8)
     with warnings.catch_warnings():  # optax deprecates these (0.2.7); ours do not warn
         warnings.simplefilter("ignore")
-        want = optax.second_order.hessian_diag(loss, PARAMS, X, Y)
-        want_hvp = optax.second_order.hvp(loss, v, PARAMS, X, Y)
-    np.testing.assert_allclose(so.hessian_diag(loss, PARAMS, X, Y), want, rtol=1e-5, atol=1e-6)
+        want = jax.jit(optax.second_order.hessian_diag, static_argnums=0)(loss, PARAMS, X, Y)
+        want_hvp = jax.jit(optax.second_order.hvp, static_argnums=0)(loss, v, PARAMS, X, Y)
+    np.testing.assert_allclose(hessian_diag(loss, PARAMS, X, Y), want, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(
-        flatten_util.ravel_pytree(so.hvp(loss, v, PARAMS, X, Y))[0], flatten_util.ravel_pytree(want_hvp)[0], rtol=1e-5
+        flatten_util.ravel_pytree(hvp(loss, v, PARAMS, X, Y))[0], flatten_util.ravel_pytree(want_hvp)[0], rtol=1e-5
     )
