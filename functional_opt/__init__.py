@@ -205,6 +205,12 @@ from functional_opt.transforms.hutchinson import (
     HutchinsonState as HutchinsonState,
     hutchinson_estimator_diag_hessian as hutchinson_estimator_diag_hessian,
 )
+from functional_opt.transforms.galore import (
+    GaLoreDimensionNumbers as GaLoreDimensionNumbers,
+    GaLoreState as GaLoreState,
+    galore as galore,
+    scale_by_galore as scale_by_galore,
+)
 from functional_opt.transforms.madgrad import MadgradState as MadgradState, scale_by_madgrad as scale_by_madgrad
 from functional_opt.transforms.mechanic import MechanicState as MechanicState, mechanize as mechanize
 from functional_opt.transforms.momo import (

@@ -43,6 +43,10 @@ from functional_opt.transforms.complex_split import split_real_and_imaginary as 
 from functional_opt.transforms.dadapt import DAdaptAdamWState as DAdaptAdamWState
 from functional_opt.transforms.dog import DoGState as DoGState
 from functional_opt.transforms.dog import DoWGState as DoWGState
+from functional_opt.transforms.galore import GaLoreDimensionNumbers as GaLoreDimensionNumbers
+from functional_opt.transforms.galore import GaLoreState as GaLoreState
+from functional_opt.transforms.galore import galore as galore
+from functional_opt.transforms.galore import scale_by_galore as scale_by_galore
 from functional_opt.transforms.hutchinson import HutchinsonState as HutchinsonState
 from functional_opt.transforms.hutchinson import hutchinson_estimator_diag_hessian as hutchinson_estimator_diag_hessian
 from functional_opt.transforms.madgrad import MadgradState as MadgradState

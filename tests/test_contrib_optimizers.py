@@ -105,6 +105,11 @@ PAIRS = {
         lambda: optax.chain(optax.contrib.normalize(), optax.scale_by_learning_rate(0.1)),
         False,
     ),
+    "galore": (
+        lambda: fo.galore(0.05, rank=1, update_proj_gap=2, weight_decay=0.01),
+        lambda: optax.contrib.galore(0.05, rank=1, update_proj_gap=2, weight_decay=0.01),
+        False,
+    ),
     "scale_by_distance_over_gradients": (
         lambda: fo.chain(fo.scale_by_distance_over_gradients(reps_rel=1e-2), fo.scale_by_learning_rate(1.0)),
         lambda: optax.chain(optax.scale_by_distance_over_gradients(reps_rel=1e-2), optax.scale_by_learning_rate(1.0)),
@@ -313,6 +318,29 @@ def test_momo_formula():
     np.testing.assert_allclose(_drive(fo.momo(lr, beta), value=values), ref, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="loss"):
         fo.momo().update(jnp.ones(1), fo.momo().init(jnp.ones(1)), jnp.ones(1))
+
+
+def test_galore_projects_to_the_top_singular_vectors():
+    g = np.array([[0.5, -1.0, 2.0], [0.7, -0.2, 1.0], [-0.3, 0.4, 0.1], [1.0, 0.0, -0.5]])
+    U, S, Vt = np.linalg.svd(g, full_matrices=False)
+    P = U[:, :2]  # 4 >= 3: left projector, rank 2
+    t = fo.scale_by_galore(rank=2, scale=0.5, base_optimizer=fo.identity())
+    x = jnp.zeros((4, 3))
+    u, s = t.update(jnp.asarray(g, jnp.float32), t.init(x))
+    np.testing.assert_allclose(u, 0.5 * P @ P.T @ g, atol=1e-5)
+    assert s.projector.shape == (4, 2)
+    # 3-D weight with explicit dimension numbers: rows = axes (0, 2), columns = axis 1; a right projector
+    dims = fo.GaLoreDimensionNumbers(reduction_axis=(0, 2), output_axis=1)
+    w = np.arange(12.0).reshape(1, 6, 2) % 5 - 2
+    t = fo.scale_by_galore(rank=1, base_optimizer=fo.identity(), weight_dimension_numbers=dims)
+    u, s = t.update(jnp.asarray(w, jnp.float32), t.init(jnp.zeros((1, 6, 2))))
+    m = w.transpose(0, 2, 1).reshape(2, 6)
+    _, _, Vt = np.linalg.svd(m, full_matrices=False)
+    ref = (m @ Vt[:1].T @ Vt[:1]).reshape(1, 2, 6).transpose(0, 2, 1)
+    np.testing.assert_allclose(u, ref, atol=1e-5)
+    assert s.projector.shape == (6, 1)
+    with pytest.raises(ValueError, match="rank"):
+        fo.scale_by_galore(rank=0)
 
 
 def test_validation_names_the_argument():
