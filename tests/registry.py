@@ -135,6 +135,7 @@ register("momo_adam", lambda lr: fo.momo_adam(lr, adapt_lower_bound=True), plain
 
 # --- orthogonalized and second-order ---
 register("muon", lambda lr: fo.muon(lr, weight_decay=1e-2))
+register("galore", lambda lr: fo.galore(lr, rank=1, update_proj_gap=2, weight_decay=1e-2))
 register("lbfgs_no_linesearch", lambda lr: fo.lbfgs(lr, linesearch=None))
 register("shampoo", lambda lr: fo.shampoo(lr, momentum=0.9, precondition_frequency=2))
 register("sophia", lambda lr: fo.sophia(lr, update_interval=2), plain_update=False, extra={"obj_fn": _sq_loss})

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from functional_opt import _tree
 from functional_opt._hparams import check_dtype, check_number, value_at
 from functional_opt.base import GradientTransformation
+from functional_opt.flat import check_not_flat
 
 _INIT_STEP_TYPES = ("distance", "learning_rate", "heuristic")
 
@@ -227,6 +228,7 @@ def scale_by_distance_over_gradients(
 
     def init(params):
         _tree.check_inexact("scale_by_distance_over_gradients", "the parameter", params)
+        check_not_flat(params, "scale_by_distance_over_gradients")
         r = value_at(reps_rel, None)
         return ScaleByDistanceOverGradientsState(
             max_dist=jax.tree.map(
@@ -238,6 +240,7 @@ def scale_by_distance_over_gradients(
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
+        check_not_flat(updates, "scale_by_distance_over_gradients")
         eps_, scale_ = value_at(eps, None), value_at(global_scale, None)
 
         def leaf(g, d, G, x0, x):

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 
 from functional_opt._hparams import check_int, check_number, safe_increment, value_at, zero_count
 from functional_opt.base import GradientTransformation, chain, check_transform, with_extra_args_support
+from functional_opt.flat import check_not_flat
 from functional_opt.transforms.adam import scale_by_adam
 from functional_opt.transforms.scaling import scale_by_learning_rate
 from functional_opt.transforms.weight_decay import add_decayed_weights
@@ -133,6 +134,7 @@ def scale_by_galore(
         return m, n, min(rank, m, n)
 
     def init(params):
+        check_not_flat(params, "scale_by_galore")
         leaves, treedef = jax.tree.flatten(params)
         projectors, proxies = [], []
         for x, dims in zip(leaves, dim_numbers(params)):
@@ -151,6 +153,7 @@ def scale_by_galore(
 
     def update(updates, state, params=None, **extra_args):
         del params
+        check_not_flat(updates, "scale_by_galore")
         leaves, treedef = jax.tree.flatten(updates)
         refresh = state.count % update_proj_gap == 0
         dims_list = dim_numbers(updates)
