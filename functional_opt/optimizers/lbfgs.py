@@ -48,7 +48,7 @@ def lbfgs(
 
     Conventions: optax's arguments, defaults and iterates. The sign flip is
     :func:`scale_by_learning_rate`'s (with ``learning_rate=None`` it is
-    ``scale_by_learning_rate(1.0)``, where optax uses ``scale(-1)``; the
+    ``scale_by_learning_rate(1.0)``, where optax multiplies by minus one; the
     state then holds its step count). Compared with scipy's
     ``minimize(method="L-BFGS-B")``: the same two-loop direction and
     ``gamma_k`` and the same Wolfe constants, but scipy's line search is
