@@ -154,10 +154,78 @@ DIFFERENCES: list[tuple[str, str, str, str]] = [
         "required; conjugated and plain gradients mixed",
         "fewer ways to call it wrong; one convention for complex parameters",
     ),
+    (
+        "`monitor({name: measure})` state",
+        "`init` fills every measurement with zeros",
+        "an empty `{}` before the first update",
+        "one state structure from `init` on (jit, scan and checkpoints need it)",
+    ),
+    (
+        "`scale_by_stddev` state",
+        "always `(count, mu, nu)`; `nu` real for complex gradients",
+        "`(mu, nu)`, or `ScaleByRStdDevWithCountState` with bias correction",
+        "one state layout per transform (`decay` may be a schedule)",
+    ),
+    (
+        "`skip_large_updates` on complex gradients",
+        "the squared modulus `|g|**2`; `max_squared_norm` may be a schedule",
+        "squares complex values",
+        "a norm is real",
+    ),
+    (
+        "`partition`/`freeze`/`selective_transform` with a label tree of the wrong structure",
+        "an error naming the first differing key path",
+        "`Dict key mismatch`",
+        "strict tree checks",
+    ),
+    (
+        "`inject_hyperparams` values",
+        "stored in float32 (integer arrays stay integers); `InjectHyperparamsState` unless a stateful schedule "
+        "is given",
+        "stored in the params' dtype",
+        "a bf16 model must not round `b2 = 0.999` to 1",
+    ),
+    (
+        "integer params or gradients",
+        "`TypeError` naming the key path in the adaptive transforms and `scale`",
+        "computed in integer arithmetic or promoted",
+        "an int update would be truncated silently",
+    ),
+    (
+        "DoG, DoWG, MoMo, Mechanic scalars",
+        "kept in float32; DoG's per-leaf `grad_sum_of_squares` is a scalar",
+        "the params' lowest dtype; shape `(1,)` (a scalar leaf's update becomes `(1,)`)",
+        "accurate scalars; updates keep the params' shapes",
+    ),
+    (
+        "`differentially_private_aggregate(key=None)` and `add_noise(key=None)`",
+        "seed 0 without a warning; the key is built in `init`",
+        "seed 0 with a warning",
+        "eager and jitted `init` agree",
+    ),
+    (
+        "`NormalizeState`",
+        "its own empty NamedTuple",
+        "`EmptyState`",
+        "one name per object",
+    ),
+    (
+        "`lion(mode=...)`",
+        "a bad `mode` raises at construction",
+        "at the first update",
+        "errors where the argument is written",
+    ),
 ]
 
 # optax names not exported here, with the reason (filled from the comparison of the surfaces)
-NOT_PROVIDED: dict[str, str] = {}
+NOT_PROVIDED: dict[str, str] = {
+    "optax.contrib.MuonState": "`scale_by_muon`'s state is `ScaleByMuonState(count, mu)`: optax's also stores "
+    "`ns_coeffs`, which are hyperparameters here",
+    "optax.contrib.SAMState": "`sam` is one call with `grad_fn` and keeps `SamState(inner)`; optax's state is for "
+    "its two-optimizer, two-call form",
+    "optax.contrib.SophiaState": "`sophia`'s state is `ScaleBySophiaState(count, mu, h, key)` (the Hessian "
+    "estimator's key inside); optax's keeps a `hessian_fn_state`",
+}
 
 
 def surface() -> list[tuple[str, str, bool]]:
