@@ -159,7 +159,7 @@ class GradientTransformation(_Pair):
     combinators (``optax.chain``, ``optax.MultiSteps``, ...) pass ``value=``
     to ours.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.sgd(learning_rate=0.1)
@@ -195,7 +195,7 @@ class GradientTransformationExtraArgs(GradientTransformation, _ExtraPair):
     (:func:`with_extra_args_support`). Derives from optax's class of the same
     name when optax is installed.
 
-    Example:
+    Examples:
         >>> import functional_opt as fo
         >>> isinstance(fo.chain(fo.scale(2.0)), fo.GradientTransformationExtraArgs)
         True
@@ -219,7 +219,7 @@ def check_transform(t: Any, where: str) -> None:
 def init_empty_state(params: Params) -> EmptyState:
     """The ``init`` of a stateless transformation: returns :class:`EmptyState` whatever the params.
 
-    Example:
+    Examples:
         >>> import functional_opt as fo
         >>> fo.init_empty_state({"w": 1.0})
         EmptyState()
@@ -263,7 +263,7 @@ def with_extra_args_support(tx: Any) -> GradientTransformationExtraArgs:
     members that use it. Every combinator of this library calls its members
     through this.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> plain = fo.GradientTransformation(fo.init_empty_state, lambda u, s, p=None: (u, s))
@@ -293,7 +293,7 @@ def identity() -> GradientTransformation:
 
     Update rule: ``u <- u``. State: :class:`EmptyState`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> fo.identity().update(jnp.ones(2), fo.EmptyState())[0]
@@ -312,7 +312,7 @@ def stateless(f: Callable[[Updates, Params], Updates]) -> GradientTransformation
 
     ``params`` is ``None`` when the caller does not pass them.
 
-    Example:
+    Examples:
         >>> import jax, jax.numpy as jnp
         >>> import functional_opt as fo
         >>> halve = fo.stateless(lambda u, p: jax.tree.map(lambda x: x / 2, u))
@@ -335,7 +335,7 @@ def stateless_with_tree_map(f: Callable[[jax.Array, Any], jax.Array]) -> Gradien
     Update rule, leaf by leaf: ``u <- f(u, p)``; ``p`` is ``None`` when the
     caller does not pass params.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.stateless_with_tree_map(lambda u, p: u + p)
@@ -365,7 +365,7 @@ def chain(*transforms: Any) -> GradientTransformation:
     ``GradientTransformationExtraArgs``, see :func:`with_extra_args_support`).
     optax transformations may be chained with ours.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.chain(fo.scale(2.0), fo.scale_by_learning_rate(0.1))
@@ -412,7 +412,7 @@ def apply_updates(params: Params, updates: Updates) -> Params:
     bfloat16 parameter stays bfloat16 while a float32 update is added in
     float32.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> fo.apply_updates({"w": jnp.ones(2, jnp.bfloat16)}, {"w": jnp.full(2, 0.5)})["w"]

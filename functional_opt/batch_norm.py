@@ -38,7 +38,7 @@ def batch_norm_init(num_features: int, *, dtype: Any = jnp.float32) -> tuple[dic
         num_features: the size of the feature axis (an int >= 1).
         dtype: floating dtype of params and stats (default float32).
 
-    Example:
+    Examples:
         >>> import functional_opt as fo
         >>> params, stats = fo.batch_norm_init(3)
         >>> params["scale"], stats.var
@@ -112,7 +112,7 @@ def batch_norm(
     Returns:
         ``(y, new_stats)``: ``y`` in ``x``'s dtype, stats in their own dtype.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> params, stats = fo.batch_norm_init(1)

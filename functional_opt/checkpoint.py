@@ -137,7 +137,7 @@ def save(path: str | os.PathLike, tree: Any) -> None:
             into ``eqx.filter(jax.eval_shape(make_model), eqx.is_array)``,
             then ``eqx.combine`` it with the model's static part.
 
-    Example:
+    Examples:
         >>> import os, tempfile, jax, jax.numpy as jnp
         >>> import functional_opt as fo
         >>> from functional_opt import checkpoint
@@ -241,7 +241,7 @@ def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
     flattening order. A typed PRNG key leaf comes back as its raw key data
     (``jax.random.key_data``).
 
-    Example:
+    Examples:
         >>> import os, tempfile, jax.numpy as jnp
         >>> from functional_opt import checkpoint
         >>> f = os.path.join(tempfile.mkdtemp(), "ckpt")

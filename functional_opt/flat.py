@@ -205,7 +205,7 @@ class FlatParams:
     donation, checkpointing and ``jax.tree.map`` all work on it as on any
     tree of a few arrays. :meth:`unflatten` gives the original tree.
 
-    Example:
+    Examples:
         >>> import jax, jax.numpy as jnp
         >>> import functional_opt as fo
         >>> flat = fo.flat.flatten_params({"b": jnp.ones(3), "w": jnp.ones((2, 2))})
@@ -273,7 +273,7 @@ def flatten_params(params: Any, align: int = ALIGN, bucket_leaves: int | None = 
             buffer per group). Small buckets keep the compile time of a model
             that slices them low; ``None`` is fastest for the optimizer alone.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> flat = fo.flat.flatten_params([jnp.zeros(3), jnp.ones(2, jnp.bfloat16)])
@@ -309,7 +309,7 @@ def check_not_flat(tree: Any, name: str) -> None:
 
     Per-leaf transforms call this at the top of ``init`` and ``update``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> fo.flat.check_not_flat(fo.flat.flatten_params([jnp.ones(2)]), "lamb")
@@ -334,7 +334,7 @@ def per_leaf(inner: GradientTransformation) -> GradientTransformation:
     it has on the tree. On ordinary trees it is ``inner`` itself. The packing
     costs one write per step, so keep per-leaf transforms few.
 
-    Example:
+    Examples:
         >>> import jax, jax.numpy as jnp
         >>> import functional_opt as fo
         >>> norm1 = fo.stateless(lambda u, p: jax.tree.map(lambda x: x / jnp.abs(x).sum(), u))

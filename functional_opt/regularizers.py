@@ -63,7 +63,7 @@ def l1_penalty(params, mask: Mask | Callable | None = None) -> jax.Array:
     Returns:
         A float32 (or wider) scalar.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> fo.l1_penalty({"w": jnp.array([1.0, -2.0]), "b": jnp.array(3.0)}, mask={"w": True, "b": False})
@@ -89,7 +89,7 @@ def l2_penalty(params, mask: Mask | Callable | None = None) -> jax.Array:
         params: a pytree of arrays (``None`` leaves are skipped).
         mask: as in :func:`l1_penalty`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> fo.l2_penalty({"w": jnp.array([1.0, -2.0])})
@@ -113,7 +113,7 @@ def elastic_net_penalty(params, l1_ratio=0.5, mask: Mask | Callable | None = Non
         l1_ratio: the L1 share in ``[0, 1]`` (1: pure L1, 0: pure L2).
         mask: as in :func:`l1_penalty`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> fo.elastic_net_penalty({"w": jnp.array([1.0, -2.0])}, l1_ratio=0.5)
@@ -147,7 +147,7 @@ def dropout(rng_key, rate, x, *, deterministic: bool = False) -> jax.Array:
         x: the activations (any float dtype; returned in that dtype).
         deterministic: a Python bool; ``True`` returns ``x`` unchanged.
 
-    Example:
+    Examples:
         >>> import jax, jax.numpy as jnp
         >>> import functional_opt as fo
         >>> y = fo.dropout(jax.random.PRNGKey(0), 0.5, jnp.ones(8))

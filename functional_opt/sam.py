@@ -24,7 +24,7 @@ def sam_perturbation(grads: Any, params: Any, rho=0.05, *, adaptive: bool = Fals
     ``||.||`` is the global Euclidean norm over all leaves; ``eps`` guards a
     zero gradient (as the authors' reference code, 1e-12).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> fo.sam_perturbation(jnp.array([3.0, 4.0]), jnp.zeros(2), rho=0.5)
@@ -79,7 +79,7 @@ def sam(optimizer: GradientTransformation, rho=0.05, *, adaptive: bool = False, 
 
     State: :class:`SamState` ``(inner,)``.
 
-    Example:
+    Examples:
         >>> import jax, jax.numpy as jnp
         >>> import functional_opt as fo
         >>> loss = lambda p: jnp.sum(p ** 2)
@@ -124,7 +124,7 @@ def sam_train_step(loss_fn: Callable, optimizer: GradientTransformation) -> Call
     point. Wrap ``step`` in ``jax.jit`` yourself (donating params and state if
     you like).
 
-    Example:
+    Examples:
         >>> import jax, jax.numpy as jnp
         >>> import functional_opt as fo
         >>> loss = lambda p, x: jnp.sum((p - x) ** 2)

@@ -147,7 +147,7 @@ def state_shardings(opt: Any, params: Any) -> Any:
         A pytree with the structure of ``opt.init(params)`` whose leaves are
         ``jax.sharding.Sharding`` objects.
 
-    Example:
+    Examples:
         >>> import jax, jax.numpy as jnp, numpy as np
         >>> import functional_opt as fo
         >>> from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
@@ -229,7 +229,7 @@ def zero_shardings(opt: Any, params: Any, mesh: Mesh, axis: str = "data", *, min
         ``(param_shardings, state_shardings)``, pytrees of ``NamedSharding``
         with the structures of ``params`` and ``opt.init(params)``.
 
-    Example:
+    Examples:
         >>> import jax, jax.numpy as jnp, numpy as np
         >>> import functional_opt as fo
         >>> mesh = Mesh(np.array(jax.devices()[:1]), ("data",))
@@ -268,7 +268,7 @@ def _grad_shardings(params: Any, mesh: Mesh, axis: str, min_size: int) -> Any:
 def replicate(tree: Any, mesh: Mesh) -> Any:
     """``tree``'s arrays copied to every device of ``mesh`` (``PartitionSpec()``).
 
-    Example:
+    Examples:
         >>> import jax, jax.numpy as jnp, numpy as np
         >>> import functional_opt as fo
         >>> mesh = Mesh(np.array(jax.devices()[:1]), ("data",))
@@ -302,7 +302,7 @@ def shard_batch(batch: Any, mesh: Mesh, axis: str = "data") -> Any:
     With several processes, each process passes its own rows (its local
     batch) and gets the global array (``jax.make_array_from_process_local_data``).
 
-    Example:
+    Examples:
         >>> import jax, numpy as np
         >>> import functional_opt as fo
         >>> mesh = Mesh(np.array(jax.devices()[:1]), ("data",))
@@ -347,7 +347,7 @@ def prepare(
     Returns:
         ``(params, opt_state)``.
 
-    Example:
+    Examples:
         >>> import jax, jax.numpy as jnp, numpy as np
         >>> import functional_opt as fo
         >>> mesh = Mesh(np.array(jax.devices()[:1]), ("data",))
@@ -518,7 +518,7 @@ def make_train_step(
         donate: donate params and state to the step.
         min_size: with ``zero``, state leaves with fewer elements stay replicated.
 
-    Example:
+    Examples:
         >>> import jax, jax.numpy as jnp, numpy as np
         >>> import functional_opt as fo
         >>> mesh = jax.make_mesh((jax.device_count(),), ("data",))
@@ -550,7 +550,7 @@ def per_device_bytes(tree: Any) -> dict[int, int]:
     counts in full on every device and an array split ``N`` ways counts
     ``1/N`` on each. Non-array leaves are ignored.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> fo.sharding.per_device_bytes({"w": jnp.ones((4, 2)), "count": jnp.zeros([], jnp.int32)})

@@ -48,7 +48,7 @@ def make_train_step(
         has_aux: ``loss_fn`` returns ``(loss, aux)``.
         donate: donate ``params`` and ``opt_state`` to the step.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> loss = lambda p, x: jnp.sum((p["w"] * x - 1.0) ** 2)

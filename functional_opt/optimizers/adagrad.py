@@ -38,7 +38,7 @@ def adagrad(
         eps: ``>= 0``.
         eps_in_sqrt: ``eps`` inside (optax) or outside (torch, paper) the root.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.adagrad(0.1, initial_accumulator_value=0.0, eps=0.0)
@@ -74,7 +74,7 @@ def adadelta(learning_rate=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, weight_deca
         weight_decay_mask: tree of bools (the params' structure or a prefix
             of it) or a function of the params; ``False`` leaves are not decayed.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.adadelta()
@@ -105,7 +105,7 @@ def sm3(learning_rate, momentum=0.9) -> GradientTransformation:
         learning_rate: ``eta >= 0``: number, array or schedule.
         momentum: in ``[0, 1]``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.sm3(0.1, momentum=0.0)

@@ -54,7 +54,7 @@ def adam(
         nu_dtype: dtype of the second moment (e.g. ``jnp.bfloat16``); the
             update is computed in float32 whatever the stored dtypes.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.adam(0.1)
@@ -104,7 +104,7 @@ def adamw(
             or a function of the params returning one; ``False`` leaves are
             not decayed.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.adamw(0.1, weight_decay=0.5)
@@ -180,7 +180,7 @@ def nadam(
         nu_dtype: dtype of the second moment (``momentum_decay=None`` only);
             the update is computed in float32.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.nadam(0.1)
@@ -225,7 +225,7 @@ def nadamw(
         mask: tree of bools (the params' structure or a prefix of it) or a
             function of the params; ``False`` leaves are not decayed.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.nadamw(0.1, weight_decay=0.0)
@@ -275,7 +275,7 @@ def amsgrad(
         b1, b2, eps, eps_root, mu_dtype, bias_correction_mu, bias_correction_nu, max_of_corrected, nu_dtype: see
             :func:`~functional_opt.scale_by_amsgrad`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.amsgrad(0.1)
@@ -315,7 +315,7 @@ def adamax(
         learning_rate: ``eta >= 0``: number, array or schedule.
         b1, b2, eps, mu_dtype, nu_dtype: see :func:`~functional_opt.scale_by_adamax`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.adamax(0.1)
@@ -356,7 +356,7 @@ def adamaxw(
         mask: tree of bools (the params' structure or a prefix of it) or a
             function of the params; ``False`` leaves are not decayed.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.adamaxw(0.1, weight_decay=0.5)

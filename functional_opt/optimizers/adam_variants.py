@@ -51,7 +51,7 @@ def radam(
         b1, b2, eps, eps_root, threshold, nesterov, convention, mu_dtype, nu_dtype: see
             :func:`~functional_opt.scale_by_radam`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.radam(0.1)
@@ -100,7 +100,7 @@ def adabelief(
         learning_rate: ``eta >= 0``: number, array or schedule.
         b1, b2, eps, eps_root, nesterov, mu_dtype, nu_dtype: see :func:`~functional_opt.scale_by_belief`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.adabelief(0.1)
@@ -140,7 +140,7 @@ def yogi(
         learning_rate: ``eta >= 0``: number, array or schedule.
         b1, b2, eps, bias_correction, mu_dtype, nu_dtype: see :func:`~functional_opt.scale_by_yogi`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.yogi(0.1)
@@ -192,7 +192,7 @@ def adan(
             function of the params; ``False`` leaves are not decayed.
         no_prox: decay as AdamW instead of the proximal division.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.adan(0.1, weight_decay=1.0)
@@ -246,7 +246,7 @@ def ademamix(
         mask: tree of bools (the params' structure or a prefix of it) or a
             function of the params; ``False`` leaves are not decayed.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.ademamix(0.1)
@@ -289,7 +289,7 @@ def adopt(
         learning_rate: ``>= 0`` (number, array or schedule).
         b1, b2, eps, mu_dtype, nesterov, use_clipping, clip_value_fn, nu_dtype: see :func:`scale_by_adopt`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.adopt(1.0)

@@ -43,7 +43,7 @@ def optimistic_gradient_descent(learning_rate, alpha=1.0, beta=1.0) -> GradientT
         learning_rate: ``eta >= 0``: number, array or schedule.
         alpha, beta: the optimism coefficients (numbers or arrays).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.optimistic_gradient_descent(0.1)
@@ -83,7 +83,7 @@ def optimistic_adam_v2(
         alpha, beta: optimism coefficients.
         b1, b2, eps, eps_root, mu_dtype, nesterov: as :func:`~functional_opt.scale_by_adam`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.optimistic_adam_v2(0.1, nesterov=False)
@@ -130,7 +130,7 @@ def optimistic_adam(
         optimism: ``beta``; ``None`` means ``learning_rate`` (the paper's choice).
         b1, b2, eps, eps_root, mu_dtype, nesterov: as :func:`~functional_opt.scale_by_adam`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.optimistic_adam(0.1, nesterov=False)
@@ -168,7 +168,7 @@ def madgrad(learning_rate, momentum=0.9, weight_decay=0.0, eps=1e-6) -> Gradient
         weight_decay: ``>= 0``.
         eps: ``>= 0``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.madgrad(0.1, momentum=0.0, eps=0.0)
@@ -198,7 +198,7 @@ def simplified_ademamix(
         weight_decay: ``>= 0``, decoupled.
         mask: tree of bools or a function of the params; ``False`` leaves are not decayed.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.simplified_ademamix(0.1, alpha=1.0)
@@ -231,7 +231,7 @@ def acprop(
         weight_decay: ``>= 0``, decoupled.
         mask: tree of bools or a function of the params.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.acprop(0.1)
@@ -265,7 +265,7 @@ def cocob(learning_rate=1.0, alpha=100.0, eps=1e-8, weight_decay=0.0, mask=None)
         weight_decay: ``>= 0``, added to the gradient.
         mask: tree of bools or a function of the params.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.cocob(alpha=1.0)
@@ -300,7 +300,7 @@ def dog(
         weight_decay: ``None`` (none) or ``>= 0``, added to the gradient.
         mask: tree of bools or a function of the params.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.dog(init_step=("distance", 1.0), eps=0.0)
@@ -331,7 +331,7 @@ def dowg(learning_rate=1.0, init_estim_sq_dist=None, eps=1e-4, weight_decay=None
         weight_decay: ``None`` or ``>= 0``, added to the gradient.
         mask: tree of bools or a function of the params.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.dowg(init_estim_sq_dist=1.0, eps=0.0)
@@ -364,7 +364,7 @@ def dpsgd(learning_rate, l2_norm_clip, noise_multiplier, seed, momentum=None, ne
         momentum: ``None`` or a decay in ``[0, 1)``.
         nesterov: Nesterov momentum.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.dpsgd(0.1, l2_norm_clip=1.0, noise_multiplier=0.0, seed=0)

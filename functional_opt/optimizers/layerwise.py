@@ -70,7 +70,7 @@ def lars(
         momentum: in ``[0, 1]``.
         nesterov: Nesterov momentum.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.lars(1.0, trust_coefficient=0.1, momentum=0.0)
@@ -122,7 +122,7 @@ def lamb(
         mask: tree of bools (the params' structure or a prefix of it) or a
             function of the params; ``False`` leaves are not decayed.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.lamb(0.1)
@@ -153,7 +153,7 @@ def novograd(learning_rate, b1=0.9, b2=0.25, eps=1e-6, eps_root=0.0, weight_deca
         learning_rate: ``eta >= 0``: number, array or schedule.
         b1, b2, eps, eps_root, weight_decay: see :func:`~functional_opt.scale_by_novograd`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.novograd(0.1, eps=0.0)
@@ -181,7 +181,7 @@ def fromage(learning_rate, min_norm=1e-6) -> GradientTransformation:
         learning_rate: ``eta >= 0``: number, array or schedule.
         min_norm: ``>= 0``, floor for both norms.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.fromage(0.1)

@@ -67,7 +67,7 @@ def lbfgs(
             (:func:`scale_by_zoom_linesearch`,
             :func:`scale_by_backtracking_linesearch`) or ``None``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> f = lambda w: jnp.sum((w - jnp.arange(3.0)) ** 2)

@@ -42,7 +42,7 @@ def lion(
         mask: tree of bools (the params' structure or a prefix of it) or a
             function of the params; ``False`` leaves are not decayed.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.lion(0.1, weight_decay=0.0)

@@ -44,7 +44,7 @@ def prodigy(
             ``estim_lr0``, ``estim_lr_coef``, ``weight_decay``, ``safeguard_warmup``,
             ``bias_correction`` and ``growth_rate``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.prodigy()
@@ -99,7 +99,7 @@ def dadapt_adamw(
         learning_rate, betas, eps, estim_lr0, weight_decay, bias_correction, growth_rate: see
             :func:`scale_by_dadapt_adamw`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.dadapt_adamw(weight_decay=0.01)

@@ -89,7 +89,7 @@ def adafactor(
         weight_decay_mask: tree of bools or function; ``False`` leaves are not decayed.
         relative_step: multiply by the paper's ``rho_t = min(1e-2, 1/sqrt(t))``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.adafactor(relative_step=True)   # the paper's defaults

@@ -95,7 +95,7 @@ def muon(
 
     State: :class:`PartitionState` with the labels ``"muon"`` and ``"fallback"``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.muon(0.02)

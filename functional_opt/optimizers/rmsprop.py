@@ -57,7 +57,7 @@ def rmsprop(
         nesterov: Nesterov momentum (with ``momentum``).
         bias_correction: bias-correct the averages as Adam does.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.rmsprop(0.01, eps=0.0)

@@ -27,7 +27,7 @@ def rprop(learning_rate, eta_minus=0.5, eta_plus=1.2, min_step_size=1e-6, max_st
         eta_minus, eta_plus, min_step_size, max_step_size: see
             :func:`~functional_opt.scale_by_rprop`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.rprop(0.01)

@@ -67,7 +67,7 @@ def schedule_free_sgd(
         weight_lr_power, r: averaging weights, see :func:`schedule_free`.
         state_dtype: dtype of ``z``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.schedule_free_sgd(0.1, warmup_steps=2)
@@ -137,7 +137,7 @@ def schedule_free_adamw(
         weight_lr_power, r: averaging weights, see :func:`schedule_free`.
         state_dtype: dtype of ``z``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.schedule_free_adamw(0.1)

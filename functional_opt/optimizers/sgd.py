@@ -30,7 +30,7 @@ def gradient_descent(learning_rate) -> GradientTransformation:
     Args:
         learning_rate: ``eta >= 0``: a number, an array or a schedule.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.gradient_descent(0.1)
@@ -63,7 +63,7 @@ def momentum(learning_rate, decay=0.9) -> GradientTransformation:
         learning_rate: ``eta >= 0``: number, array or schedule.
         decay: ``gamma`` in ``[0, 1]``: number, array or schedule.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.momentum(0.1, decay=0.9)
@@ -99,7 +99,7 @@ def sgd(learning_rate, momentum=None, nesterov: bool = False, accumulator_dtype:
         nesterov: Nesterov momentum.
         accumulator_dtype: dtype of the momentum buffer.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.sgd(0.1, momentum=0.9)
@@ -129,7 +129,7 @@ def sign_sgd(learning_rate) -> GradientTransformation:
     Args:
         learning_rate: ``eta >= 0``: number, array or schedule.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.sign_sgd(0.1)
@@ -155,7 +155,7 @@ def signum(learning_rate, beta=0.9, accumulator_dtype: Any = None) -> GradientTr
         beta: momentum in ``[0, 1]`` (number, array or schedule).
         accumulator_dtype: dtype of ``m``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.signum(0.1)
@@ -187,7 +187,7 @@ def noisy_sgd(learning_rate, eta=0.01, gamma=0.55, key: Any = None, *, seed: Any
         key: an int seed or a PRNG key (``None`` means 0).
         seed: optax's deprecated name for ``key`` (a ``DeprecationWarning``).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.noisy_sgd(0.1, eta=0.0)
@@ -218,7 +218,7 @@ def polyak_sgd(max_learning_rate=1.0, scaling=1.0, f_min=0.0, eps=0.0, variant: 
         eps: ``>= 0``.
         variant: ``"sps"`` or ``"sps+"``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.polyak_sgd()

@@ -36,7 +36,7 @@ def constant_schedule(value: Any) -> Callable:
     Args:
         value: any real number or array.
 
-    Example:
+    Examples:
         >>> import functional_opt as fo
         >>> float(fo.constant_schedule(0.5)(1000))
         0.5
@@ -69,7 +69,7 @@ def polynomial_schedule(init_value, end_value, power, transition_steps, transiti
         transition_steps: int ``T >= 1``.
         transition_begin: int ``B >= 0``.
 
-    Example:
+    Examples:
         >>> import functional_opt as fo
         >>> s = fo.polynomial_schedule(1.0, 0.0, power=2, transition_steps=10)
         >>> [round(float(s(c)), 4) for c in (0, 5, 10, 99)]
@@ -104,7 +104,7 @@ def linear_schedule(init_value, end_value, transition_steps, transition_begin=0)
         transition_steps: int ``T >= 1``.
         transition_begin: int ``B >= 0``.
 
-    Example:
+    Examples:
         >>> import functional_opt as fo
         >>> s = fo.linear_schedule(0.0, 1.0, transition_steps=4, transition_begin=2)
         >>> [round(float(s(c)), 2) for c in (0, 2, 3, 6, 9)]
@@ -150,7 +150,7 @@ def exponential_decay(
         staircase: decay in discrete jumps every ``T`` steps.
         end_value: ``None`` or the bound the value stops at.
 
-    Example:
+    Examples:
         >>> import functional_opt as fo
         >>> s = fo.exponential_decay(1.0, transition_steps=10, decay_rate=0.5)
         >>> [round(float(s(c)), 4) for c in (0, 5, 10, 20)]
@@ -194,7 +194,7 @@ def step_decay_schedule(init_value, step_size, decay_factor) -> Callable:
         step_size: int ``>= 1``.
         decay_factor: ``>= 0`` (number or array).
 
-    Example:
+    Examples:
         >>> import functional_opt as fo
         >>> s = fo.step_decay_schedule(1.0, step_size=10, decay_factor=0.1)
         >>> [round(float(s(c)), 4) for c in (0, 9, 10, 25)]
@@ -230,7 +230,7 @@ def inverse_time_decay(init_value, transition_steps, decay_rate, transition_begi
         transition_begin: int ``>= 0``.
         staircase: decay in discrete jumps.
 
-    Example:
+    Examples:
         >>> import functional_opt as fo
         >>> s = fo.inverse_time_decay(1.0, transition_steps=10, decay_rate=1.0)
         >>> [round(float(s(c)), 4) for c in (0, 10, 30)]
@@ -266,7 +266,7 @@ def warmup_constant_schedule(init_value, peak_value, warmup_steps) -> Callable:
         init_value, peak_value: numbers or arrays.
         warmup_steps: int ``>= 0``.
 
-    Example:
+    Examples:
         >>> import functional_opt as fo
         >>> s = fo.warmup_constant_schedule(0.0, 1.0, warmup_steps=4)
         >>> [round(float(s(c)), 2) for c in (0, 2, 4, 100)]
@@ -305,7 +305,7 @@ def warmup_exponential_decay_schedule(
         transition_steps, decay_rate, transition_begin, staircase, end_value:
             as in :func:`exponential_decay`.
 
-    Example:
+    Examples:
         >>> import functional_opt as fo
         >>> s = fo.warmup_exponential_decay_schedule(0.0, 1.0, 2, 10, 0.5)
         >>> [round(float(s(c)), 4) for c in (0, 1, 2, 12)]

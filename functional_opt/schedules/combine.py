@@ -29,7 +29,7 @@ def join_schedules(schedules: Sequence[Callable], boundaries: Sequence[int]) -> 
     Returns:
         A schedule ``count -> value``.
 
-    Example:
+    Examples:
         >>> import functional_opt as fo
         >>> s = fo.join_schedules([fo.constant_schedule(1.0),
         ...                        fo.linear_schedule(1.0, 0.0, 4)], [10])
@@ -80,7 +80,7 @@ def multiply_schedules(schedules: Sequence) -> Callable:
     Returns:
         A schedule ``count -> value``.
 
-    Example:
+    Examples:
         >>> import functional_opt as fo
         >>> s = fo.multiply_schedules([fo.linear_schedule(0.0, 1.0, 10),
         ...                            fo.exponential_decay(2.0, 10, 0.5)])

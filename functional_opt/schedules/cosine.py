@@ -45,7 +45,7 @@ def cosine_decay_schedule(init_value, decay_steps, alpha=0.0, exponent=1.0) -> C
         alpha: the final multiplier (number or array, ``>= 0``).
         exponent: ``p >= 0``, sharpens (``> 1``) or flattens the decay.
 
-    Example:
+    Examples:
         >>> import functional_opt as fo
         >>> s = fo.cosine_decay_schedule(1.0, decay_steps=10, alpha=0.1)
         >>> [round(float(s(c)), 4) for c in (0, 5, 10, 50)]
@@ -90,7 +90,7 @@ def warmup_cosine_decay_schedule(
         decay_steps: int ``T > W``.
         exponent: ``p >= 0``.
 
-    Example:
+    Examples:
         >>> import functional_opt as fo
         >>> s = fo.warmup_cosine_decay_schedule(0.0, 1.0, warmup_steps=10, decay_steps=30)
         >>> [round(float(s(c)), 4) for c in (0, 5, 10, 20, 30, 99)]
@@ -133,7 +133,7 @@ def sgdr_schedule(cosine_kwargs: Iterable[dict]) -> Callable:
         cosine_kwargs: a non-empty iterable of dicts of
             :func:`warmup_cosine_decay_schedule` arguments.
 
-    Example:
+    Examples:
         >>> import functional_opt as fo
         >>> kw = dict(init_value=1.0, peak_value=1.0, warmup_steps=0, decay_steps=10)
         >>> s = fo.sgdr_schedule([kw, kw])
@@ -193,7 +193,7 @@ def cosine_restarts_schedule(init_value, decay_steps, t_mult=1, alpha=0.0, m_mul
         alpha: floor multiplier ``>= 0``.
         m_mult: peak multiplier per restart, ``>= 0``.
 
-    Example:
+    Examples:
         >>> import functional_opt as fo
         >>> s = fo.cosine_restarts_schedule(1.0, decay_steps=10, t_mult=2)
         >>> [round(float(s(c)), 4) for c in (0, 5, 10, 20, 30, 70)]

@@ -37,7 +37,7 @@ def cyclic_schedule(base_value, max_value, step_size_up, step_size_down=None, mo
         mode: ``'triangular'``, ``'triangular2'`` or ``'exp_range'``.
         gamma: ``> 0``, the per-step amplitude decay of ``'exp_range'``.
 
-    Example:
+    Examples:
         >>> import functional_opt as fo
         >>> s = fo.cyclic_schedule(0.1, 1.0, step_size_up=4, mode='triangular2')
         >>> [round(float(s(c)), 4) for c in (0, 2, 4, 6, 8, 12)]

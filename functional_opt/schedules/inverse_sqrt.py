@@ -27,7 +27,7 @@ def inverse_sqrt_schedule(peak_value, warmup_steps, init_value=0.0, timescale=No
         init_value: number or array.
         timescale: ``tau > 0`` (number or array); required when ``W = 0``.
 
-    Example:
+    Examples:
         >>> import functional_opt as fo
         >>> s = fo.inverse_sqrt_schedule(1.0, warmup_steps=100)
         >>> [round(float(s(c)), 4) for c in (0, 50, 100, 400, 10000)]

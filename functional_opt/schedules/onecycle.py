@@ -42,7 +42,7 @@ def linear_onecycle_schedule(
         div_factor: ``> 0``; ``init = peak / div_factor``.
         final_div_factor: ``> 0``; ``final = init / final_div_factor``.
 
-    Example:
+    Examples:
         >>> import functional_opt as fo
         >>> s = fo.linear_onecycle_schedule(100, 1.0, div_factor=10.0, final_div_factor=10.0)
         >>> [round(float(s(c)), 4) for c in (0, 30, 85, 100)]
@@ -83,7 +83,7 @@ def cosine_onecycle_schedule(
         div_factor: ``> 0``; ``init = peak / div_factor``.
         final_div_factor: ``> 0``; ``final = init / final_div_factor``.
 
-    Example:
+    Examples:
         >>> import functional_opt as fo
         >>> s = fo.cosine_onecycle_schedule(100, 1.0, div_factor=10.0, final_div_factor=10.0)
         >>> [round(float(s(c)), 4) for c in (0, 15, 30, 100)]
@@ -130,7 +130,7 @@ def onecycle_schedules(
         max_momentum: momentum at both ends, in ``[0, 1]``.
         interpolate_type: ``'cosine'`` or ``'linear'``.
 
-    Example:
+    Examples:
         >>> import functional_opt as fo
         >>> lr, mom = fo.onecycle_schedules(100, 1.0)
         >>> [(round(float(lr(c)), 3), round(float(mom(c)), 3)) for c in (0, 30, 100)]

@@ -35,7 +35,7 @@ def piecewise_constant_schedule(init_value, boundaries_and_scales=None) -> Calla
         boundaries_and_scales: ``None`` or a dict of int steps ``>= 0`` to
             scales ``>= 0``.
 
-    Example:
+    Examples:
         >>> import functional_opt as fo
         >>> s = fo.piecewise_constant_schedule(1.0, {10: 0.1, 20: 0.5})
         >>> [round(float(s(c)), 4) for c in (9, 10, 19, 20)]
@@ -76,7 +76,7 @@ def piecewise_interpolate_schedule(interpolate_type: str, init_value, boundaries
         boundaries_and_scales: ``None`` or a dict of int steps ``>= 0`` to
             scales ``>= 0``.
 
-    Example:
+    Examples:
         >>> import functional_opt as fo
         >>> s = fo.piecewise_interpolate_schedule('linear', 1.0, {4: 0.1, 8: 0.01})
         >>> [round(float(s(c)), 5) for c in (0, 2, 4, 6, 8, 10)]

@@ -36,7 +36,7 @@ def warmup_stable_decay_schedule(
         init_value, end_value: numbers or arrays.
         cooldown_type: ``'linear'``, ``'cosine'`` or ``'1-sqrt'``.
 
-    Example:
+    Examples:
         >>> import functional_opt as fo
         >>> s = fo.warmup_stable_decay_schedule(1.0, warmup_steps=10, decay_steps=100,
         ...                                     cooldown_fraction=0.2, cooldown_type='1-sqrt')

@@ -41,7 +41,7 @@ def scale_by_adadelta(rho=0.9, eps=1e-6) -> GradientTransformation:
 
     State: :class:`ScaleByAdaDeltaState` ``(e_g, e_x)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_adadelta(rho=0.9, eps=1e-6)

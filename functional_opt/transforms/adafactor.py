@@ -88,7 +88,7 @@ def scale_by_factored_rms(
 
     State: :class:`FactoredState` ``(count, v_row, v_col, v)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_factored_rms(min_dim_size_to_factor=1)
@@ -177,7 +177,7 @@ def scale_by_param_block_rms(min_scale=1e-3) -> GradientTransformation:
 
     State: :class:`~functional_opt.EmptyState`. Needs ``params``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> from functional_opt.transforms.adafactor import scale_by_param_block_rms
         >>> t = scale_by_param_block_rms()

@@ -55,7 +55,7 @@ def scale_by_rss(
 
     State: :class:`ScaleByRssState` ``(sum_of_squares,)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_rss(initial_accumulator_value=0.0, eps=0.0)

@@ -66,7 +66,7 @@ def scale_by_adam(
 
     State: :class:`ScaleByAdamState` ``(count, mu, nu)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_adam()

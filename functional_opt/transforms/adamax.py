@@ -41,7 +41,7 @@ def scale_by_adamax(
     State: :class:`~functional_opt.ScaleByAdamState` ``(count, mu, nu)``, with
     ``nu`` the weighted infinity norm.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_adamax()

@@ -74,7 +74,7 @@ def scale_by_adan(
     State: :class:`ScaleByAdanState` ``(m, v, n, g, t)`` (optax's field names
     and order: ``g`` is the previous gradient, ``t`` the int32 step count).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_adan()

@@ -66,7 +66,7 @@ def scale_by_ademamix(
 
     State: :class:`ScaleByAdemamixState` ``(count, m1, m2, nu)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_ademamix(alpha=0.0)
@@ -114,7 +114,7 @@ def ademamix_alpha_schedule(alpha: float, warmup: int):
         alpha: final value, ``>= 0``.
         warmup: number of steps ``T_alpha``, an int ``>= 1``.
 
-    Example:
+    Examples:
         >>> import functional_opt as fo
         >>> f = fo.ademamix_alpha_schedule(8.0, 4)
         >>> [float(f(c)) for c in (0, 1, 4, 9)]
@@ -140,7 +140,7 @@ def ademamix_b3_schedule(b3: float, warmup: int, b_start: float = 0.9):
         b3: final decay in ``(0, 1)``; b_start: initial decay in ``(0, 1)`` (paper: ``b1``).
         warmup: ``T_b3``, an int ``>= 1``.
 
-    Example:
+    Examples:
         >>> import functional_opt as fo
         >>> f = fo.ademamix_b3_schedule(0.9999, 100, b_start=0.9)
         >>> [round(float(f(c)), 4) for c in (0, 100, 500)]

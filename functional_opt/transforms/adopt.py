@@ -73,7 +73,7 @@ def scale_by_adopt(
 
     State: :class:`ScaleByAdoptState` ``(count, mu, nu)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_adopt()

@@ -82,7 +82,7 @@ def scale_by_amsgrad(
 
     State: :class:`ScaleByAmsgradState` ``(count, mu, nu, nu_max)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_amsgrad()

@@ -56,7 +56,7 @@ def scale_by_belief(
 
     State: :class:`ScaleByBeliefState` ``(count, mu, nu)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_belief()

@@ -23,7 +23,7 @@ def centralize() -> GradientTransformation:
 
     State: :class:`~functional_opt.EmptyState`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> g = jnp.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])

@@ -42,7 +42,7 @@ def clip(max_delta) -> GradientTransformation:
 
     State: :class:`~functional_opt.EmptyState`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> fo.clip(1.0).update(jnp.array([-3.0, 0.5, 2.0]), fo.EmptyState())[0]
@@ -88,7 +88,7 @@ def clip_by_global_norm(max_norm) -> GradientTransformation:
 
     State: :class:`~functional_opt.EmptyState`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.clip_by_global_norm(1.0)
@@ -126,7 +126,7 @@ def clip_by_block_rms(threshold) -> GradientTransformation:
 
     State: :class:`~functional_opt.EmptyState`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.clip_by_block_rms(1.0)
@@ -165,7 +165,7 @@ def unitwise_norm(x, axis: int | tuple[int, ...] | None = None) -> jax.Array:
     (``(H, W, [D,] in, out)``) reduce all but the last axis; other ranks need
     ``axis``. Complex entries contribute ``|x|**2``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> fo.unitwise_norm(jnp.array([[3.0, 0.0], [4.0, 1.0]]))
@@ -193,7 +193,7 @@ def unitwise_clip(g_norm, max_norm, grad, div_eps=1e-6) -> jax.Array:
 
     All three arrays have the same shape (e.g. from :func:`unitwise_norm`).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> fo.unitwise_clip(jnp.array([5.0, 1.0]), jnp.array([1.0, 2.0]), jnp.array([5.0, 1.0]))
@@ -231,7 +231,7 @@ def adaptive_grad_clip(clipping, eps=1e-3, axis: int | tuple[int, ...] | None = 
 
     State: :class:`~functional_opt.EmptyState`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.adaptive_grad_clip(0.1)
@@ -315,7 +315,7 @@ def per_example_global_norm_clip(grads, l2_norm_clip) -> tuple:
         ``(sum, num_clipped)``: the clipped sum with the leaves' shapes minus
         the batch axis, and an int32 count.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> grads = [jnp.array([[0.0, 0, 0], [0, 3, 4], [4, 0, 3], [3, 4, 0]])]
@@ -349,7 +349,7 @@ def per_example_layer_norm_clip(grads, global_l2_norm_clip, uniform: bool = True
         ``(sums, num_clipped)``: two trees with ``grads``' structure, the
         clipped sum of each leaf and its int32 count of clipped examples.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> grads = [jnp.array([[0.0, 0, 0], [0, 3, 4], [4, 0, 3], [3, 4, 0]])]
@@ -397,7 +397,7 @@ def clip_by_per_example_global_norm(l2_norm_clip) -> GradientTransformation:
 
     State: :class:`~functional_opt.EmptyState`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.clip_by_per_example_global_norm(1.0)

@@ -45,7 +45,7 @@ def scale_by_cocob(alpha=100.0, eps=1e-8) -> GradientTransformation:
 
     State: :class:`COCOBState`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_cocob(alpha=1.0)

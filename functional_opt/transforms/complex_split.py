@@ -52,7 +52,7 @@ def split_real_and_imaginary(inner: GradientTransformation) -> GradientTransform
     Args:
         inner: the transformation to run on the real pairs.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.split_real_and_imaginary(fo.scale_by_sign())

@@ -32,7 +32,7 @@ def keep_params_nonnegative() -> GradientTransformation:
     State: :class:`~functional_opt.EmptyState` (``NonNegativeParamsState``).
     Needs ``params``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.keep_params_nonnegative()
@@ -85,7 +85,7 @@ def zero_nans() -> GradientTransformation:
 
     State: :class:`ZeroNansState` ``(found_nan,)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.zero_nans()

@@ -94,7 +94,7 @@ def scale_by_dadapt_adamw(
     State: :class:`DAdaptAdamWState` (``estim_lr`` is the adapted ``d``).
     Needs ``params``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.dadapt_adamw()

@@ -49,7 +49,7 @@ def scale_by_dog(init_step=("heuristic", 1e-6), eps=1e-8) -> GradientTransformat
 
     State: :class:`DoGState`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> from functional_opt.transforms.dog import scale_by_dog
         >>> t = scale_by_dog(("distance", 1.0), eps=0.0)
@@ -132,7 +132,7 @@ def scale_by_dowg(init_estim_sq_dist=None, eps=1e-4) -> GradientTransformation:
 
     State: :class:`DoWGState`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> from functional_opt.transforms.dog import scale_by_dowg
         >>> t = scale_by_dowg(1.0, eps=0.0)
@@ -209,7 +209,7 @@ def scale_by_distance_over_gradients(
 
     State: :class:`ScaleByDistanceOverGradientsState`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_distance_over_gradients(reps_rel=1.0, eps=0.0)

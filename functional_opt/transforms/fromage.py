@@ -49,7 +49,7 @@ def scale_by_fromage(learning_rate, min_norm=1e-6) -> GradientTransformation:
 
     State: :class:`ScaleByFromageState` ``(count,)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_fromage(learning_rate=0.0)

@@ -97,7 +97,7 @@ def scale_by_galore(
 
     State: :class:`GaLoreState` ``(count, base_optimizer_state, projector)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_galore(rank=1, base_optimizer=fo.identity())
@@ -221,7 +221,7 @@ def galore(
         weight_decay: ``>= 0``, decoupled.
         mask: tree of bools or a function of the params.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.galore(0.1, rank=1)

@@ -49,7 +49,7 @@ def scale_gradient(inputs: Any, scale) -> Any:
     Returns:
         ``inputs`` (same values), with the scaled backward gradient.
 
-    Example:
+    Examples:
         >>> import jax, jax.numpy as jnp
         >>> import functional_opt as fo
         >>> float(jax.grad(lambda x: 3.0 * fo.scale_gradient(x, 0.5))(1.0))

@@ -38,7 +38,7 @@ def hutchinson_estimator_diag_hessian(random_seed=None) -> GradientTransformatio
 
     State: :class:`HutchinsonState` ``(key,)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.hutchinson_estimator_diag_hessian()

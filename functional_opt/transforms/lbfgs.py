@@ -110,7 +110,7 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True) -> Gr
     State: :class:`ScaleByLBFGSState`; it holds ``2 m + 2`` copies of the
     params, so L-BFGS suits small and medium problems.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_lbfgs(memory_size=3)

@@ -203,7 +203,7 @@ def scale_by_backtracking_linesearch(
 
     State: :class:`ScaleByBacktrackingLinesearchState`.
 
-    Example:
+    Examples:
         >>> import jax, jax.numpy as jnp
         >>> import functional_opt as fo
         >>> f = lambda w: jnp.sum(w ** 2)
@@ -478,7 +478,7 @@ def scale_by_zoom_linesearch(
 
     State: :class:`ScaleByZoomLinesearchState`.
 
-    Example:
+    Examples:
         >>> import jax, jax.numpy as jnp
         >>> import functional_opt as fo
         >>> f = lambda w: jnp.sum((w - 1.0) ** 2)
@@ -728,7 +728,7 @@ def value_and_grad_from_state(value_fn: Callable) -> Callable:
         value_fn: the objective, a scalar function of the params (and of
             ``*args, **kwargs``), differentiable by JAX.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> f = lambda w: jnp.sum(w ** 2)

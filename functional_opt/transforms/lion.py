@@ -51,7 +51,7 @@ def scale_by_lion(
 
     State: :class:`ScaleByLionState` ``(count, mu)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_lion()

@@ -46,7 +46,7 @@ def scale_by_madgrad(learning_rate, momentum=0.9, eps=1e-6) -> GradientTransform
 
     State: :class:`MadgradState` ``(count, grad_sum_sq, s, x0)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_madgrad(0.1, momentum=0.0, eps=0.0)

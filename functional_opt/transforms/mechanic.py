@@ -56,7 +56,7 @@ def mechanize(
 
     State: :class:`MechanicState`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.mechanize(fo.sgd(1.0))

@@ -44,7 +44,7 @@ def trace(decay, nesterov: bool = False, accumulator_dtype: Any = None) -> Gradi
 
     State: :class:`TraceState` ``(count, trace)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.trace(decay=0.9)
@@ -105,7 +105,7 @@ def ema(decay, debias: bool = True, accumulator_dtype: Any = None) -> GradientTr
 
     State: :class:`EmaState` ``(count, ema)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.ema(decay=0.5)

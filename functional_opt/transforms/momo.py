@@ -62,7 +62,7 @@ def momo(
 
     State: :class:`MomoState`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.momo(learning_rate=10.0)
@@ -171,7 +171,7 @@ def momo_adam(
 
     State: :class:`MomoAdamState`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.momo_adam(learning_rate=0.1)

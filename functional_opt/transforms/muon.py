@@ -51,7 +51,7 @@ class MuonDimensionNumbers(NamedTuple):
     is orthogonalized on its own. The default ``(0, 1)`` is a 2-D weight.
     The same type as ``optax.contrib.MuonDimensionNumbers``.
 
-    Example:
+    Examples:
         >>> from functional_opt.transforms.muon import MuonDimensionNumbers
         >>> MuonDimensionNumbers(reduction_axis=(0, 1), output_axis=2)
         MuonDimensionNumbers(reduction_axis=(0, 1), output_axis=2)
@@ -142,7 +142,7 @@ def newton_schulz(
         eps: ``>= 0``, added to the norm.
         preconditioning: ``"frobenius"`` (default), ``"spectral"``, ``"aol"`` or ``"schatten"``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> from functional_opt.transforms.muon import newton_schulz
         >>> q = newton_schulz(jnp.array([[3.0, 0.0], [0.0, 0.5]]))
@@ -298,7 +298,7 @@ def scale_by_muon(
 
     State: :class:`ScaleByMuonState` ``(count, mu)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_muon()

@@ -78,7 +78,7 @@ def scale_by_nadam(
 
     State: :class:`ScaleByNadamState` ``(count, mu, nu, mu_product)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_nadam()

@@ -65,7 +65,7 @@ def add_noise(eta=0.01, gamma=0.55, key: Any = None, *, seed: Any = None) -> Gra
 
     State: :class:`AddNoiseState` ``(count, rng_key)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.add_noise(eta=0.0, key=0)  # no noise: the identity

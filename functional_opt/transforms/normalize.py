@@ -24,7 +24,7 @@ def normalize() -> GradientTransformation:
 
     State: :class:`NormalizeState` (empty).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.normalize()

@@ -54,7 +54,7 @@ def scale_by_novograd(
 
     State: :class:`ScaleByNovogradState` ``(count, mu, nu)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_novograd(eps=0.0)

@@ -38,7 +38,7 @@ def scale_by_optimistic_gradient(alpha=1.0, beta=1.0) -> GradientTransformation:
 
     State: :class:`ScaleByOptimisticGradientState` ``(is_initial_step, previous_gradient)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_optimistic_gradient()

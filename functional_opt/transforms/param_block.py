@@ -49,7 +49,7 @@ def scale_by_param_block_norm(min_scale=1e-3) -> GradientTransformation:
 
     State: :class:`~functional_opt.EmptyState`. Needs ``params``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_param_block_norm()
@@ -80,7 +80,7 @@ def scale_by_param_block_rms(min_scale=1e-3) -> GradientTransformation:
 
     State: :class:`~functional_opt.EmptyState`. Needs ``params``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_param_block_rms()

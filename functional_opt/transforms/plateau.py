@@ -79,7 +79,7 @@ def reduce_on_plateau(
     State: :class:`ReduceLROnPlateauState`, scalars of at least float32 and
     int32 only.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.reduce_on_plateau(factor=0.5, patience=2)

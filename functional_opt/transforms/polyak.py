@@ -39,7 +39,7 @@ def scale_by_polyak(f_min=0.0, max_learning_rate=1.0, eps=0.0, variant: str = "s
 
     State: :class:`~functional_opt.EmptyState`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_polyak()

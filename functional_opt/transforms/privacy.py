@@ -61,7 +61,7 @@ def differentially_private_aggregate(l2_norm_clip, noise_multiplier, key=None, *
 
     State: :class:`DifferentiallyPrivateAggregateState` ``(rng_key,)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.differentially_private_aggregate(1.0, 0.0, key=0)

@@ -109,7 +109,7 @@ def scale_by_prodigy(
     State: :class:`ProdigyState` (``estim_lr`` is the adapted step size ``d``).
     Needs ``params``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.prodigy()

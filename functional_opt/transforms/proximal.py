@@ -62,7 +62,7 @@ def prox_l1(l1, learning_rate, mask: Any | Callable[[Any], Any] | None = None) -
     Exact zeros require the updates in the params' dtype (the usual case:
     gradients have the params' dtype).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.prox_l1(l1=1.0, learning_rate=0.5)

@@ -72,7 +72,7 @@ def scale_by_radam(
 
     State: :class:`~functional_opt.ScaleByAdamState` ``(count, mu, nu)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_radam()

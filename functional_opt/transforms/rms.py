@@ -68,7 +68,7 @@ def scale_by_rms(
 
     State: :class:`ScaleByRmsState` ``(count, nu, mu)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_rms(decay=0.9, eps=0.0)

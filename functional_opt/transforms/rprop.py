@@ -69,7 +69,7 @@ def scale_by_rprop(
 
     State: :class:`ScaleByRpropState` ``(step_sizes, prev_updates)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_rprop(learning_rate=0.1)

@@ -36,7 +36,7 @@ def scale(step_size) -> GradientTransformation:
 
     State: :class:`~functional_opt.EmptyState`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> fo.scale(-0.5).update(jnp.ones(2), fo.EmptyState())[0]
@@ -76,7 +76,7 @@ def scale_by_schedule(step_size_fn) -> GradientTransformation:
 
     State: :class:`ScaleByScheduleState` ``(count,)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_schedule(lambda count: 1.0 / (count + 1))
@@ -123,7 +123,7 @@ def scale_by_learning_rate(learning_rate: ScalarOrSchedule, *, flip_sign: bool =
     rate is a constant or a schedule, so a checkpoint restores across that
     change (optax keeps an empty state for a constant).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_learning_rate(0.1)

@@ -77,7 +77,7 @@ def schedule_free(
 
     State: :class:`ScheduleFreeState`. Needs ``params`` (the current ``y``).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.schedule_free(fo.sgd(0.5), learning_rate=0.5)
@@ -150,7 +150,7 @@ def schedule_free_eval_params(state: Any, params: Any) -> Any:
     :class:`ScheduleFreeState` or any state containing exactly one (e.g. a
     ``chain`` around :func:`schedule_free`). Returned in the params' dtypes.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.schedule_free_sgd(0.1, b1=0.5)

@@ -150,7 +150,7 @@ def scale_by_shampoo(
 
     State: :class:`ScaleByShampooState` ``(count, stats, roots)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_shampoo(eps=1e-8)

@@ -17,7 +17,7 @@ def scale_by_sign() -> GradientTransformation:
 
     State: :class:`~functional_opt.EmptyState`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_sign()

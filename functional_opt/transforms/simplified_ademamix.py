@@ -42,7 +42,7 @@ def scale_by_simplified_ademamix(b1=0.99, b2=0.95, alpha=0.0, eps=1e-8, eps_root
 
     State: :class:`ScaleBySimplifiedAdEMAMixState` ``(t, m, n)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_simplified_ademamix(alpha=1.0)

@@ -72,7 +72,7 @@ def scale_by_sm3(b1=0.9, b2=1.0, eps=1e-8) -> GradientTransformation:
 
     State: :class:`ScaleBySM3State` ``(mu, nu)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_sm3(b1=0.0, eps=0.0)

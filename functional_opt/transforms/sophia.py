@@ -25,7 +25,7 @@ def hutchinson_diag_hessian(obj_fn: Callable, params: Any, key: jax.Array) -> An
         params: the point.
         key: a ``jax.random`` key.
 
-    Example:
+    Examples:
         >>> import jax, jax.numpy as jnp
         >>> from functional_opt.transforms.sophia import hutchinson_diag_hessian
         >>> f = lambda p: jnp.sum(jnp.array([1.0, 3.0]) * p ** 2)
@@ -105,7 +105,7 @@ def scale_by_sophia(
 
     State: :class:`ScaleBySophiaState` ``(count, mu, h, key)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_sophia(b1=0.0, b2=0.0, gamma=1.0)

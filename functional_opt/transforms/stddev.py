@@ -57,7 +57,7 @@ def scale_by_stddev(
 
     State: :class:`ScaleByRStdDevState` ``(count, mu, nu)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_stddev(decay=0.5, eps=0.0)

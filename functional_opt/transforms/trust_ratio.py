@@ -55,7 +55,7 @@ def scale_by_trust_ratio(
 
     State: :class:`~functional_opt.EmptyState`. Needs ``params``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_trust_ratio()

@@ -39,7 +39,7 @@ def add_decayed_weights(weight_decay=0.0, mask: Any | Callable[[Any], Any] | Non
 
     State: :class:`AddDecayedWeightsState` ``(count,)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.add_decayed_weights(0.1)

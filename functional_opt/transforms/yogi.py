@@ -64,7 +64,7 @@ def scale_by_yogi(
 
     State: :class:`~functional_opt.ScaleByAdamState` ``(count, mu, nu)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.scale_by_yogi(eps=0.0, initial_accumulator_value=0.0)

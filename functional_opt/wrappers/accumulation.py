@@ -74,7 +74,7 @@ def multi_steps(
 
     State: :class:`MultiStepsState`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.multi_steps(fo.sgd(1.0), every_k=2)
@@ -165,7 +165,7 @@ class MultiSteps:
         should_skip_update_fn: optional ``(updates, gradient_step, params) -> (skip, skip_state)``.
         accumulator_dtype: dtype of the accumulator (default float32).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> ms = fo.MultiSteps(fo.sgd(1.0), every_k_schedule=2)
@@ -239,7 +239,7 @@ def apply_every(k=1) -> GradientTransformation:
 
     State: :class:`ApplyEvery` ``(count, grad_acc)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.apply_every(2)

@@ -59,7 +59,7 @@ def ema_params(decay, ema_dtype: Any = None) -> GradientTransformation:
 
     State: :class:`EmaParamsState` ``(count, ema)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.chain(fo.sgd(1.0), fo.ema_params(0.5))
@@ -166,7 +166,7 @@ def lookahead(
 
     State: :class:`LookaheadState` ``(count, slow, fast_state)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.lookahead(fo.sgd(1.0), sync_period=2, slow_step_size=0.5)

@@ -63,7 +63,7 @@ def conditionally_transform(
 
     State: :class:`ConditionallyTransformState` ``(inner_state, step)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.conditionally_transform(fo.scale(10.0), lambda step: step % 2 == 1)
@@ -137,7 +137,7 @@ def conditionally_mask(
 
     State: :class:`ConditionallyMaskState` ``(step, inner_state)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.conditionally_mask(fo.sgd(1.0), lambda step: step >= 1)
@@ -207,7 +207,7 @@ def skip_not_finite(updates, gradient_step, params) -> tuple[jax.Array, dict]:
         ``(should_skip, {"should_skip": should_skip, "num_not_finite":
         num_not_finite})`` (a bool scalar and an int32 scalar), as optax.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> skip, info = fo.skip_not_finite({"w": jnp.array([1.0, jnp.inf, jnp.nan])}, 0, None)
@@ -253,7 +253,7 @@ def skip_large_updates(updates, gradient_step, params, max_squared_norm) -> tupl
         ``(should_skip, {"should_skip": should_skip, "norm_squared":
         norm_squared})``, as optax.
 
-    Example:
+    Examples:
         >>> import functools
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo

@@ -70,7 +70,7 @@ def apply_if_finite(inner: GradientTransformation, max_consecutive_errors: int) 
 
     State: :class:`ApplyIfFiniteState`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.apply_if_finite(fo.sgd(0.1), max_consecutive_errors=3)
@@ -160,7 +160,7 @@ def skip_loss_spikes(
 
     State: :class:`SkipLossSpikesState`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.skip_loss_spikes(fo.sgd(0.1), window=4, num_std=3.0, min_history=2)

@@ -75,7 +75,7 @@ class WrappedScheduleState(NamedTuple):
 class WrappedSchedule:
     """A plain schedule ``count -> value`` as a :class:`StatefulSchedule` whose state is the count.
 
-    Example:
+    Examples:
         >>> import functional_opt as fo
         >>> s = fo.WrappedSchedule(fo.linear_schedule(1.0, 0.0, 4))
         >>> st = s.update(s.init())
@@ -212,7 +212,7 @@ def inject_hyperparams(
         transformation, whose state is :class:`InjectHyperparamsState` (or
         :class:`InjectStatefulHyperparamsState`).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.inject_hyperparams(fo.sgd)(learning_rate=0.1)
@@ -239,7 +239,7 @@ def inject_stateful_hyperparams(
     ``inject_stateful_hyperparams`` (deprecated in optax in favour of
     ``inject_hyperparams``, which behaves the same there).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.inject_stateful_hyperparams(fo.sgd)(learning_rate=fo.linear_schedule(0.1, 0.0, 10))
@@ -367,7 +367,7 @@ def get_hyperparam(state: Any, name: str) -> jax.Array:
     none holds ``name`` and ``ValueError`` if several do (look it up from a
     sub-state, e.g. :func:`get_substate`, to disambiguate).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.chain(fo.clip(1.0), fo.inject_hyperparams(fo.adam)(learning_rate=1e-3))
@@ -444,7 +444,7 @@ def set_hyperparam(state: Any, name: str, value: Any) -> Any:
     ``TypeError`` for a callable or a non-numeric value. Traced values are
     checked for their shape only.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> s = fo.inject_hyperparams(fo.adam)(learning_rate=1e-3).init(jnp.zeros(2))
@@ -517,7 +517,7 @@ def current_hyperparams(opt_state: Any, /, **schedules: Any) -> dict[str, jax.Ar
     no, or more than one, ``ScaleByScheduleState`` (pass the sub-state, see
     :func:`~functional_opt.get_substate`).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> from functional_opt.wrappers.hyperparams import current_hyperparams

@@ -50,7 +50,7 @@ def flatten(inner: GradientTransformation) -> GradientTransformation:
 
     State: ``inner``'s state for a 1-D vector of all the parameters.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.flatten(fo.sgd(0.1))

@@ -146,7 +146,7 @@ def masked(
 
     State: :class:`MaskedState` ``(inner_state,)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = fo.masked(fo.scale(0.0), {"w": True, "b": False})
@@ -188,7 +188,7 @@ def partition(
     :class:`MaskedState` (``MultiTransformState`` is another name of the
     type, as in optax).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.partition({"fast": fo.sgd(1.0), "slow": fo.sgd(0.1)},
@@ -218,7 +218,7 @@ def multi_transform(
 ) -> GradientTransformation:
     """:func:`partition` under its former optax name (optax keeps ``multi_transform`` as an alias).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.multi_transform({"a": fo.sgd(1.0), "b": fo.set_to_zero()}, {"w": "a", "b": "b"})
@@ -288,7 +288,7 @@ def labels_by_regex(rules, default=None) -> Callable[[Any], Any]:
         default: the label of leaves that no rule matches; ``None`` makes an
             unmatched leaf an error.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> p = {"dense": {"kernel": jnp.ones((2, 2)), "bias": jnp.ones(2)},
@@ -347,7 +347,7 @@ def user_path(path: tuple) -> str:
     storage: ``conv1.bias.value``) is dropped when other keys precede it,
     so NNX state and plain parameter dicts match the same patterns.
 
-    Example:
+    Examples:
         >>> import jax
         >>> from functional_opt.wrappers.masking import user_path
         >>> [user_path(p) for p, _ in jax.tree_util.tree_flatten_with_path({"conv1": {"bias": {"value": 0}}})[0]]
@@ -365,7 +365,7 @@ def set_to_zero() -> GradientTransformation:
 
     State: :class:`~functional_opt.EmptyState`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> fo.set_to_zero().update(jnp.ones(2), fo.EmptyState())[0]
@@ -403,7 +403,7 @@ def freeze(mask, inner: GradientTransformation | None = None) -> GradientTransfo
 
     State: :class:`MaskedState`, or :class:`PartitionState` with ``inner``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.freeze({"w": True, "b": False}, fo.adam(0.1))

@@ -47,7 +47,7 @@ class Accumulator:
         finalize: ``carry -> result``.
         aggregate: ``batched value -> value``.
 
-    Example:
+    Examples:
         >>> import jax, jax.numpy as jnp
         >>> import functional_opt as fo
         >>> biggest = fo.microbatching.Accumulator(
@@ -180,7 +180,7 @@ def reshape_batch_axis(tree: Any, microbatch_size: int, axis: int = 0) -> Any:
         The tree with each leaf of shape
         ``x.shape[:axis] + (n, microbatch_size) + x.shape[axis + 1:]``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> fo.microbatching.reshape_batch_axis(jnp.arange(6), 2)
@@ -252,7 +252,7 @@ def microbatch(
     Returns:
         A function with ``fun``'s signature.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> fun = lambda x: (x + 1, jnp.sum(3 * x))
@@ -342,7 +342,7 @@ def micro_vmap(
         accumulator: as in :func:`microbatch`.
         num_real_microbatches: as in :func:`microbatch`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> fo.microbatching.micro_vmap(lambda x: x**2, microbatch_size=2)(jnp.arange(6))
@@ -422,7 +422,7 @@ def micro_grad(
     Returns:
         ``(*args) -> (result, Aux(values, metrics, aux))``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> loss = lambda w, x, y: 0.5 * jnp.mean((x @ w - y) ** 2)

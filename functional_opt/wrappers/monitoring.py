@@ -61,7 +61,7 @@ def snapshot(measure_name: str, measure: Callable[[Any], Any]) -> GradientTransf
 
     State: :class:`SnapshotState` ``(measurement,)``.
 
-    Example:
+    Examples:
         >>> import jax, jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.chain(fo.sgd(0.1, momentum=0.9), fo.snapshot("norm_before_clip", fo.global_norm),
@@ -174,7 +174,7 @@ def measure_with_ema(
     State: ``(EmptyState(), EmaState(count, ema))``, as optax's
     ``chain(stateless(measure), ema(...))``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> m = fo.monitor({"clipped": fo.measure_with_ema(lambda u: fo.global_norm(u) > 1.0, decay=0.9)})
@@ -348,7 +348,7 @@ def monitor(
         The transformation; its state is :class:`MonitorState` (optax's
         form) or :class:`MonitorWrapperState`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.monitor(fo.adam(0.1), learning_rate=0.1)
@@ -569,7 +569,7 @@ def monitor_metrics(opt_state: Any, /, *, host: bool = True) -> dict[str, Any]:
         host: ``True``: one device-to-host transfer, Python floats (for
             loggers); ``False``: the jax scalars, so it works under ``jax.jit``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.monitor(fo.sgd(0.1), per_leaf=False)
@@ -613,7 +613,7 @@ def monitor_to_tensorboard(writer: Any, opt_state: Any, step: int, *, prefix: st
     (neither is imported here). Tags are ``prefix + key``. Returns the
     metrics written.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> class Printer:

@@ -23,7 +23,7 @@ def named_chain(*named_transforms: tuple[str, GradientTransformation]) -> Gradie
 
     State: ``dict`` from name to the member's state.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.named_chain(("clip", fo.clip(1.0)), ("sgd", fo.sgd(0.1, momentum=0.9)))
@@ -85,7 +85,7 @@ def find_states(state: Any, state_type: type) -> list:
     :func:`named_chain` and :func:`~functional_opt.partition`, wrapper
     states).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> s = fo.chain(fo.clip(1.0), fo.adam(0.1)).init(jnp.zeros(2))
@@ -104,7 +104,7 @@ def get_substate(state: Any, name: str) -> Any:
     ``name`` and returns its value. Raises ``KeyError`` when there is no such
     member and ``ValueError`` when several members share the name.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.chain(fo.clip(1.0), fo.named_chain(("adam", fo.adam(0.1))))

@@ -81,7 +81,7 @@ def quantize_blockwise(x: jax.Array, *, block_size: int = 256, code: str = "line
 
     Returns a :class:`QuantizedArray`; :func:`dequantize_blockwise` inverts it.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> from functional_opt.wrappers.quantized import quantize_blockwise, dequantize_blockwise
         >>> q = quantize_blockwise(jnp.array([1.0, -0.5, 0.25, 0.0]), block_size=4)
@@ -185,7 +185,7 @@ def quantized_state(
     State: ``inner``'s state with its large moments replaced by
     :class:`QuantizedArray` leaves.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.quantized_state(fo.adam(0.1), min_size=0)
@@ -254,7 +254,7 @@ def adam8bit(
     ``block_size`` and ``min_size`` are :func:`quantized_state`'s. About 2 bytes
     of state per parameter instead of 8; the update is computed in float32.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.adam8bit(1e-3)
@@ -291,7 +291,7 @@ def adamw8bit(
     Arguments as :func:`~functional_opt.adamw` (optax's, without ``mu_dtype``)
     plus :func:`quantized_state`'s ``block_size`` and ``min_size``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.adamw8bit(0.1, weight_decay=0.5, min_size=0)
@@ -335,7 +335,7 @@ def lion8bit(
     plus :func:`quantized_state`'s ``block_size`` and ``min_size``. One byte of
     state per parameter instead of 4.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.lion8bit(0.1, weight_decay=0.0, min_size=0)

@@ -35,7 +35,7 @@ def selective_transform(optimizer: GradientTransformation, *, freeze_mask: Any) 
 
     State: :class:`PartitionState` with the labels ``"train"`` and ``"freeze"``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.selective_transform(fo.sgd(1.0), freeze_mask={"a": True, "b": False})

@@ -134,7 +134,7 @@ def per_layer(inner: GradientTransformation, stacked: Any | Callable[[Any], Any]
 
     State: :class:`PerLayerState` ``(stacked, rest)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> params = {"layers": jnp.ones((4, 3, 3)), "head": jnp.ones(3)}
