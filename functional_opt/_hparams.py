@@ -197,7 +197,7 @@ def safe_increment(count: jax.Array) -> jax.Array:
     Integer and floating counters (optax's ``safe_increment``); the library's
     counts are int32. Public as ``fo.safe_increment``.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.safe_increment(jnp.asarray(2**31 - 1, jnp.int32))
       Array(2147483647, dtype=int32)
@@ -210,7 +210,8 @@ def safe_increment(count: jax.Array) -> jax.Array:
         top = jnp.finfo(count.dtype).max
     else:
         raise ValueError(f"safe_increment: count must be an integer or floating array, got dtype {count.dtype}")
-    return jnp.where(count < top, count + 1, jnp.asarray(top, count.dtype)).astype(count.dtype)
+    top = jnp.asarray(top, count.dtype)  # a Python int above 2**31 (uint32/uint64) overflows as a weak int
+    return jnp.where(count < top, count + 1, top).astype(count.dtype)
 
 
 def zero_count() -> jax.Array:
