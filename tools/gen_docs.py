@@ -30,7 +30,13 @@ PAGES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "core.md": (
         "Core",
         "The transformation type, composition, applying updates, the training step.",
-        ("functional_opt.base", "functional_opt._tree", "functional_opt.train_step", "functional_opt.monitor"),
+        (
+            "functional_opt.base",
+            "functional_opt._tree",
+            "functional_opt._hparams",
+            "functional_opt.train_step",
+            "functional_opt.numerics",
+        ),
     ),
     "optimizers.md": (
         "Optimizers",
@@ -68,8 +74,8 @@ def _section(module: str) -> str:
 def _defining_module(name: str, obj: object) -> str:
     """The functional_opt module that defines ``name`` (type aliases report ``typing`` as their module)."""
     module = getattr(obj, "__module__", "") or ""
-    if module.startswith("functional_opt"):
-        return module
+    if module.startswith("functional_opt") and getattr(obj, "__name__", name) == name:
+        return module  # an alias (optax's ClipState = EmptyState) is documented where it is assigned
     import inspect
     import sys
 
@@ -113,11 +119,14 @@ def render() -> dict[str, str]:
         doc = (mod.__doc__ or "").strip().splitlines()
         intro = doc[0] if doc else ""
         lines = [f"# fo.{ns}", "", intro, ""]
-        lines += [
-            f"::: {getattr(mod, n).__module__}.{n}\n"
-            for n in mod.__all__
-            if not isinstance(getattr(mod, n), types.ModuleType)
-        ]
+        for n in mod.__all__:
+            obj = getattr(mod, n)
+            if isinstance(obj, types.ModuleType):
+                continue
+            if getattr(obj, "__name__", n) == n and str(getattr(obj, "__module__", "")).startswith("functional_opt"):
+                lines.append(f"::: {obj.__module__}.{n}\n")
+            else:  # a second name (fo.tree.add is fo.tree_utils.tree_add): griffe follows the import
+                lines.append(f"::: functional_opt.{ns}.{n}\n")
         pages[f"{ns}.md"] = "\n".join(lines).rstrip() + "\n"
     index = ["# API reference", "", "Every public name, rendered from its docstring, by concept:", ""]
     for page, (title, intro, _) in PAGES.items():

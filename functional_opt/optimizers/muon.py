@@ -79,8 +79,8 @@ def muon(
 
     Args:
         learning_rate: Muon's rate ``>= 0`` (number, array or schedule).
-        ns_coeffs, ns_steps, beta, eps, mu_dtype, nesterov, adaptive,
-            preconditioning, consistent_rms: see :func:`scale_by_muon`.
+        ns_coeffs: as :func:`scale_by_muon`, and so are ``ns_steps``, ``beta``, ``eps``,
+            ``mu_dtype``, ``nesterov``, ``adaptive``, ``preconditioning`` and ``consistent_rms``.
         weight_decay: ``>= 0`` decoupled decay of the Muon leaves.
         weight_decay_mask: bools (tree, prefix or function) choosing the Muon
             leaves that decay; ``None`` means all.

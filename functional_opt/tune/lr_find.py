@@ -182,13 +182,14 @@ def lr_find(
     Returns:
         :class:`LRFindResult` (``.method`` says which test ran).
 
-    >>> import jax.numpy as jnp
-    >>> import functional_opt as fo
-    >>> from functional_opt import tune
-    >>> loss_fn = lambda p, b: 0.5 * 4.0 * jnp.sum((p - b) ** 2)  # curvature 4: stable for lr < 0.5
-    >>> r = tune.lr_find(loss_fn, jnp.ones(2), jnp.zeros((1, 2)), fo.sgd, min_lr=1e-3, max_lr=10.0, steps=50)
-    >>> r.diverged, 0 < r.suggestion < 0.5
-    (True, True)
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> import functional_opt as fo
+        >>> from functional_opt import tune
+        >>> loss_fn = lambda p, b: 0.5 * 4.0 * jnp.sum((p - b) ** 2)  # curvature 4: stable for lr < 0.5
+        >>> r = tune.lr_find(loss_fn, jnp.ones(2), jnp.zeros((1, 2)), fo.sgd, min_lr=1e-3, max_lr=10.0, steps=50)
+        >>> r.diverged, 0 < r.suggestion < 0.5
+        (True, True)
 
     References:
         Smith, "Cyclical learning rates for training neural networks", WACV 2017 (arXiv:1506.01186),

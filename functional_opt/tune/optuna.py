@@ -119,12 +119,14 @@ def optuna_search(
         ValueError: an empty ``space``, bad counts, ``mode`` or ``nonfinite``, a study of the wrong
             direction, or a ``metric`` that ``train_fn`` does not return.
 
-    >>> import jax.numpy as jnp
-    >>> from functional_opt import tune
-    >>> train_fn = lambda hp, key: {"loss": (jnp.log10(hp["lr"]) + 2.0) ** 2}  # best at lr = 0.01
-    >>> study = tune.optuna_search(train_fn, {"lr": tune.log_uniform(1e-5, 1.0)}, n_trials=32, batch=8, metric="loss")
-    >>> 3e-3 < study.best_params["lr"] < 3e-2
-    True
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from functional_opt import tune
+        >>> train_fn = lambda hp, key: {"loss": (jnp.log10(hp["lr"]) + 2.0) ** 2}  # best at lr = 0.01
+        >>> space = {"lr": tune.log_uniform(1e-5, 1.0)}
+        >>> study = tune.optuna_search(train_fn, space, n_trials=32, batch=8, metric="loss")
+        >>> 3e-3 < study.best_params["lr"] < 3e-2
+        True
 
     References:
         Akiba et al., "Optuna: a next-generation hyperparameter optimization framework", KDD 2019.

@@ -229,18 +229,19 @@ def pbt(
         :class:`PBTResult`: the final population, ``scores`` and ``hparams`` history ``[intervals, P]``,
         the ``parents`` of every exploit, and :meth:`PBTResult.schedule` (the best lineage's schedule).
 
-    >>> import jax, jax.numpy as jnp
-    >>> from functional_opt import tune
-    >>> pop = {"x": jnp.zeros(8), "hparams": {"lr": jnp.logspace(-4, 0, 8)}}
-    >>> def step_fn(m, key):
-    ...     return m
-    >>> def eval_fn(m):  # the best learning rate is 1e-2
-    ...     return (jnp.log10(m["hparams"]["lr"]) + 2.0) ** 2
-    >>> r = tune.pbt(step_fn, pop, intervals=20, steps_per_interval=1, eval_fn=eval_fn, key=jax.random.key(0))
-    >>> r.scores.shape, r.hparams["lr"].shape
-    ((20, 8), (20, 8))
-    >>> bool(abs(np.log10(r.schedule()["lr"][-1]) + 2) < 0.5)
-    True
+    Examples:
+        >>> import jax, jax.numpy as jnp
+        >>> from functional_opt import tune
+        >>> pop = {"x": jnp.zeros(8), "hparams": {"lr": jnp.logspace(-4, 0, 8)}}
+        >>> def step_fn(m, key):
+        ...     return m
+        >>> def eval_fn(m):  # the best learning rate is 1e-2
+        ...     return (jnp.log10(m["hparams"]["lr"]) + 2.0) ** 2
+        >>> r = tune.pbt(step_fn, pop, intervals=20, steps_per_interval=1, eval_fn=eval_fn, key=jax.random.key(0))
+        >>> r.scores.shape, r.hparams["lr"].shape
+        ((20, 8), (20, 8))
+        >>> bool(abs(np.log10(r.schedule()["lr"][-1]) + 2) < 0.5)
+        True
 
     References:
         Jaderberg et al., Population Based Training of Neural Networks, 2017, arXiv:1711.09846.

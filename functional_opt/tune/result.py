@@ -94,10 +94,11 @@ class SweepResult:
 
         Non-finite results (diverged runs) rank last. Returns a :class:`Best`.
 
-        >>> from functional_opt import tune
-        >>> r = tune.sweep(lambda hp, key: {"loss": (hp["x"] - 2.0) ** 2}, tune.grid(x=[0.0, 1.5, 3.0]))
-        >>> r.best("loss").config
-        {'x': 1.5}
+        Examples:
+            >>> from functional_opt import tune
+            >>> r = tune.sweep(lambda hp, key: {"loss": (hp["x"] - 2.0) ** 2}, tune.grid(x=[0.0, 1.5, 3.0]))
+            >>> r.best("loss").config
+            {'x': 1.5}
         """
         order, r = self._order(metric, mode, reduce)
         k = int(order[0])
@@ -109,12 +110,13 @@ class SweepResult:
         ``std`` is the sample standard deviation over seeds (``ddof=1``; 0 for one seed).
         ``top`` keeps the first ``top`` rows; ``mode`` as in :meth:`best`.
 
-        >>> from functional_opt import tune
-        >>> r = tune.sweep(lambda hp, key: {"loss": hp["x"] ** 2}, tune.grid(x=[1.0, -0.5]))
-        >>> print(r.table("loss"))
-        rank  x     loss
-           1  -0.5  0.25 ± 0
-           2  1     1 ± 0
+        Examples:
+            >>> from functional_opt import tune
+            >>> r = tune.sweep(lambda hp, key: {"loss": hp["x"] ** 2}, tune.grid(x=[1.0, -0.5]))
+            >>> print(r.table("loss"))
+            rank  x     loss
+               1  -0.5  0.25 ± 0
+               2  1     1 ± 0
         """
         order, mean = self._order(metric, mode, "mean")
         v = self._final(metric)
@@ -136,10 +138,11 @@ class SweepResult:
         Scalar metrics become Python floats/ints, curves Python lists, so the records go straight
         into ``pandas.DataFrame(records)`` or a logger.
 
-        >>> from functional_opt import tune
-        >>> r = tune.sweep(lambda hp, key: {"loss": hp["x"] ** 2}, tune.grid(x=[1.0, 2.0]))
-        >>> r.to_records()[1]
-        {'x': 2.0, 'config': 1, 'seed': 0, 'loss': 4.0}
+        Examples:
+            >>> from functional_opt import tune
+            >>> r = tune.sweep(lambda hp, key: {"loss": hp["x"] ** 2}, tune.grid(x=[1.0, 2.0]))
+            >>> r.to_records()[1]
+            {'x': 2.0, 'config': 1, 'seed': 0, 'loss': 4.0}
         """
         records = []
         for k in range(self.num_configs):

@@ -48,9 +48,10 @@ def check_configs(configs: Mapping[str, Any], where: str = "configs") -> dict[st
     empty set, an axis that is not 1-D or empty, or mismatched lengths (the
     message lists every axis with its length).
 
-    >>> from functional_opt import tune
-    >>> {k: v.tolist() for k, v in tune.check_configs({"lr": [0.1, 0.01]}).items()}
-    {'lr': [0.1, 0.01]}
+    Examples:
+        >>> from functional_opt import tune
+        >>> {k: v.tolist() for k, v in tune.check_configs({"lr": [0.1, 0.01]}).items()}
+        {'lr': [0.1, 0.01]}
     """
     if not isinstance(configs, Mapping):
         raise TypeError(f"{where} must be a dict {{name: 1-D array}}, got {type(configs).__name__}")
@@ -81,12 +82,13 @@ def grid(**axes: Sequence[Any]) -> dict[str, jax.Array]:
         ValueError: no axes, an empty axis, or an axis that is not 1-D.
         TypeError: an axis that does not hold numbers.
 
-    >>> from functional_opt import tune
-    >>> g = tune.grid(lr=[0.1, 0.01], wd=[0.0, 1e-4, 1e-2])
-    >>> g["lr"].tolist()
-    [0.1, 0.1, 0.1, 0.01, 0.01, 0.01]
-    >>> g["wd"].shape
-    (6,)
+    Examples:
+        >>> from functional_opt import tune
+        >>> g = tune.grid(lr=[0.1, 0.01], wd=[0.0, 1e-4, 1e-2])
+        >>> g["lr"].tolist()
+        [0.1, 0.1, 0.1, 0.01, 0.01, 0.01]
+        >>> g["wd"].shape
+        (6,)
 
     References:
         Bergstra and Bengio, "Random search for hyper-parameter optimization", JMLR 13 (2012)
@@ -151,11 +153,12 @@ def log_uniform(lo: float, hi: float) -> LogUniform:
     Raises:
         ValueError: ``lo <= 0`` or ``lo >= hi``. TypeError: a bound that is not a finite number.
 
-    >>> from functional_opt import tune
-    >>> import jax
-    >>> lr = tune.sample(jax.random.key(0), 4, lr=tune.log_uniform(1e-4, 1e-1))["lr"]
-    >>> bool(((lr >= 1e-4) & (lr < 1e-1)).all())
-    True
+    Examples:
+        >>> from functional_opt import tune
+        >>> import jax
+        >>> lr = tune.sample(jax.random.key(0), 4, lr=tune.log_uniform(1e-4, 1e-1))["lr"]
+        >>> bool(((lr >= 1e-4) & (lr < 1e-1)).all())
+        True
     """
     return LogUniform(*_bounds("log_uniform", lo, hi, positive=True))
 
@@ -169,11 +172,12 @@ def uniform(lo: float, hi: float) -> Uniform:
     Raises:
         ValueError: ``lo >= hi``. TypeError: a bound that is not a finite number.
 
-    >>> from functional_opt import tune
-    >>> import jax
-    >>> b1 = tune.sample(jax.random.key(0), 3, b1=tune.uniform(0.8, 0.99))["b1"]
-    >>> bool(((b1 >= 0.8) & (b1 < 0.99)).all())
-    True
+    Examples:
+        >>> from functional_opt import tune
+        >>> import jax
+        >>> b1 = tune.sample(jax.random.key(0), 3, b1=tune.uniform(0.8, 0.99))["b1"]
+        >>> bool(((b1 >= 0.8) & (b1 < 0.99)).all())
+        True
     """
     return Uniform(*_bounds("uniform", lo, hi, positive=False))
 
@@ -184,11 +188,12 @@ def choice(values: Sequence[Any]) -> Choice:
     Raises:
         ValueError: ``values`` empty or not 1-D. TypeError: not numbers.
 
-    >>> from functional_opt import tune
-    >>> import jax
-    >>> bs = tune.sample(jax.random.key(0), 5, batch=tune.choice([16, 32]))["batch"]
-    >>> set(bs.tolist()) <= {16, 32}
-    True
+    Examples:
+        >>> from functional_opt import tune
+        >>> import jax
+        >>> bs = tune.sample(jax.random.key(0), 5, batch=tune.choice([16, 32]))["batch"]
+        >>> set(bs.tolist()) <= {16, 32}
+        True
     """
     return Choice(_as_jax(_axis("choice", "values", values)))
 
@@ -208,11 +213,12 @@ def sample(key: jax.Array, n: int, **dists: LogUniform | Uniform | Choice) -> di
         ValueError: no distributions, or ``n < 1``.
         TypeError: ``n`` not an int, or a value that is not one of the three distributions.
 
-    >>> from functional_opt import tune
-    >>> import jax
-    >>> s = tune.sample(jax.random.key(0), 8, lr=tune.log_uniform(1e-4, 1e-1), wd=tune.uniform(0.0, 0.1))
-    >>> s["lr"].shape, s["wd"].shape
-    ((8,), (8,))
+    Examples:
+        >>> from functional_opt import tune
+        >>> import jax
+        >>> s = tune.sample(jax.random.key(0), 8, lr=tune.log_uniform(1e-4, 1e-1), wd=tune.uniform(0.0, 0.1))
+        >>> s["lr"].shape, s["wd"].shape
+        ((8,), (8,))
 
     References:
         Bergstra and Bengio, "Random search for hyper-parameter optimization", JMLR 13 (2012).

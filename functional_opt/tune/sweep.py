@@ -138,15 +138,16 @@ def sweep(
     Returns:
         :class:`SweepResult` with metrics of leading axes ``[K, S]`` (numpy arrays).
 
-    >>> from functional_opt import tune
-    >>> def train_fn(hp, key):
-    ...     return {"loss": (hp["lr"] - 0.1) ** 2 + 0.0 * jax.random.normal(key)}
-    >>> import jax
-    >>> r = tune.sweep(train_fn, tune.grid(lr=[0.01, 0.1, 1.0]), seeds=2)
-    >>> r.metrics["loss"].shape
-    (3, 2)
-    >>> r.best("loss").config
-    {'lr': 0.1}
+    Examples:
+        >>> from functional_opt import tune
+        >>> def train_fn(hp, key):
+        ...     return {"loss": (hp["lr"] - 0.1) ** 2 + 0.0 * jax.random.normal(key)}
+        >>> import jax
+        >>> r = tune.sweep(train_fn, tune.grid(lr=[0.01, 0.1, 1.0]), seeds=2)
+        >>> r.metrics["loss"].shape
+        (3, 2)
+        >>> r.best("loss").config
+        {'lr': 0.1}
 
     References:
         Bradbury et al., JAX: composable transformations of Python+NumPy programs (``jax.vmap``,
