@@ -106,7 +106,8 @@ def dice_loss(
         sums = np.sum(np.asarray(p, np.float64), axis=-1)
         if not np.allclose(sums, 1.0, rtol=1e-5):
             raise ValueError(
-                "predictions must be probabilities summing to 1 over the class axis when apply_softmax=False; "
+                "predictions must be valid probability distributions (summing to 1 over the class axis) when "
+                "apply_softmax=False; "
                 f"sums range over [{sums.min():.6f}, {sums.max():.6f}]"
             )
     probs = _probabilities(p, apply_softmax)
