@@ -28,7 +28,7 @@ def test_safe_norm_and_rms_values_and_zero_gradients():
 
 
 def test_safe_increment_saturates_for_each_dtype():
-    for dt in (jnp.int32, jnp.int8, jnp.uint8):
+    for dt in (jnp.int32, jnp.int8, jnp.uint8, jnp.uint32):
         top = jnp.iinfo(dt).max
         assert fo.safe_increment(jnp.asarray(top, dt)) == top and fo.safe_increment(jnp.asarray(top, dt)).dtype == dt
         assert fo.safe_int32_increment(jnp.asarray(top - 1, dt)) == top
