@@ -38,7 +38,7 @@ def ntxent(embeddings, labels, temperature=0.07):
         labels: ``[batch]`` group ids; equal ids are positive pairs.
         temperature: ``> 0``, the softmax temperature.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> e = jnp.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
@@ -96,7 +96,7 @@ def triplet_margin_loss(anchors, positives, negatives, axis=-1, norm_degree=2, m
         margin: the required gap between the two distances.
         eps: ``>= 0``, keeps the root's gradient finite at ``x = y``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> a = jnp.array([[0.0, 0.0], [1.0, 1.0]])

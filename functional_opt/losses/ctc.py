@@ -85,7 +85,7 @@ def ctc_loss_with_forward_probs(logits, logit_paddings, labels, label_paddings, 
         ``(B,)``; ``logalpha_blank`` ``(T, B, N + 1)`` is ``B`` and
         ``logalpha_nonblank`` ``(T, B, N)`` is ``E`` above.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> logits = jnp.zeros((1, 3, 3))  # uniform over {blank, 1, 2}
@@ -165,7 +165,7 @@ def ctc_loss(logits, logit_paddings, labels, label_paddings, *, blank_id=0, log_
     Returns:
         The ``(B,)`` losses, in the logits' dtype.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> loss = fo.losses.ctc_loss(jnp.zeros((1, 3, 3)), jnp.zeros((1, 3)), jnp.array([[1, 2]]), jnp.zeros((1, 2)))

@@ -43,7 +43,7 @@ def kl_divergence_with_log_targets(log_predictions, log_targets, axis=-1, where=
         axis: the distribution axis (or axes).
         where: optional bool mask of the elements to include.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> log_q = jnp.log(jnp.array([0.25, 0.5, 0.25]))
@@ -76,7 +76,7 @@ def generalized_kl_divergence(log_predictions, targets, axis=-1, where=None):
         axis: the axis (or axes) summed over.
         where: optional bool mask of the elements to include.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> fo.losses.generalized_kl_divergence(jnp.log(jnp.array([1.0, 2.0])), jnp.array([2.0, 2.0])).round(4)
@@ -106,7 +106,7 @@ def convex_kl_divergence(log_predictions, targets, axis=-1, where=None):
         axis: the axis (or axes) summed over.
         where: optional bool mask of the elements to include.
 
-    Example:
+    Examples:
         >>> import warnings
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo

@@ -44,7 +44,7 @@ def perceptron_loss(predictor_outputs, targets):
         predictor_outputs: floating scores.
         targets: labels in ``{-1, +1}``, the same shape (as optax).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> fo.losses.perceptron_loss(jnp.array([2.0, 0.3, -1.0]), jnp.array([1.0, -1.0, 1.0]))
@@ -73,7 +73,7 @@ def multiclass_hinge_loss(scores, labels):
         scores: floating ``[..., num_classes]`` scores.
         labels: integer ``[...]`` labels in ``[0, num_classes)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> scores = jnp.array([[3.0, 1.0, 0.0], [0.5, 1.0, 0.0]])
@@ -99,7 +99,7 @@ def multiclass_perceptron_loss(scores, labels):
         scores: floating ``[..., num_classes]`` scores.
         labels: integer ``[...]`` labels in ``[0, num_classes)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> scores = jnp.array([[3.0, 1.0, 0.0], [0.5, 1.0, 0.0]])

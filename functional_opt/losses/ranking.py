@@ -39,7 +39,7 @@ def ranking_softmax_loss(logits, labels, *, where=None, weights=None, reduce_fn=
         reduce_fn: ``jnp.mean``, ``jnp.sum``, another function taking
             ``where=``, or ``None`` (no reduction).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> scores = jnp.array([[2.0, 1.0, 0.0], [1.0, 0.5, 1.5]])

@@ -75,7 +75,7 @@ def dice_loss(
     Returns:
         ``[batch, ...]`` losses (``[..., classes]`` with ``reduction="none"``).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> logits = jnp.array([[[2.0, -2.0], [-1.0, 1.0]]])  # 1 image, 2 pixels, 2 classes
@@ -161,7 +161,7 @@ def binary_dice_loss(predictions, targets, *, smooth=1.0, apply_sigmoid=True):
     Returns:
         ``[batch]`` losses (the batch axes).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> logits = jnp.array([[3.0, -3.0, 3.0]])
@@ -211,7 +211,7 @@ def multiclass_generalized_dice_loss(predictions, targets, *, smooth=1.0, apply_
     Returns:
         A scalar.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> logits = jnp.array([[[2.0, -2.0], [-1.0, 1.0], [1.0, 0.0]]])

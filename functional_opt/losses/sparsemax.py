@@ -58,7 +58,7 @@ def sparsemax_loss(logits, labels):
         labels: labels in ``{0, 1}`` (any nonzero value is the positive
             class, as optax), broadcastable with ``logits``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> fo.losses.sparsemax_loss(jnp.array([2.0, 0.0, -3.0]), jnp.array([1, 1, 1]))
@@ -92,7 +92,7 @@ def multiclass_sparsemax_loss(scores, labels):
         scores: floating ``[..., num_classes]`` scores.
         labels: integer ``[...]`` labels in ``[0, num_classes)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> scores = jnp.array([[2.0, 0.0, -1.0], [0.5, 0.3, 0.0]])
@@ -136,7 +136,7 @@ def make_fenchel_young_loss(max_fun):
         ``fenchel_young_loss(scores, targets, *args, **kwargs)`` giving one
         value per example (the scores' shape without the last axis).
 
-    Example:
+    Examples:
         >>> import jax, jax.numpy as jnp
         >>> import functional_opt as fo
         >>> loss = fo.losses.make_fenchel_young_loss(jax.nn.logsumexp)
