@@ -46,7 +46,7 @@ def softmax_cross_entropy(logits, labels, axis=-1, where=None):
             or like the batch (examples to include; an excluded example, or one
             with no included class, has loss 0).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> logits = jnp.array([[1.2, -0.8, -0.5], [0.9, -1.2, 1.1]])
@@ -90,7 +90,7 @@ def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1, where=Non
         ignore_index: optional label value (e.g. ``-100`` as torch) whose
             examples get loss 0 and zero gradient.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> logits = jnp.array([[1.2, -0.8, -0.5], [0.9, -1.2, 1.1]])
@@ -164,7 +164,7 @@ def sigmoid_binary_cross_entropy(logits, labels):
         logits: floating array.
         labels: probabilities broadcastable with ``logits``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> loss = fo.losses.sigmoid_binary_cross_entropy(jnp.array([0.0, 1e4]), jnp.array([1.0, 0.0]))
@@ -204,7 +204,7 @@ def sigmoid_focal_loss(logits, labels, *, alpha=None, gamma=2.0):
         alpha: ``None`` or the positive-class weight in ``[0, 1]``.
         gamma: focusing exponent ``>= 0``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> fo.losses.sigmoid_focal_loss(jnp.array([0.0, 3.0]), jnp.array([1.0, 1.0])).round(5)
@@ -236,7 +236,7 @@ def hinge_loss(predictor_outputs, targets):
         predictor_outputs: floating scores (signed margins).
         targets: labels in ``{-1, +1}``, broadcastable with the outputs.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> fo.losses.hinge_loss(jnp.array([2.0, 0.3, -1.0]), jnp.array([1.0, 1.0, 1.0]))
@@ -266,7 +266,7 @@ def kl_divergence(log_predictions, targets, axis=-1, where=None):
         axis: the distribution axis (or axes).
         where: optional bool mask of the elements to include.
 
-    Example:
+    Examples:
         >>> import jax, jax.numpy as jnp
         >>> import functional_opt as fo
         >>> t = jnp.array([0.5, 0.5, 0.0])
@@ -297,7 +297,7 @@ def smooth_labels(labels, alpha, *, axis=-1, where=None):
         axis: the class axis.
         where: optional bool mask of the classes to include.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> fo.losses.smooth_labels(jnp.array([0.0, 1.0, 0.0, 0.0]), 0.2)
@@ -331,7 +331,7 @@ def safe_softmax_cross_entropy(logits, labels):
         logits: floating ``[..., num_classes]`` logits (``-inf`` allowed).
         labels: probabilities broadcastable to the logits.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> logits = jnp.array([1.2, -jnp.inf, -0.5])
@@ -366,7 +366,7 @@ def poly_loss_cross_entropy(logits, labels, *, epsilon=2.0, axis=-1, where=None)
         where: optional bool mask, shaped like ``logits`` (classes to include)
             or like the batch (examples to include).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> logits = jnp.array([[1.2, -0.8, -0.5], [0.9, -1.2, 1.1]])

@@ -71,7 +71,7 @@ def squared_error(predictions, targets=None):
     Returns:
         The squared error, the predictions' shape, in the inputs' floating dtype.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> fo.losses.squared_error(jnp.array([1.0, 3.0]), jnp.array([0.0, 1.0]))
@@ -97,7 +97,7 @@ def l2_loss(predictions, targets=None):
             without enlarging it (the same shape, a scalar or size-1 axes), or
             ``None``; optax requires the same shape.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> fo.losses.l2_loss(jnp.array([1.0, 3.0]), jnp.array([0.0, 1.0]))
@@ -128,7 +128,7 @@ def huber_loss(predictions, targets=None, *, delta=1.0):
             without enlarging it (a scalar or size-1 axes), or ``None``.
         delta: ``d > 0`` (number or array).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> fo.losses.huber_loss(jnp.array([0.5, 3.0]), delta=1.0)
@@ -156,7 +156,7 @@ def log_cosh(predictions, targets=None):
         targets: floating array that broadcasts to the predictions' shape
             without enlarging it (a scalar or size-1 axes), or ``None``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> [round(v, 3) for v in fo.losses.log_cosh(jnp.array([0.0, 1e3])).tolist()]
@@ -194,7 +194,7 @@ def cosine_similarity(predictions, targets, *, epsilon=0.0, axis=-1, where=None)
     Returns:
         An array with ``axis`` reduced, in the inputs' floating dtype.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> fo.losses.cosine_similarity(jnp.array([1.0, 0.0]), jnp.array([1.0, 1.0])).round(4)
@@ -220,7 +220,7 @@ def cosine_distance(predictions, targets, *, epsilon=0.0, axis=-1, where=None):
     See :func:`cosine_similarity` for ``epsilon`` (a floor on the squared
     norms), ``axis`` and ``where``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> fo.losses.cosine_distance(jnp.array([1.0, 0.0]), jnp.array([-1.0, 0.0]))

@@ -42,7 +42,7 @@ def shampoo(
         eps, precondition_frequency, max_preconditioner_dim: see :func:`scale_by_shampoo`.
         momentum: ``None`` or a coefficient in ``[0, 1]``; nesterov: Nesterov momentum.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
         >>> opt = fo.shampoo(0.1, eps=1e-8)
@@ -98,7 +98,7 @@ def sophia(
         b1, b2, eps, gamma, clip_threshold, update_interval, seed, mu_dtype: see
             :func:`scale_by_sophia`.
 
-    Example:
+    Examples:
         >>> import jax, jax.numpy as jnp
         >>> import functional_opt as fo
         >>> loss = lambda p: jnp.sum(p ** 2)
