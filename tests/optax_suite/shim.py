@@ -81,7 +81,8 @@ def _build_substitutions() -> int:
         mine = fo if ours == "" else getattr(fo, ours, None)
         if not isinstance(theirs, types.ModuleType) or mine is None:
             continue
-        names = getattr(theirs, "__all__", None) or [n for n in dir(theirs) if not n.startswith("_")]
+        # optax's ``__all__`` omits some public names (``optax.with_extra_args_support``, ...)
+        names = sorted(set(getattr(theirs, "__all__", None) or ()) | {n for n in dir(theirs) if n[:1] != "_"})
         table = _BY_NAME.setdefault(theirs.__name__, {})
         for name in names:
             if name.startswith("_") or not hasattr(theirs, name) or not hasattr(mine, name):
