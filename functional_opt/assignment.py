@@ -91,7 +91,7 @@ def base_hungarian_algorithm(cost_matrix: Any) -> tuple[jax.Array, jax.Array]:
     :math:`\min(n, m)` rows and columns (see the module docstring for the
     algorithm). The cost of the assignment is ``cost_matrix[i, j].sum()``.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> cost = jnp.array([[8, 4, 7], [5, 2, 3], [9, 6, 7], [9, 4, 8]])
       >>> i, j = fo.assignment.base_hungarian_algorithm(cost)
@@ -123,7 +123,7 @@ def hungarian_algorithm(cost_matrix: Any) -> tuple[jax.Array, jax.Array]:
     (:math:`n < m`) by decreasing row; for a tall one (:math:`n > m`) by
     decreasing column. The cost is ``cost_matrix[i, j].sum()``.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> cost = jnp.array([[90, 80, 75, 70], [35, 85, 55, 65], [125, 95, 90, 95], [45, 110, 95, 115],
       ...                   [50, 100, 90, 100]])

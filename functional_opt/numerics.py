@@ -27,7 +27,7 @@ def safe_norm(x: Any, min_norm: Any, ord: Any = None, axis: Any = None, keepdims
     the bound is active, so the gradient there is exactly 0. ``ord``,
     ``axis`` and ``keepdims`` are ``jnp.linalg.norm``'s.
 
-    Example:
+    Examples:
       >>> import jax, jax.numpy as jnp, functional_opt as fo
       >>> jax.grad(lambda x: fo.safe_norm(x, 1e-6))(jnp.zeros(3))
       Array([0., 0., 0.], dtype=float32)
@@ -50,7 +50,7 @@ def safe_root_mean_squares(x: Any, min_rms: Any) -> jax.Array:
     Complex-aware (:math:`|x|^2 = x\bar x`). See :func:`safe_norm` for why
     ``jnp.maximum`` alone is not safe.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.safe_root_mean_squares(jnp.array([3.0, 4.0]), 1e-6)
       Array(3.535534, dtype=float32)
@@ -70,7 +70,7 @@ def safe_int32_increment(count: Any) -> Any:
     The older name of :func:`functional_opt.safe_increment` (optax keeps
     both); same result.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.safe_int32_increment(jnp.asarray(2**31 - 1, jnp.int32))
       Array(2147483647, dtype=int32)
@@ -87,7 +87,7 @@ def incremental_update(new_tensors: Any, old_tensors: Any, step_size: Any) -> An
     network or evaluation weights outside the optimizer; ``fo.ema_params``
     keeps such an average inside the optimizer state.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.incremental_update({"w": jnp.array([1.0])}, {"w": jnp.array([0.0])}, 0.1)
       {'w': Array([0.1], dtype=float32)}
@@ -113,7 +113,7 @@ def periodic_update(new_tensors: Any, old_tensors: Any, steps: Any, update_perio
     ``steps`` and ``update_period`` are integers (arrays or tracers work:
     the choice is a ``lax.cond``). The target network of DQN and BYOL.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.periodic_update(jnp.array([1.0]), jnp.array([0.0]), steps=4, update_period=2)
       Array([1.], dtype=float32)
@@ -159,7 +159,7 @@ def power_iteration(
     Returns:
       ``(eigenvalue, eigenvector)``, the eigenvector normalized to unit norm.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> lam, v = fo.power_iteration(jnp.array([[2.0, 0.0], [0.0, 1.0]]))
       >>> print(round(float(lam), 4))
@@ -225,7 +225,7 @@ def matrix_inverse_pth_root(
     Returns:
       ``(root, error)``.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> root, err = fo.matrix_inverse_pth_root(jnp.diag(jnp.array([4.0, 16.0])), 2, ridge_epsilon=0.0)
       >>> jnp.round(jnp.diag(root), 4)
@@ -294,7 +294,7 @@ def multi_normal(loc: Any, log_scale: Any) -> MultiNormalDiagFromLogScale:
     ``log_scale`` and ``params`` (``[loc, log_scale]``), as optax's (used
     for evolution-strategy style gradient estimates).
 
-    Example:
+    Examples:
       >>> import jax, jax.numpy as jnp, functional_opt as fo
       >>> dist = fo.multi_normal(jnp.zeros(2), jnp.zeros(2))
       >>> dist.sample((5,), jax.random.key(0)).shape
@@ -328,7 +328,7 @@ def nnls(A: Any, b: Any, iters: int, unroll: int | bool = 1, L: Any = None) -> j
     Returns:
       ``x`` of shape ``(N,)`` or ``(N, K)``.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> x = fo.nnls(jnp.array([[1.0, 2.0], [3.0, 4.0]]), jnp.array([5.0, 6.0]), 1000)
       >>> print(f"{x[0]:.2f} {x[1]:.2f}")

@@ -23,7 +23,7 @@ __all__ = ["Gumbel", "Normal", "make_perturbed_fun"]
 class Normal:
     r"""The standard normal noise :math:`z \sim N(0, 1)`: ``sample`` draws, ``log_prob`` is :math:`-z^2/2` (+ const).
 
-    Example:
+    Examples:
       >>> import jax, functional_opt as fo
       >>> fo.perturbations.Normal().sample(jax.random.key(0), (3,)).shape
       (3,)
@@ -39,7 +39,7 @@ class Normal:
 class Gumbel:
     r"""The standard Gumbel noise: ``sample`` draws, ``log_prob`` is :math:`-z - e^{-z}`.
 
-    Example:
+    Examples:
       >>> import jax, functional_opt as fo
       >>> fo.perturbations.Gumbel().sample(jax.random.key(0), (2, 2)).shape
       (2, 2)
@@ -83,7 +83,7 @@ def make_perturbed_fun(
     Returns:
       ``g(key, x)`` with ``fun``'s output structure.
 
-    Example:
+    Examples:
       >>> import jax, jax.numpy as jnp, functional_opt as fo
       >>> g = fo.perturbations.make_perturbed_fun(lambda x: jnp.sum(jnp.maximum(x, 0.0)), 2000, 0.1)
       >>> grad = jax.grad(g, argnums=1)(jax.random.key(0), jnp.zeros(3))

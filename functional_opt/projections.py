@@ -43,7 +43,7 @@ __all__ = [
 def projection_non_negative(tree: Any) -> Any:
     r"""Projection onto the non-negative orthant: :math:`p = \max(x, 0)` elementwise.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.projections.projection_non_negative({"w": jnp.array([-1.0, 2.0])})
       {'w': Array([0., 2.], dtype=float32)}
@@ -61,7 +61,7 @@ def projection_box(tree: Any, lower: Any, upper: Any) -> Any:
       lower: the lower bound, a scalar or a tree with ``tree``'s structure.
       upper: the upper bound, a scalar or a tree with ``tree``'s structure.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.projections.projection_box({"w": jnp.array([-2.0, 0.5, 3.0])}, -1.0, 1.0)
       {'w': Array([-1. ,  0.5,  1. ], dtype=float32)}
@@ -81,7 +81,7 @@ def projection_box(tree: Any, lower: Any, upper: Any) -> Any:
 def projection_hypercube(tree: Any, scale: Any = 1) -> Any:
     r"""Projection onto the hypercube :math:`[0, \text{scale}]^d`: :math:`p = \operatorname{clip}(x, 0, \text{scale})`.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.projections.projection_hypercube(jnp.array([-1.0, 0.5, 2.0]))
       Array([0. , 0.5, 1. ], dtype=float32)
@@ -118,7 +118,7 @@ def projection_simplex(tree: Any, scale: Any = 1) -> Any:
     Computed as :math:`p = \max(x - \tau, 0)` with the threshold :math:`\tau`
     found by sorting (:math:`O(d \log d)`). Differentiable (custom JVP).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.projections.projection_simplex(jnp.array([0.5, 1.5, -1.0]))
       Array([0., 1., 0.], dtype=float32)
@@ -139,7 +139,7 @@ def projection_l1_sphere(tree: Any, scale: Any = 1) -> Any:
 
     :math:`\Pi_\Delta` is :func:`projection_simplex` with the same ``scale``.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.projections.projection_l1_sphere(jnp.array([0.25, -0.25]))
       Array([ 0.5, -0.5], dtype=float32)
@@ -155,7 +155,7 @@ def projection_l1_ball(tree: Any, scale: Any = 1) -> Any:
     :math:`x` itself when :math:`\|x\|_1 \le` ``scale``, else
     :func:`projection_l1_sphere`.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.projections.projection_l1_ball(jnp.array([2.0, 0.5]))
       Array([1., 0.], dtype=float32)
@@ -171,7 +171,7 @@ def projection_l1_ball(tree: Any, scale: Any = 1) -> Any:
 def projection_l2_sphere(tree: Any, scale: Any = 1) -> Any:
     r"""Projection onto the :math:`\ell_2` sphere: :math:`p = \text{scale}\cdot x / \|x\|_2` (undefined at 0).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.projections.projection_l2_sphere(jnp.array([3.0, 4.0]))
       Array([0.6, 0.8], dtype=float32)
@@ -184,7 +184,7 @@ def projection_l2_sphere(tree: Any, scale: Any = 1) -> Any:
 def projection_l2_ball(tree: Any, scale: Any = 1) -> Any:
     r"""Projection onto the :math:`\ell_2` ball: :math:`p = x \cdot \text{scale} / \max(\|x\|_2, \text{scale})`.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.projections.projection_l2_ball(jnp.array([3.0, 4.0]), scale=10.0)
       Array([3., 4.], dtype=float32)
@@ -198,7 +198,7 @@ def projection_l2_ball(tree: Any, scale: Any = 1) -> Any:
 def projection_linf_ball(tree: Any, scale: Any = 1) -> Any:
     r"""Projection onto the :math:`\ell_\infty` ball: :math:`p = \operatorname{clip}(x, -\text{scale}, \text{scale})`.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.projections.projection_linf_ball(jnp.array([3.0, -0.5]))
       Array([ 1. , -0.5], dtype=float32)
@@ -211,7 +211,7 @@ def projection_linf_ball(tree: Any, scale: Any = 1) -> Any:
 def projection_vector(x: Any, a: Any) -> Any:
     r"""Projection onto the line spanned by :math:`a`: :math:`p = \frac{\langle x, a\rangle}{\langle a, a\rangle}\, a`.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.projections.projection_vector(jnp.array([1.0, 2.0]), jnp.array([1.0, 0.0]))
       Array([1., 0.], dtype=float32)
@@ -226,7 +226,7 @@ def projection_hyperplane(x: Any, a: Any, b: Any) -> Any:
 
     :math:`p = x + \frac{b - \langle a, x\rangle}{\langle a, a\rangle}\, a`.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.projections.projection_hyperplane(jnp.array([1.0, 2.0]), jnp.array([1.0, 0.0]), 3.0)
       Array([3., 2.], dtype=float32)
@@ -241,7 +241,7 @@ def projection_halfspace(x: Any, a: Any, b: Any) -> Any:
 
     :math:`p = x + \min\!\big(0, \frac{b - \langle a, x\rangle}{\langle a, a\rangle}\big)\, a`.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.projections.projection_halfspace(jnp.array([1.0, 2.0]), jnp.array([1.0, 0.0]), 0.0)
       Array([0., 2.], dtype=float32)

@@ -47,7 +47,7 @@ def hvp(loss: LossFn, v: jax.Array, params: Any, inputs: Any, targets: Any) -> A
       :math:`H v` with the structure of ``params`` (as optax's; ravel it
       with ``jax.flatten_util.ravel_pytree`` for a flat vector).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> loss = lambda w, x, y: jnp.sum((x @ w - y) ** 2)  # H = 2 x^T x
       >>> fo.second_order.hvp(loss, jnp.array([1.0, 0.0]), jnp.zeros(2), jnp.eye(2), jnp.zeros(2))
@@ -67,7 +67,7 @@ def hessian_diag(loss: LossFn, params: Any, inputs: Any, targets: Any) -> jax.Ar
     One :func:`hvp` per parameter (vmapped over the unit vectors
     :math:`e_i`): exact, for small models.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> loss = lambda w, x, y: jnp.sum((x @ w - y) ** 2)
       >>> fo.second_order.hessian_diag(loss, jnp.zeros(2), jnp.array([[1.0, 2.0]]), jnp.zeros(1))
@@ -86,7 +86,7 @@ def fisher_diag(negative_log_likelihood: LossFn, params: Any, inputs: Any, targe
     the given batch (not the mean of per-example squared gradients: pass one
     example, or vmap, for those).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> nll = lambda w, x, y: jnp.sum((x @ w - y) ** 2)
       >>> fo.second_order.fisher_diag(nll, jnp.zeros(2), jnp.array([[1.0, 2.0]]), jnp.ones(1))

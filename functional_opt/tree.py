@@ -4,7 +4,7 @@ Each name here is the same object as ``fo.tree_utils.tree_<name>``
 (``fo.tree.add is fo.tree_utils.tree_add``), as ``optax.tree`` aliases
 ``optax.tree_utils``; see :mod:`functional_opt.tree_utils` for the functions.
 
-Example:
+Examples:
   >>> import jax.numpy as jnp, functional_opt as fo
   >>> fo.tree.norm({"a": jnp.array([3.0, 4.0])})
   Array(5., dtype=float32)

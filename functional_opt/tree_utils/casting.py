@@ -14,7 +14,7 @@ import jax.numpy as jnp
 def tree_cast(tree: Any, dtype: Any) -> Any:
     """Every leaf cast to ``dtype``; ``dtype=None`` returns ``tree`` unchanged.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.tree_utils.tree_cast({"w": jnp.array(1.5)}, jnp.bfloat16)
       {'w': Array(1.5, dtype=bfloat16)}
@@ -29,7 +29,7 @@ def tree_cast(tree: Any, dtype: Any) -> Any:
 def tree_cast_like(tree: Any, other_tree: Any) -> Any:
     """Each leaf of ``tree`` cast to the dtype of the matching leaf of ``other_tree`` (kept where that has none).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.tree_utils.tree_cast_like({"w": jnp.array(2.0)}, {"w": jnp.array(0, jnp.int32)})
       {'w': Array(2, dtype=int32)}
@@ -62,7 +62,7 @@ def tree_dtype(tree: Any, mixed_dtype_handler: str | None = None) -> Any:
 
     An empty tree gives JAX's default float dtype.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> tree = {"a": jnp.ones(1, jnp.float16), "b": jnp.ones(1, jnp.float32)}
       >>> fo.tree_utils.tree_dtype(tree, "lowest"), fo.tree_utils.tree_dtype(tree, "promote")
@@ -91,7 +91,7 @@ def tree_dtype(tree: Any, mixed_dtype_handler: str | None = None) -> Any:
 def tree_split_key_like(rng_key: Any, target_tree: Any) -> Any:
     """One fresh key per leaf of ``target_tree``: ``jax.random.split(rng_key, n_leaves)`` in its structure.
 
-    Example:
+    Examples:
       >>> import jax, jax.numpy as jnp, functional_opt as fo
       >>> keys = fo.tree_utils.tree_split_key_like(jax.random.key(0), {"a": jnp.ones(2), "b": jnp.ones(3)})
       >>> sorted(keys)
@@ -115,7 +115,7 @@ def tree_random_like(
     sampler takes ``out_sharding`` (``jax.random.normal`` does), each sample
     is created with its leaf's sharding.
 
-    Example:
+    Examples:
       >>> import jax, jax.numpy as jnp, functional_opt as fo
       >>> noise = fo.tree_utils.tree_random_like(jax.random.key(0), {"w": jnp.zeros((2, 3))})
       >>> noise["w"].shape, noise["w"].dtype
@@ -143,7 +143,7 @@ def tree_unwrap_random_key_data(input_tree: Any) -> Any:
 
     For comparing states that hold keys numerically.
 
-    Example:
+    Examples:
       >>> import jax, functional_opt as fo
       >>> fo.tree_utils.tree_unwrap_random_key_data({"k": jax.random.key(0)})["k"].dtype
       dtype('uint32')

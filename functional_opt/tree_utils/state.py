@@ -27,7 +27,7 @@ class NamedTupleKey:
     ``GetAttrKey``; ``jax.tree_util.keystr`` shows it as
     ``tuple_name.name``.
 
-    Example:
+    Examples:
       >>> import functional_opt as fo
       >>> str(fo.tree_utils.NamedTupleKey("ScaleByAdamState", "count"))
       'ScaleByAdamState.count'
@@ -102,7 +102,7 @@ def tree_get_all_with_path(
     paths as :class:`NamedTupleKey` (``jax.tree_util.keystr(path)`` prints
     them readably).
 
-    Example:
+    Examples:
       >>> import jax, jax.numpy as jnp, functional_opt as fo
       >>> state = fo.chain(fo.add_noise(1.0, 0.9, key=0), fo.scale_by_adam()).init(jnp.zeros(2))
       >>> [jax.tree_util.keystr(p) for p, _ in fo.tree_utils.tree_get_all_with_path(state, "count")]
@@ -126,7 +126,7 @@ def tree_get(tree: Any, key: Any, default: Any = None, filtering: Callable[[KeyP
     (``tree_get(state, "ScaleByAdamState").count``) or pass a
     ``filtering(path, value)`` function.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> state = fo.inject_hyperparams(fo.sgd)(learning_rate=0.1).init(jnp.zeros(2))
       >>> print(fo.tree_utils.tree_get(state, "learning_rate"))
@@ -149,7 +149,7 @@ def tree_set(tree: Any, filtering: Callable[[KeyPath, Any], bool] | None = None,
     ``filtering(path, value)`` when given). Raises ``KeyError`` when a name
     matches nothing.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> opt = fo.inject_hyperparams(fo.sgd)(learning_rate=0.1)
       >>> state = fo.tree_utils.tree_set(opt.init(jnp.zeros(2)), learning_rate=jnp.asarray(0.5))
@@ -222,7 +222,7 @@ def tree_map_params(
     becomes ``transform_non_params(leaf)`` (unchanged when ``None``). The
     typical use: sharding specs for the state from the params' specs.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> opt = fo.adam(1e-3)
       >>> state = opt.init({"w": jnp.ones(2)})

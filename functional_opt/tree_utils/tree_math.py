@@ -31,7 +31,7 @@ def tree_add(tree_x: Any, tree_y: Any, *other_trees: Any) -> Any:
       tree_y: second tree, with ``tree_x``'s structure.
       *other_trees: more trees of the same structure.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.tree_utils.tree_add({"a": jnp.array([1.0, 2.0])}, {"a": jnp.array([3.0, 4.0])})
       {'a': Array([4., 6.], dtype=float32)}
@@ -44,7 +44,7 @@ def tree_add(tree_x: Any, tree_y: Any, *other_trees: Any) -> Any:
 def tree_sub(tree_x: Any, tree_y: Any) -> Any:
     r"""The leafwise difference :math:`x - y` of two trees of one structure.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.tree_utils.tree_sub([jnp.array([3.0])], [jnp.array([1.0])])
       [Array([2.], dtype=float32)]
@@ -57,7 +57,7 @@ def tree_sub(tree_x: Any, tree_y: Any) -> Any:
 def tree_mul(tree_x: Any, tree_y: Any) -> Any:
     r"""The leafwise (Hadamard) product :math:`x \odot y` of two trees of one structure.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.tree_utils.tree_mul([jnp.array([3.0])], [jnp.array([2.0])])
       [Array([6.], dtype=float32)]
@@ -70,7 +70,7 @@ def tree_mul(tree_x: Any, tree_y: Any) -> Any:
 def tree_div(tree_x: Any, tree_y: Any) -> Any:
     r"""The leafwise quotient :math:`x / y` of two trees of one structure.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.tree_utils.tree_div([jnp.array([3.0])], [jnp.array([2.0])])
       [Array([1.5], dtype=float32)]
@@ -87,7 +87,7 @@ def tree_scale(scalar: Any, tree: Any) -> Any:
       scalar: the factor :math:`a` (number, array or tracer).
       tree: the tree :math:`x`.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.tree_utils.tree_scale(2.0, {"w": jnp.array([1.0, -1.0])})
       {'w': Array([ 2., -2.], dtype=float32)}
@@ -106,7 +106,7 @@ def tree_add_scale(tree_x: Any, scalar: Any, tree_y: Any) -> Any:
       tree_y: the tree :math:`y`, with ``tree_x``'s structure; where
         ``tree_x`` has a ``None`` leaf the result has ``None``.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.tree_utils.tree_add_scale([jnp.array([1.0])], 0.5, [jnp.array([4.0])])
       [Array([3.], dtype=float32)]
@@ -124,7 +124,7 @@ def tree_vdot(tree_x: Any, tree_y: Any) -> Any:
     complex tree gives a complex result; each leaf's product is taken at
     ``Precision.HIGHEST``. Integer trees give an integer.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.tree_utils.tree_vdot({"a": jnp.array([1.0, 2.0])}, {"a": jnp.array([-1.0, 3.0])})
       Array(5., dtype=float32)
@@ -149,7 +149,7 @@ def tree_sum(tree: Any, associative_reduction: bool = False) -> Any:
         sums are always added as a balanced tree here (optax adds them left
         to right unless this is ``True``), so the last bits may differ.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.tree_utils.tree_sum({"a": jnp.array([1.0, 2.0]), "b": jnp.array(3.0)})
       Array(6., dtype=float32)
@@ -169,7 +169,7 @@ def _reduce_nonempty(tree: Any, reduce_leaf: Any, combine: Any, empty: float) ->
 def tree_max(tree: Any) -> Any:
     r"""The largest element of all leaves, :math:`\max_{\text{leaves}, i} x_i` (``-inf`` for an empty tree).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.tree_utils.tree_max({"a": jnp.array([1.0, 5.0]), "b": jnp.array(3.0)})
       Array(5., dtype=float32)
@@ -182,7 +182,7 @@ def tree_max(tree: Any) -> Any:
 def tree_min(tree: Any) -> Any:
     r"""The smallest element of all leaves, :math:`\min_{\text{leaves}, i} x_i` (``inf`` for an empty tree).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.tree_utils.tree_min({"a": jnp.array([1.0, 5.0]), "b": jnp.array(-3.0)})
       Array(-3., dtype=float32)
@@ -195,7 +195,7 @@ def tree_min(tree: Any) -> Any:
 def tree_size(tree: Any) -> int:
     """The total number of elements of all leaves, a Python int.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.tree_utils.tree_size({"a": jnp.ones((2, 3)), "b": jnp.ones(4)})
       10
@@ -208,7 +208,7 @@ def tree_size(tree: Any) -> int:
 def tree_conj(tree: Any) -> Any:
     """The complex conjugate of every leaf (real leaves unchanged).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.tree_utils.tree_conj([jnp.array([1.0 + 2.0j])])
       [Array([1.-2.j], dtype=complex64)]
@@ -219,7 +219,7 @@ def tree_conj(tree: Any) -> Any:
 def tree_real(tree: Any) -> Any:
     """The real part of every leaf.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.tree_utils.tree_real([jnp.array([1.0 + 2.0j])])
       [Array([1.], dtype=float32)]
@@ -238,7 +238,7 @@ def tree_norm(tree: Any, ord: int | str | float | None = None, squared: bool = F
     accumulated in at least float32 (as the library's ``global_norm``), so a
     bfloat16 tree gives a float32 norm where optax gives a bfloat16 one.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> tree = {"a": jnp.array([3.0, 0.0]), "b": jnp.array(-4.0)}
       >>> fo.tree_utils.tree_norm(tree), fo.tree_utils.tree_norm(tree, ord=1)
@@ -262,7 +262,7 @@ def tree_norm(tree: Any, ord: int | str | float | None = None, squared: bool = F
 def tree_batch_shape(tree: Any, shape: tuple[int, ...] = ()) -> Any:
     """Each leaf broadcast to ``(*shape, *leaf.shape)`` (leading batch axes added).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.tree_utils.tree_batch_shape({"w": jnp.ones(3)}, (2,))["w"].shape
       (2, 3)
@@ -276,7 +276,7 @@ def tree_zeros_like(tree: Any, dtype: Any = None) -> Any:
     Each result keeps its leaf's sharding (also under ``jit`` on an
     explicit-sharding mesh) and works on ``jax.ShapeDtypeStruct`` leaves.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.tree_utils.tree_zeros_like({"w": jnp.ones(2)})
       {'w': Array([0., 0.], dtype=float32)}
@@ -287,7 +287,7 @@ def tree_zeros_like(tree: Any, dtype: Any = None) -> Any:
 def tree_ones_like(tree: Any, dtype: Any = None) -> Any:
     """Ones with each leaf's shape, in ``dtype`` or the leaf's dtype (sharding kept, as :func:`tree_zeros_like`).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.tree_utils.tree_ones_like({"w": jnp.zeros(2)}, dtype=jnp.int32)
       {'w': Array([1, 1], dtype=int32)}
@@ -298,7 +298,7 @@ def tree_ones_like(tree: Any, dtype: Any = None) -> Any:
 def tree_full_like(tree: Any, fill_value: Any, dtype: Any = None) -> Any:
     """``fill_value`` in each leaf's shape, in ``dtype`` or the leaf's dtype (sharding kept).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.tree_utils.tree_full_like({"w": jnp.zeros(2)}, 0.5)
       {'w': Array([0.5, 0.5], dtype=float32)}
@@ -309,7 +309,7 @@ def tree_full_like(tree: Any, fill_value: Any, dtype: Any = None) -> Any:
 def tree_clip(tree: Any, min_value: Any = None, max_value: Any = None) -> Any:
     r"""Every element clipped to :math:`[\text{min\_value}, \text{max\_value}]` (``None``: no bound).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.tree_utils.tree_clip([jnp.array([-2.0, 0.5, 3.0])], -1.0, 1.0)
       [Array([-1. ,  0.5,  1. ], dtype=float32)]
@@ -325,7 +325,7 @@ def tree_update_moment(updates: Any, moments: Any, decay: Any, order: Any) -> An
     complex power; use :func:`tree_update_moment_per_elem_norm` for
     :math:`|g|^k`.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.tree_utils.tree_update_moment([jnp.array([2.0])], [jnp.array([1.0])], 0.5, 2)
       [Array([2.5], dtype=float32)]
@@ -340,7 +340,7 @@ def tree_update_moment(updates: Any, moments: Any, decay: Any, order: Any) -> An
 def tree_update_infinity_moment(updates: Any, moments: Any, decay: Any, eps: Any) -> Any:
     r"""One step of the infinity-norm moment (Adamax): :math:`u \leftarrow \max(|g| + \epsilon,\ \beta u)`.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.tree_utils.tree_update_infinity_moment([jnp.array([-2.0])], [jnp.array([3.0])], 0.5, 0.0)
       [Array([2.], dtype=float32)]
@@ -359,7 +359,7 @@ def tree_update_moment_per_elem_norm(updates: Any, moments: Any, decay: Any, ord
     :math:`|g|^k` for even ``k``); for complex ``g`` it is
     :math:`(|g|^2)^{k/2}`, real.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.tree_utils.tree_update_moment_per_elem_norm([jnp.array([3.0 + 4.0j])], [jnp.array([0.0])], 0.5, 2)
       [Array([12.5], dtype=float32)]
@@ -388,7 +388,7 @@ def tree_bias_correction(moment: Any, decay: Any, count: Any) -> Any:
     factor in its own dtype. Call it with the 1-based step ``t`` (the
     library's ``state.count + 1``).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.tree_utils.tree_bias_correction([jnp.array(0.1)], 0.9, 1)
       [Array(1., dtype=float32)]
@@ -402,7 +402,7 @@ def tree_bias_correction(moment: Any, decay: Any, count: Any) -> Any:
 def tree_where(condition: Any, tree_x: Any, tree_y: Any) -> Any:
     """``jnp.where(condition, x, y)`` leaf by leaf: ``tree_x`` where ``condition`` holds, else ``tree_y``.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> fo.tree_utils.tree_where(jnp.array(False), [jnp.array([1.0])], [jnp.array([2.0])])
       [Array([2.], dtype=float32)]
@@ -415,7 +415,7 @@ def tree_allclose(a: Any, b: Any, rtol: Any = 1e-05, atol: Any = 1e-08, equal_na
 
     Returns a boolean array (``True`` for empty trees).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, functional_opt as fo
       >>> bool(fo.tree_utils.tree_allclose({"a": jnp.array(1.0)}, {"a": jnp.array(1.0 + 1e-7)}))
       True
