@@ -28,6 +28,7 @@ are listed here too.
 """
 
 from functional_opt._exports import public_names as _public_names
+from functional_opt.base import Schedule as Schedule
 from functional_opt.schedules.basic import (
     constant_schedule as constant_schedule,
 )
@@ -96,7 +97,6 @@ from functional_opt.transforms.ademamix import (
 from functional_opt.transforms.ademamix import (
     ademamix_b3_schedule as ademamix_b3_schedule,
 )
-from functional_opt.base import Schedule as Schedule
 from functional_opt.wrappers.hyperparams import (
     InjectHyperparamsState as InjectHyperparamsState,
 )
