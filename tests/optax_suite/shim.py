@@ -18,8 +18,9 @@ test that builds an optax object and compares it with ours compares the two libr
 
 Each test report carries a ``fo_names`` user property: the substituted names the test touched,
 either at run time (through a proxy) or through module-level bindings (``from optax import adam``,
-absl ``parameterized`` arguments evaluated at import) found in the test function's globals,
-closure and defaults. A test with an empty set exercised only optax's code ("not applicable").
+absl ``parameterized`` arguments evaluated at import, ``OPTIMIZERS = {"adam": optax.adam(1.0)}``)
+found in the test function's globals (and the module helpers it calls), closure and defaults.
+A test with an empty set exercised only optax's code ("not applicable").
 The controller process writes one JSON line per test to ``FO_OPTAX_SUITE_REPORT``.
 """
 
@@ -165,6 +166,11 @@ def _fo_refs(obj: Any, depth: int = 0, seen: set[int] | None = None) -> set[str]
     seen.add(id(obj))
     if id(obj) in _FO_IDS:
         return {_FO_IDS[id(obj)]}
+    if isinstance(obj, types.ModuleType) or obj is None:
+        return set()
+    # an object functional_opt built (``OPTIMIZERS = {"adam": optax.adam(1.0)}`` at import)
+    if _is_fo(obj):
+        return {f"<{type(obj).__name__}>"}
     found: set[str] = set()
     if isinstance(obj, (tuple, list, set, frozenset)):
         for x in obj:
@@ -178,9 +184,9 @@ def _fo_refs(obj: Any, depth: int = 0, seen: set[int] | None = None) -> set[str]
         codes = [obj.__code__]
         while codes:
             code = codes.pop()
-            for n in code.co_names:
-                if n in obj.__globals__ and id(obj.__globals__[n]) in _FO_IDS:
-                    found.add(_FO_IDS[id(obj.__globals__[n])])
+            for n in code.co_names:  # globals the code reads: substituted names, containers, helpers
+                if n in obj.__globals__:
+                    found |= _fo_refs(obj.__globals__[n], depth + 1, seen)
             codes.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
         for cell in obj.__closure__ or ():
             try:
@@ -193,6 +199,15 @@ def _fo_refs(obj: Any, depth: int = 0, seen: set[int] | None = None) -> set[str]
         found |= _fo_refs(obj.func, depth + 1, seen)
         found |= _fo_refs(obj.args, depth + 1, seen)
     return found
+
+
+def _is_fo(obj: Any) -> bool:
+    if isinstance(obj, type):
+        return False
+    return any(
+        (getattr(x, "__module__", None) or "").startswith("functional_opt")
+        for x in (type(obj), getattr(obj, "init", None), getattr(obj, "update", None))
+    )
 
 
 def pytest_configure(config) -> None:  # noqa: ANN001
