@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def load_deviations() -> list[dict[str, str]]:
-    """``deviations.DEVIATIONS``: ``test`` (an fnmatch pattern on the node id) and ``reason``."""
+    """``deviations.DEVIATIONS``: ``test`` (fnmatch patterns on the node id, space-separated) and ``reason``."""
     from tests.optax_suite.deviations import DEVIATIONS
 
     for e in DEVIATIONS:
@@ -145,6 +145,10 @@ def _read(report: Path) -> dict[str, dict]:
     return tests
 
 
+def matches(nodeid: str, deviation: dict[str, str]) -> bool:
+    return any(fnmatch.fnmatchcase(nodeid, pattern) for pattern in deviation["test"].split())
+
+
 def classify(tests: dict[str, dict], baseline_failed: set[str], deviations: list[dict[str, str]]) -> None:
     """Adds ``status`` (and ``reason`` for deviations) to each test, in place."""
     for nodeid, t in tests.items():
@@ -158,7 +162,7 @@ def classify(tests: dict[str, dict], baseline_failed: set[str], deviations: list
         elif nodeid in baseline_failed:
             t["status"] = "optax-own"
         else:
-            hit = next((d for d in deviations if fnmatch.fnmatchcase(nodeid, d["test"])), None)
+            hit = next((d for d in deviations if matches(nodeid, d)), None)
             t["status"] = "deviation" if hit else "FAILED"
             if hit:
                 t["reason"] = hit["reason"]
@@ -223,7 +227,7 @@ def run(
                 print(f"FAILED {nodeid} [{', '.join(t['fo'][:6])}]\n    {t['message'][:400]}")
         used = {t.get("reason") for t in tests.values()}
         for d in load_deviations():
-            ran = any(fnmatch.fnmatchcase(n, d["test"]) for n in tests)
+            ran = any(matches(n, d) for n in tests)
             if ran and d["reason"] not in used:
                 print(f"note: deviation {d['test']!r} no longer fails; remove it from deviations.py")
     if not tests:
