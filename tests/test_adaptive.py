@@ -29,7 +29,7 @@ DEVIATIONS = {}
 @pytest.mark.parametrize("name", NAMES + TRANSFORMS)
 def test_documented(name):
     doc = inspect.getdoc(getattr(fo, name))
-    for section in ("Args:", "Example:", "References:"):
+    for section in ("Args:", "Examples:", "References:"):
         assert section in doc, f"{name} lacks {section}"
     assert name in fo.__all__
 
@@ -113,7 +113,7 @@ ALL = [
 def test_docstring_gives_the_chain_not_citations(name):
     doc = inspect.getdoc(getattr(fo, name))
     assert "chain(" in doc or "partition(" in doc, f"{name}: the docstring does not say what it expands to"
-    for section in ("Args:", "Example:", "References:"):
+    for section in ("Args:", "Examples:", "References:"):
         assert section in doc, f"{name} lacks {section}"
     for unreadable in ("tutorial", "issue "):
         assert unreadable not in doc.lower(), f"{name} cites {unreadable!r}"

@@ -29,7 +29,7 @@ DEVIATIONS = {("adadelta", "learning_rate"): 1.0}
 @pytest.mark.parametrize("name", NAMES + TRANSFORMS)
 def test_documented(name):
     doc = inspect.getdoc(getattr(fo, name))
-    for section in ("Example:", "References:"):
+    for section in ("Examples:", "References:"):
         assert section in doc, f"{name} lacks {section}"
     assert name in fo.__all__
 
