@@ -93,6 +93,7 @@ def sam(optimizer: GradientTransformation, rho=0.05, *, adaptive: bool = False, 
         Foret et al., "Sharpness-Aware Minimization for Efficiently Improving
         Generalization", ICLR 2021; Kwon et al., "ASAM", ICML 2021.
     """
+    check_transform(optimizer, "optimizer")
     optimizer = with_extra_args_support(optimizer)  # extra args reach only an optimizer that takes them
     check_number("rho", rho, low=0.0)
     check_number("eps", eps, low=0.0)

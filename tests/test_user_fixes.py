@@ -52,6 +52,7 @@ MASKED = {
     "cocob": (dict(learning_rate=1.0, weight_decay=0.1, mask=_mask), {}),
     "dog": (dict(learning_rate=1.0, weight_decay=0.1, mask=_mask), {}),
     "dowg": (dict(learning_rate=1.0, weight_decay=0.1, mask=_mask), {}),
+    "galore": (dict(learning_rate=_sched, rank=1, weight_decay=0.1, mask=_mask), {}),
     "lars": (dict(learning_rate=_sched, weight_decay=0.1, weight_decay_mask=_mask, trust_ratio_mask=_mask), {}),
     "lion": (dict(learning_rate=_sched, weight_decay=0.1, mask=_mask), {}),
     "lion8bit": (dict(learning_rate=_sched, weight_decay=0.1, mask=_mask, min_size=0), {}),

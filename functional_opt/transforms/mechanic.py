@@ -114,6 +114,7 @@ def mechanize(
             delta_prev,
             step,
         )
+        r, m, v, s = (jnp.asarray(x, jnp.float32) for x in (r, m, v, s))  # float64 params must not promote them
         return u, MechanicState(
             base_optimizer_state=base_state, count=safe_increment(state.count), r=r, m=m, v=v, s=s, x0=x0
         )

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from functional_opt import _tree
 from functional_opt._hparams import check_dtype, check_int, check_number, safe_increment, zero_count
-from functional_opt.base import GradientTransformation, with_extra_args_support
+from functional_opt.base import GradientTransformation, check_transform, with_extra_args_support
 
 
 class MultiStepsState(NamedTuple):
@@ -87,6 +87,7 @@ def multi_steps(
     References:
         optax.MultiSteps.
     """
+    check_transform(inner, "inner")
     inner = with_extra_args_support(inner)  # value= and friends reach only an inner that takes them
     if isinstance(every_k, (int, float)) and not isinstance(every_k, bool):
         check_int("every_k", every_k, low=1)

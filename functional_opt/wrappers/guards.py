@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from functional_opt import _tree
 from functional_opt._hparams import check_int, check_number, safe_increment, value_at, zero_count
-from functional_opt.base import GradientTransformation, with_extra_args_support
+from functional_opt.base import GradientTransformation, check_transform, with_extra_args_support
 
 
 def _all_finite(tree) -> jax.Array:
@@ -84,6 +84,7 @@ def apply_if_finite(inner: GradientTransformation, max_consecutive_errors: int) 
         optax.apply_if_finite; dynamic loss scaling in mixed-precision
         training (Micikevicius et al., ICLR 2018).
     """
+    check_transform(inner, "inner")
     inner = with_extra_args_support(inner)  # value= and friends reach only an inner that takes them
     check_int("max_consecutive_errors", max_consecutive_errors, low=0)
 
@@ -176,6 +177,7 @@ def skip_loss_spikes(
         Chowdhery et al., "PaLM", 2022 (restarting around loss spikes);
         Zhai et al., "Stabilizing Transformer Training", ICML 2023.
     """
+    check_transform(inner, "inner")
     inner = with_extra_args_support(inner)
     check_int("window", window, low=2)
     check_number("num_std", num_std, low=0.0)
