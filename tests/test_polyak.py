@@ -38,7 +38,7 @@ def test_golden(cfg):
 def test_needs_value():
     opt = fo.polyak_sgd()
     g = {"a": np.ones(2, np.float32)}
-    with pytest.raises(ValueError, match="value="):
+    with pytest.raises(TypeError, match="value="):
         opt.update(g, opt.init(g), g)
 
 

@@ -9,8 +9,8 @@ the tables of conventions live on the transforms
 
 from __future__ import annotations
 
-from functional_opt._hparams import check_number, concrete_scalar
-from functional_opt.base import GradientTransformation, chain, identity
+from functional_opt._hparams import check_number
+from functional_opt.base import GradientTransformation, chain
 from functional_opt.transforms.adadelta import scale_by_adadelta
 from functional_opt.transforms.adagrad import scale_by_rss
 from functional_opt.transforms.scaling import scale_by_learning_rate
@@ -58,9 +58,9 @@ def adagrad(
 def adadelta(learning_rate=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, weight_decay_mask=None) -> GradientTransformation:
     """Adadelta; with the default ``learning_rate=1.0`` exactly Zeiler's method.
 
-    ``chain(add_decayed_weights(weight_decay, weight_decay_mask) if
-    weight_decay != 0, scale_by_adadelta(rho, eps),
-    scale_by_learning_rate(learning_rate))``.
+    ``chain(add_decayed_weights(weight_decay, weight_decay_mask),
+    scale_by_adadelta(rho, eps), scale_by_learning_rate(learning_rate))``
+    (with ``weight_decay=0`` no params are needed).
 
     Conventions: the weight decay is coupled (added to the gradient before
     the adaptive scaling, as torch and optax). Defaults follow torch
@@ -86,11 +86,8 @@ def adadelta(learning_rate=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, weight_deca
         Zeiler, "ADADELTA: An Adaptive Learning Rate Method", arXiv:1212.5701, 2012.
     """
     check_number("weight_decay", weight_decay, low=0.0, allow_schedule=True)
-    decay = (
-        identity()
-        if concrete_scalar(weight_decay) == 0.0
-        else add_decayed_weights(weight_decay=weight_decay, mask=weight_decay_mask)
-    )
+    # always the decay transform, so the state has one layout whether weight_decay is 0, an array or injected
+    decay = add_decayed_weights(weight_decay=weight_decay, mask=weight_decay_mask)
     return chain(decay, scale_by_adadelta(rho=rho, eps=eps), scale_by_learning_rate(learning_rate))
 
 

@@ -65,7 +65,7 @@ def scale_by_polyak(f_min=0.0, max_learning_rate=1.0, eps=0.0, variant: str = "s
     def update(updates, state, params=None, *, value=None, **extra_args):
         del params, extra_args
         if value is None:
-            raise ValueError("scale_by_polyak needs the current loss: call update(updates, state, params, value=loss)")
+            raise TypeError("scale_by_polyak needs the current loss: call update(updates, state, params, value=loss)")
         sq = _tree.squared_norm(updates)  # in at least float32
         gap = jnp.asarray(value, sq.dtype) - value_at(f_min, None, sq.dtype)
         if variant == "sps+":

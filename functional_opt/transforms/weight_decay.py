@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from functional_opt import _tree
-from functional_opt._hparams import check_number, safe_increment, value_at, zero_count
+from functional_opt._hparams import check_number, concrete_scalar, safe_increment, value_at, zero_count
 from functional_opt.base import GradientTransformation
 
 
@@ -58,6 +58,8 @@ def add_decayed_weights(weight_decay=0.0, mask: Any | Callable[[Any], Any] | Non
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
+        if params is None and concrete_scalar(weight_decay) == 0.0:  # nothing to add: no params needed
+            return updates, AddDecayedWeightsState(count=safe_increment(state.count))
         wd = value_at(weight_decay, state.count)
         u, _ = _tree.map_moments("add_decayed_weights", lambda g, p: (g + wd * p,), updates, params=params, mask=mask)
         return u, AddDecayedWeightsState(count=safe_increment(state.count))
