@@ -110,7 +110,9 @@ def select_modules(pkg: Path, wanted: list[str] | None) -> list[Path]:
 
 
 def _pytest(suite: Path, targets: list[str], report: Path, jobs: str, timeout: float, baseline: bool) -> int:
-    env = dict(os.environ)
+    # a clean pytest environment: when this runs inside an xdist worker (tests/test_optax_suite.py), the worker's
+    # PYTEST_XDIST_* variables would make the child believe it is a worker too
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTEST_XDIST"))}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env["FO_OPTAX_SUITE_DIR"] = str(suite) + os.sep
     env["FO_OPTAX_SUITE_REPORT"] = str(report)
