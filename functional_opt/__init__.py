@@ -220,6 +220,7 @@ from functional_opt.transforms.momo import (
     momo_adam as momo_adam,
 )
 from functional_opt.transforms.normalize import NormalizeState as NormalizeState, normalize as normalize
+from functional_opt.transforms.update_norm import normalize_by_update_norm as normalize_by_update_norm
 from functional_opt.transforms.optimistic import (
     ScaleByOptimisticGradientState as ScaleByOptimisticGradientState,
     scale_by_optimistic_gradient as scale_by_optimistic_gradient,

@@ -184,3 +184,21 @@ def test_optax_state_names_are_what_update_returns():
         assert isinstance(s, getattr(fo, name)), name
         assert getattr(fo, name)._fields == getattr(optax, name)._fields, name
     assert fo.ScaleByRStdDevState._fields == optax._src.transform.ScaleByRStdDevWithCountState._fields
+
+
+def test_normalize_by_update_norm_matches_the_formula_and_optax():
+    import optax as _optax
+
+    g = {"a": jnp.array([3.0, -4.0]), "b": jnp.array([[1.0, 2.0]])}
+    norm = np.sqrt(9 + 16 + 1 + 4)
+    for scale_factor, eps in [(1.0, 1e-6), (-2.5, 0.1)]:
+        t = fo.normalize_by_update_norm(scale_factor=scale_factor, eps=eps)
+        u, s = t.update(g, t.init(g))
+        for k in g:
+            np.testing.assert_allclose(u[k], scale_factor * np.asarray(g[k], np.float64) / (norm + eps), rtol=1e-6)
+        ref, _ = _optax.normalize_by_update_norm(scale_factor, eps).update(g, _optax.EmptyState())
+        chex.assert_trees_all_close(u, ref, rtol=1e-6)
+    zero = {"a": jnp.zeros(2)}
+    assert float(jnp.abs(fo.normalize_by_update_norm().update(zero, fo.EmptyState())[0]["a"]).max()) == 0.0
+    with pytest.raises(ValueError, match="eps"):
+        fo.normalize_by_update_norm(eps=-1.0)

@@ -282,7 +282,6 @@ NOT_PROVIDED: dict[str, str] = {
     "`fo.tree_utils.tree_update_moment_per_elem_norm`",
     "optax.tree_map_params": "outside optax's `__all__`; here `fo.tree_utils.tree_map_params` (one public path "
     "per object)",
-    "optax.normalize_by_update_norm": "not implemented yet (outside optax's `__all__`)",
     "optax.transforms.ConditionFn": "a type alias outside `optax.transforms.__all__`; the condition functions "
     "here are plain callables `(step) -> bool`",
     "optax.contrib.MuonState": "`scale_by_muon`'s state is `ScaleByMuonState(count, mu)`: optax's also stores "
