@@ -111,13 +111,15 @@ def train(
     loss_fn: Callable | None = None,
     params: Any = None,
     progress: Callable | None = None,
+    on_step: Callable | None = None,
 ) -> TrainResult:
     """Train with minibatches drawn by a seeded permutation; one jitted, donated step.
 
     ``loss_fn(params, (x, y), key) -> scalar`` (default: MLP cross entropy).
     The loss is passed to the optimizer as ``value=`` (for plateau schedules
     and loss guards; other transformations ignore it).
-    ``progress(i)`` is called after each step (e.g. a tqdm ``update``).
+    ``progress(i)`` is called after each step (e.g. a tqdm ``update``), and
+    ``on_step(i, loss, opt_state)`` too (e.g. to show the current learning rate).
     """
     loss_fn = loss_fn or default_loss
     key = jax.random.PRNGKey(seed)
@@ -146,6 +148,8 @@ def train(
             jax.block_until_ready(loss)
             t0 = time.perf_counter()
         losses[i] = float(loss)
+        if on_step is not None:
+            on_step(i, losses[i], opt_state)
         if progress is not None:
             progress(i)
     seconds = time.perf_counter() - t0 if t0 is not None else 0.0

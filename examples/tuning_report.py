@@ -193,40 +193,20 @@ def plot_heatmaps(results: dict[str, fo.tune.SweepResult], path: str, steps: int
 def train_logged(
     opt: fo.GradientTransformation, schedule: Any, data: _digits.Data, steps: int, bar: Any, seed: int = 0
 ) -> _digits.TrainResult:
-    """``_digits.train``'s loop (same batches, same numbers), with the loss and the learning rate in the bar.
+    """``_digits.train`` with the loss and the learning rate in the progress bar.
 
     The learning rate shown is the one the last step used, read from the
     optimizer state by ``fo.current_hyperparams`` (the state keeps the step
     count; the schedule is evaluated at it).
     """
-    key = jax.random.PRNGKey(seed)
-    params = jax.tree.map(jnp.array, _digits.init_mlp(key))
-    opt_state = opt.init(params)
-    step = fo.make_train_step(_digits.default_loss, opt)
-    rng = np.random.default_rng(seed)
-    n = len(data.x_train)
-    order, pos = rng.permutation(n), 0
-    losses = np.zeros(steps, np.float64)
-    t0 = None
-    for i in range(steps):
-        if pos + BATCH > n:
-            order, pos = rng.permutation(n), 0
-        idx = order[pos : pos + BATCH]
-        pos += BATCH
-        key, sub = jax.random.split(key)
-        params, opt_state, loss = step(params, opt_state, (data.x_train[idx], data.y_train[idx]), sub)
-        if i == 0:
-            jax.block_until_ready(loss)
-            t0 = time.perf_counter()
-        losses[i] = float(loss)
-        if bar is not None:
-            if i % 25 == 0 or i == steps - 1:
-                lr = float(fo.current_hyperparams(opt_state, learning_rate=schedule)["learning_rate"])
-                bar.set_postfix(loss=f"{losses[i]:.4f}", lr=f"{lr:.3g}", refresh=False)
-            bar.update(1)
-    seconds = time.perf_counter() - t0 if t0 is not None else 0.0
-    sps = (steps - 1) / seconds if steps > 1 and seconds > 0 else float("nan")
-    return _digits.TrainResult(params, opt_state, losses, seconds, sps)
+
+    def show(i, loss, opt_state):
+        if bar is not None and (i % 25 == 0 or i == steps - 1):
+            lr = float(fo.current_hyperparams(opt_state, learning_rate=schedule)["learning_rate"])
+            bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.3g}", refresh=False)
+
+    progress = None if bar is None else (lambda i: bar.update(1))
+    return _digits.train(opt, data, steps=steps, batch_size=BATCH, seed=seed, on_step=show, progress=progress)
 
 
 def train_best(

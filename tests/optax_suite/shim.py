@@ -35,21 +35,7 @@ from typing import Any
 
 import pytest
 
-# optax namespace -> functional_opt namespace holding the same names ("" = the top level)
-NAMESPACES: dict[str, str] = {
-    "": "",
-    "losses": "losses",
-    "schedules": "schedules",
-    "transforms": "transforms",
-    "contrib": "contrib",
-    "tree_utils": "tree_utils",
-    "tree": "tree",
-    "projections": "projections",
-    "second_order": "second_order",
-    "assignment": "assignment",
-    "perturbations": "perturbations",
-    "microbatching": "microbatching",
-}
+from tools.optax_parity import NAMESPACES  # optax namespace -> the namespace here with the same names
 
 _BY_NAME: dict[str, dict[str, Any]] = {}  # optax module name -> {public name: fo object}
 _BY_ID: dict[int, tuple[str, Any]] = {}  # id(optax object) -> (label, fo object)
