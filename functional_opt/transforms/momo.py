@@ -30,6 +30,49 @@ def _needs(where, params, value):
         raise ValueError(f"{where} needs the loss: call update(updates, state, params, value=loss)")
 
 
+def _polyak(where, learning_rate, lower_bound, weight_decay, adapt_lower_bound):
+    """MoMo's truncated Polyak step, shared by both methods: ``(init_scalars, step)``.
+
+    Validates ``lower_bound`` and ``weight_decay``. ``init_scalars(params)``
+    gives the scalar state fields (``barf``, ``gamma``, ``lb``, ``count``).
+    ``step(updates, params, state, value, mix, d, dw, c1)`` averages ``f``
+    and ``<g, x>`` with ``mix(old, new)``, steps along ``dw`` (``d`` for
+    MoMo, ``d / D`` for MoMo-Adam) with ``c1 = 1 - b1**k`` (1 for MoMo) and
+    returns the update and the new scalar fields.
+    """
+    check_number("lower_bound", lower_bound)
+    check_number("weight_decay", weight_decay, low=0.0)
+
+    def init_scalars(params):
+        _tree.check_inexact(where, "the parameter", params)
+        z = jnp.zeros([], jnp.float32)
+        return dict(barf=z, gamma=z, lb=jnp.asarray(lower_bound, jnp.float32), count=zero_count())
+
+    def step(updates, params, state, value, mix, d, dw, c1):
+        eta, lam = value_at(learning_rate, state.count), value_at(weight_decay, None)
+        barf = mix(state.barf, jnp.asarray(value, jnp.float32))
+        gamma = mix(state.gamma, _tree.real_vdot(updates, params))
+        d_norm, dx = _tree.real_vdot(d, dw), _tree.real_vdot(d, params)
+        one_lam = 1 + eta * lam
+        lb = state.lb
+        if adapt_lower_bound:
+            cap = one_lam * (barf - gamma) + dx
+            lb = jnp.where(cap < one_lam * c1 * lb, jnp.maximum(cap / (2 * c1 * one_lam), lower_bound), lb)
+        t1 = jnp.where(d_norm <= _TINY, 0.0, jnp.maximum(one_lam * (barf - c1 * lb - gamma) + dx, 0.0) / d_norm)
+        tau = jnp.minimum(eta / c1, t1)
+        shrink = eta * lam / one_lam
+        u, _ = _tree.map_moments(where, lambda g, q, x: (-(shrink * x + tau * q), q), updates, params=params, dw=dw)
+        new_lb = jnp.maximum((barf + dx - gamma - tau * d_norm / 2) / c1, lower_bound) if adapt_lower_bound else lb
+        return u, dict(
+            barf=barf.astype(jnp.float32),
+            gamma=gamma.astype(jnp.float32),
+            lb=jnp.asarray(new_lb, jnp.float32),
+            count=safe_increment(state.count),
+        )
+
+    return init_scalars, step
+
+
 def momo(
     learning_rate=1.0, beta=0.9, lower_bound=0.0, weight_decay=0.0, adapt_lower_bound=False
 ) -> GradientTransformation:
@@ -76,55 +119,24 @@ def momo(
     """
     check_number("learning_rate", learning_rate, low=0.0, allow_schedule=True)
     check_number("beta", beta, low=0.0, high=1.0, high_inclusive=False)
-    check_number("lower_bound", lower_bound)
-    check_number("weight_decay", weight_decay, low=0.0)
+    init_scalars, polyak_step = _polyak("momo", learning_rate, lower_bound, weight_decay, adapt_lower_bound)
 
     def init(params):
-        _tree.check_inexact("momo", "the parameter", params)
-        z = jnp.zeros([], jnp.float32)
-        return MomoState(
-            exp_avg=_tree.zeros_like(params),
-            barf=z,
-            gamma=z,
-            lb=jnp.asarray(lower_bound, jnp.float32),
-            count=zero_count(),
-        )
+        return MomoState(exp_avg=_tree.zeros_like(params), **init_scalars(params))
 
     def update(updates, state, params=None, *, value=None, **extra_args):
         del extra_args
         _needs("momo", params, value)
         rho = jnp.where(state.count == 0, 0.0, value_at(beta, None))
-        eta, lam = value_at(learning_rate, state.count), value_at(weight_decay, None)
-        barf = rho * state.barf + (1 - rho) * jnp.asarray(value, jnp.float32)
 
         def average(g, d):
             d = rho * d + (1 - rho) * g
             return d, d
 
         _, (d,) = _tree.map_moments("momo", average, updates, exp_avg=state.exp_avg)
-        gamma = rho * state.gamma + (1 - rho) * _tree.real_vdot(updates, params)
-        d_sq = _tree.squared_norm(d)
-        dx = _tree.real_vdot(d, params)
-        one_lam = 1 + eta * lam
-        if adapt_lower_bound:
-            cap = one_lam * (barf - gamma) + dx
-            lb = jnp.where(cap < one_lam * state.lb, jnp.maximum(cap / (2 * one_lam), lower_bound), state.lb)
-        else:
-            lb = state.lb
-        t1 = jnp.where(d_sq <= _TINY, 0.0, jnp.maximum(one_lam * (barf - lb - gamma) + dx, 0.0) / d_sq)
-        tau = jnp.minimum(eta, t1)
-        shrink = eta * lam / one_lam
-        u, _ = _tree.map_moments(
-            "momo", lambda g, dd, x: (-(shrink * x + tau * dd), dd), updates, params=params, exp_avg=d
-        )
-        new_lb = jnp.maximum(barf + dx - gamma - tau * d_sq / 2, lower_bound) if adapt_lower_bound else state.lb
-        return u, MomoState(
-            exp_avg=d,
-            barf=barf.astype(jnp.float32),
-            gamma=gamma.astype(jnp.float32),
-            lb=jnp.asarray(new_lb, jnp.float32),
-            count=safe_increment(state.count),
-        )
+        mix = lambda old, new: rho * old + (1 - rho) * new  # noqa: E731
+        u, scalars = polyak_step(updates, params, state, value, mix, d, d, 1.0)
+        return u, MomoState(exp_avg=d, **scalars)
 
     return GradientTransformation(init, update)
 
@@ -187,27 +199,18 @@ def momo_adam(
     check_number("b1", b1, low=0.0, high=1.0, high_inclusive=False)
     check_number("b2", b2, low=0.0, high=1.0, high_inclusive=False)
     check_number("eps", eps, low=0.0)
-    check_number("lower_bound", lower_bound)
-    check_number("weight_decay", weight_decay, low=0.0)
+    init_scalars, polyak_step = _polyak("momo_adam", learning_rate, lower_bound, weight_decay, adapt_lower_bound)
 
     def init(params):
-        _tree.check_inexact("momo_adam", "the parameter", params)
-        z = jnp.zeros([], jnp.float32)
         return MomoAdamState(
-            exp_avg=_tree.zeros_like(params),
-            exp_avg_sq=_tree.real_dtype_zeros(params),
-            barf=z,
-            gamma=z,
-            lb=jnp.asarray(lower_bound, jnp.float32),
-            count=zero_count(),
+            exp_avg=_tree.zeros_like(params), exp_avg_sq=_tree.real_dtype_zeros(params), **init_scalars(params)
         )
 
     def update(updates, state, params=None, *, value=None, **extra_args):
         del extra_args
         _needs("momo_adam", params, value)
         k1, k2 = _tree.decay_scalars(b1, state.count), _tree.decay_scalars(b2, state.count)
-        eta, lam, eps_ = value_at(learning_rate, state.count), value_at(weight_decay, None), value_at(eps, None)
-        barf = state.barf + k1.omb * (jnp.asarray(value, jnp.float32) - state.barf)
+        eps_ = value_at(eps, None)
 
         def moments(g, d, v):
             d = _tree.ema(d, g, k1.omb)
@@ -218,32 +221,8 @@ def momo_adam(
         dw, (d, v) = _tree.map_moments(
             "momo_adam", moments, updates, exp_avg=state.exp_avg, exp_avg_sq=state.exp_avg_sq
         )
-        d_norm = _tree.real_vdot(d, dw)
-        gamma = state.gamma + k1.omb * (_tree.real_vdot(updates, params) - state.gamma)
-        dx = _tree.real_vdot(d, params)
-        c1 = 1 / k1.c  # 1 - b1**k
-        one_lam = 1 + eta * lam
-        if adapt_lower_bound:
-            cap = one_lam * (barf - gamma) + dx
-            lb = jnp.where(cap < one_lam * c1 * state.lb, jnp.maximum(cap / (2 * c1 * one_lam), lower_bound), state.lb)
-        else:
-            lb = state.lb
-        t1 = jnp.where(d_norm <= _TINY, 0.0, jnp.maximum(one_lam * (barf - c1 * lb - gamma) + dx, 0.0) / d_norm)
-        tau = jnp.minimum(eta / c1, t1)
-        shrink = eta * lam / one_lam
-        u, _ = _tree.map_moments(
-            "momo_adam", lambda g, q, x: (-(shrink * x + tau * q), q), updates, params=params, dw=dw
-        )
-        new_lb = (
-            jnp.maximum((barf + dx - gamma - tau * d_norm / 2) / c1, lower_bound) if adapt_lower_bound else state.lb
-        )
-        return u, MomoAdamState(
-            exp_avg=d,
-            exp_avg_sq=v,
-            barf=barf.astype(jnp.float32),
-            gamma=gamma.astype(jnp.float32),
-            lb=jnp.asarray(new_lb, jnp.float32),
-            count=safe_increment(state.count),
-        )
+        mix = lambda old, new: _tree.ema(old, new, k1.omb)  # noqa: E731
+        u, scalars = polyak_step(updates, params, state, value, mix, d, dw, 1 / k1.c)  # c1 = 1 - b1**k
+        return u, MomoAdamState(exp_avg=d, exp_avg_sq=v, **scalars)
 
     return GradientTransformation(init, update)
