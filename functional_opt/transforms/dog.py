@@ -15,6 +15,16 @@ from functional_opt.flat import check_not_flat
 _INIT_STEP_TYPES = ("distance", "learning_rate", "heuristic")
 
 
+def _distance_over_gradients(where, updates, params, init_params, rule):
+    """DoG's and DoWG's machinery: ``eta, new_state = rule(||x - x0||**2, ||g||**2)``, then ``u = eta * g``."""
+    if params is None:
+        raise ValueError(f"{where} needs params: call update(updates, state, params)")
+    _tree.check_same_shapes(where, "updates", updates, "params", params)
+    d2 = _tree.squared_norm(jax.tree.map(lambda a, b: _tree.up(a) - _tree.up(b), params, init_params))
+    eta, new_state = rule(d2, _tree.squared_norm(updates))
+    return jax.tree.map(lambda g: (eta * _tree.up(g)).astype(g.dtype), updates), new_state
+
+
 class DoGState(NamedTuple):
     """State of :func:`scale_by_dog` (optax's fields): first-step flag, ``x0``, ``r_t`` and ``sum ||g||**2``."""
 
@@ -84,22 +94,15 @@ def scale_by_dog(init_step=("heuristic", 1e-6), eps=1e-8) -> GradientTransformat
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError("scale_by_dog needs params: call update(updates, state, params)")
-        _tree.check_same_shapes("scale_by_dog", "updates", updates, "params", params)
-        dist = _tree.global_norm(jax.tree.map(lambda a, b: _tree.up(a) - _tree.up(b), params, state.init_params))
-        r = jnp.maximum(state.max_dist, dist)
-        G = state.sum_sq_norm_grads + _tree.squared_norm(updates)
-        eta = r / jnp.sqrt(G + value_at(eps, None))
-        if kind == "learning_rate":
-            eta = jnp.where(state.is_init_step, value_at(value, None), eta)
-        u = jax.tree.map(lambda g: (eta * _tree.up(g)).astype(g.dtype), updates)
-        return u, DoGState(
-            is_init_step=jnp.asarray(False),
-            init_params=state.init_params,
-            max_dist=r.astype(jnp.float32),
-            sum_sq_norm_grads=G.astype(jnp.float32),
-        )
+
+        def rule(d2, g2):
+            r, G = jnp.maximum(state.max_dist, jnp.sqrt(d2)), state.sum_sq_norm_grads + g2
+            eta = r / jnp.sqrt(G + value_at(eps, None))
+            if kind == "learning_rate":
+                eta = jnp.where(state.is_init_step, value_at(value, None), eta)
+            return eta, DoGState(jnp.asarray(False), state.init_params, r.astype(jnp.float32), G.astype(jnp.float32))
+
+        return _distance_over_gradients("scale_by_dog", updates, params, state.init_params, rule)
 
     return GradientTransformation(init, update)
 
@@ -158,19 +161,14 @@ def scale_by_dowg(init_estim_sq_dist=None, eps=1e-4) -> GradientTransformation:
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError("scale_by_dowg needs params: call update(updates, state, params)")
-        _tree.check_same_shapes("scale_by_dowg", "updates", updates, "params", params)
-        d2 = _tree.squared_norm(jax.tree.map(lambda a, b: _tree.up(a) - _tree.up(b), params, state.init_params))
-        r2 = jnp.maximum(state.estim_sq_dist, d2)
-        v = state.weighted_sq_norm_grads + r2 * _tree.squared_norm(updates)
-        eta = r2 / (jnp.sqrt(v) + value_at(eps, None))
-        u = jax.tree.map(lambda g: (eta * _tree.up(g)).astype(g.dtype), updates)
-        return u, DoWGState(
-            init_params=state.init_params,
-            weighted_sq_norm_grads=v.astype(jnp.float32),
-            estim_sq_dist=r2.astype(jnp.float32),
-        )
+
+        def rule(d2, g2):
+            r2 = jnp.maximum(state.estim_sq_dist, d2)
+            v = state.weighted_sq_norm_grads + r2 * g2
+            eta = r2 / (jnp.sqrt(v) + value_at(eps, None))
+            return eta, DoWGState(state.init_params, v.astype(jnp.float32), r2.astype(jnp.float32))
+
+        return _distance_over_gradients("scale_by_dowg", updates, params, state.init_params, rule)
 
     return GradientTransformation(init, update)
 
