@@ -129,6 +129,20 @@ def check_betas(betas: Any) -> None:
     check_number("betas[1]", betas[1], low=0.0, high=1.0, high_inclusive=False)
 
 
+def check_moment_args(b1: Any, b2: Any, eps: Any, mu_dtype: Any, nu_dtype: Any, eps_root: Any = 0.0) -> tuple:
+    """Validate Adam-style arguments; return the canonical ``(mu_dtype, nu_dtype)``.
+
+    ``b1``, ``b2`` are decay rates in ``[0, 1)`` (number, array or schedule);
+    ``eps``, ``eps_root`` are ``>= 0``; the dtypes as :func:`check_dtype`.
+    Checked in that order: ``b1, b2, eps, eps_root, mu_dtype, nu_dtype``.
+    """
+    check_number("b1", b1, low=0.0, high=1.0, high_inclusive=False, allow_schedule=True)
+    check_number("b2", b2, low=0.0, high=1.0, high_inclusive=False, allow_schedule=True)
+    check_number("eps", eps, low=0.0)
+    check_number("eps_root", eps_root, low=0.0)
+    return check_dtype("mu_dtype", mu_dtype), check_dtype("nu_dtype", nu_dtype)
+
+
 def check_dtype(name: str, value: Any) -> Any:
     """Validate an optional ``*_dtype`` argument and canonicalise it."""
     if value is None:

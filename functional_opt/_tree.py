@@ -112,6 +112,16 @@ def decay_scalars(beta: Any, count: Any) -> DecayScalars:
     )
 
 
+def mu_hat(mu: jax.Array, g: jax.Array, k1: DecayScalars, nesterov: bool = False) -> jax.Array:
+    """The bias-corrected first moment ``mu / (1 - b1**t)``, ``k1 = decay_scalars(b1, count)``.
+
+    With ``nesterov`` it is NAdam's look-ahead (Dozat; optax's form):
+    ``b1 * mu / (1 - b1**(t+1)) + (1 - b1) * g / (1 - b1**t)``. Call it
+    inside a :func:`map_moments` leaf function.
+    """
+    return k1.beta * mu * k1.c_next + k1.omb * g * k1.c if nesterov else mu * k1.c
+
+
 def bias_correction_factor(log_decay: jax.Array, count: jax.Array) -> jax.Array:
     """``1 / (1 - decay**count)``, computed as ``-1 / expm1(count * log(decay))``.
 

@@ -7,14 +7,7 @@ from typing import Any, NamedTuple
 import jax.numpy as jnp
 
 from functional_opt import _tree
-from functional_opt._hparams import (
-    check_dtype,
-    check_number,
-    concrete_scalar,
-    safe_increment,
-    value_at,
-    zero_count,
-)
+from functional_opt._hparams import check_moment_args, concrete_scalar, safe_increment, value_at, zero_count
 from functional_opt.base import GradientTransformation
 
 
@@ -78,15 +71,10 @@ def scale_by_adam(
         Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015.
         Dozat, "Incorporating Nesterov Momentum into Adam", ICLR workshop 2016.
     """
-    check_number("b1", b1, low=0.0, high=1.0, high_inclusive=False, allow_schedule=True)
-    check_number("b2", b2, low=0.0, high=1.0, high_inclusive=False, allow_schedule=True)
-    check_number("eps", eps, low=0.0)
+    mu_dtype, nu_dtype = check_moment_args(b1, b2, eps, mu_dtype, nu_dtype, eps_root)
     # 0 / 0 is possible only when eps may be 0 (a Python 0, an array or a tracer);
     # a positive Python eps needs no guard (one op less per leaf)
     guard_zero = not (concrete_scalar(eps) or 0.0) > 0.0
-    check_number("eps_root", eps_root, low=0.0)
-    mu_dtype = check_dtype("mu_dtype", mu_dtype)
-    nu_dtype = check_dtype("nu_dtype", nu_dtype)
 
     def init(params):
         _tree.check_inexact("scale_by_adam", "the parameter", params)
@@ -102,7 +90,7 @@ def scale_by_adam(
         def leaf(g, mu, nu):
             mu = _tree.ema(mu, g, k1.omb)
             nu = _tree.ema(nu, _tree.abs_sq(g), k2.omb)
-            mu_hat = k1.beta * mu * k1.c_next + k1.omb * g * k1.c if nesterov else mu * k1.c
+            mu_hat = _tree.mu_hat(mu, g, k1, nesterov)
             den = jnp.sqrt(nu * k2.c + eps_root_) + eps_
             # den == 0 only where every gradient so far was 0 (so mu_hat == 0)
             # and eps == eps_root == 0: define 0 / 0 as 0, not NaN.

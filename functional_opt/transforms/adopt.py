@@ -8,13 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from functional_opt import _tree
-from functional_opt._hparams import (
-    check_dtype,
-    check_number,
-    safe_increment,
-    value_at,
-    zero_count,
-)
+from functional_opt._hparams import check_moment_args, safe_increment, value_at, zero_count
 from functional_opt.base import GradientTransformation
 
 
@@ -87,11 +81,7 @@ def scale_by_adopt(
         Taniguchi et al., "ADOPT: Modified Adam Can Converge with Any beta_2
         with the Optimal Rate", NeurIPS 2024 (arXiv:2411.02853).
     """
-    check_number("b1", b1, low=0.0, high=1.0, high_inclusive=False, allow_schedule=True)
-    check_number("b2", b2, low=0.0, high=1.0, high_inclusive=False, allow_schedule=True)
-    check_number("eps", eps, low=0.0)
-    mu_dtype = check_dtype("mu_dtype", mu_dtype)
-    nu_dtype = check_dtype("nu_dtype", nu_dtype)
+    mu_dtype, nu_dtype = check_moment_args(b1, b2, eps, mu_dtype, nu_dtype)
     if use_clipping and not callable(clip_value_fn):
         raise TypeError(f"clip_value_fn must be a callable count -> value, got {clip_value_fn!r}")
 

@@ -7,13 +7,7 @@ from typing import Any, NamedTuple
 import jax.numpy as jnp
 
 from functional_opt import _tree
-from functional_opt._hparams import (
-    check_dtype,
-    check_number,
-    safe_increment,
-    value_at,
-    zero_count,
-)
+from functional_opt._hparams import check_moment_args, safe_increment, value_at, zero_count
 from functional_opt.base import GradientTransformation
 
 
@@ -93,12 +87,7 @@ def scale_by_amsgrad(
     References:
         Reddi, Kale & Kumar, "On the Convergence of Adam and Beyond", ICLR 2018.
     """
-    check_number("b1", b1, low=0.0, high=1.0, high_inclusive=False, allow_schedule=True)
-    check_number("b2", b2, low=0.0, high=1.0, high_inclusive=False, allow_schedule=True)
-    check_number("eps", eps, low=0.0)
-    check_number("eps_root", eps_root, low=0.0)
-    mu_dtype = check_dtype("mu_dtype", mu_dtype)
-    nu_dtype = check_dtype("nu_dtype", nu_dtype)
+    mu_dtype, nu_dtype = check_moment_args(b1, b2, eps, mu_dtype, nu_dtype, eps_root)
 
     def init(params):
         nu = _tree.real_dtype_zeros(params, nu_dtype)

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax.numpy as jnp
 
 from functional_opt import _tree
-from functional_opt._hparams import check_dtype, check_number, safe_increment, value_at, zero_count
+from functional_opt._hparams import check_moment_args, safe_increment, value_at, zero_count
 from functional_opt.base import GradientTransformation
 
 
@@ -68,12 +68,7 @@ def scale_by_belief(
         Zhuang et al., "AdaBelief Optimizer: Adapting Stepsizes by the Belief
         in Observed Gradients", NeurIPS 2020.
     """
-    check_number("b1", b1, low=0.0, high=1.0, high_inclusive=False, allow_schedule=True)
-    check_number("b2", b2, low=0.0, high=1.0, high_inclusive=False, allow_schedule=True)
-    check_number("eps", eps, low=0.0)
-    check_number("eps_root", eps_root, low=0.0)
-    mu_dtype = check_dtype("mu_dtype", mu_dtype)
-    nu_dtype = check_dtype("nu_dtype", nu_dtype)
+    mu_dtype, nu_dtype = check_moment_args(b1, b2, eps, mu_dtype, nu_dtype, eps_root)
 
     def init(params):
         mu = _tree.zeros_like(params, mu_dtype)
@@ -87,7 +82,7 @@ def scale_by_belief(
         def leaf(g, mu, nu):
             mu = _tree.ema(mu, g, k1.omb)
             nu = _tree.ema(nu, _tree.abs_sq(g - mu), k2.omb) + eps_root_
-            mu_hat = k1.beta * mu * k1.c_next + k1.omb * g * k1.c if nesterov else mu * k1.c
+            mu_hat = _tree.mu_hat(mu, g, k1, nesterov)
             return mu_hat / (jnp.sqrt(nu * k2.c) + eps_), mu, nu
 
         u, (mu, nu) = _tree.map_moments("scale_by_belief", leaf, updates, mu=state.mu, nu=state.nu)

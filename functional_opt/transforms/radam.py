@@ -112,7 +112,7 @@ def scale_by_radam(
         def leaf(g, mu, nu):
             mu = _tree.ema(mu, g, k1.omb)
             nu = _tree.ema(nu, _tree.abs_sq(g), k2.omb)
-            mu_hat = k1.beta * mu * k1.c_next + k1.omb * g * k1.c if nesterov else mu * k1.c
+            mu_hat = _tree.mu_hat(mu, g, k1, nesterov)
             if torch_form:
                 adaptive = r_t * mu_hat * jax.lax.rsqrt(k2.c) / (jnp.sqrt(nu + eps_root_) + eps_)
             else:

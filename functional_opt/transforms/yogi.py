@@ -7,7 +7,7 @@ from typing import Any
 import jax.numpy as jnp
 
 from functional_opt import _tree
-from functional_opt._hparams import check_dtype, check_number, safe_increment, value_at, zero_count
+from functional_opt._hparams import check_moment_args, check_number, safe_increment, value_at, zero_count
 from functional_opt.base import GradientTransformation
 from functional_opt.transforms.adam import ScaleByAdamState
 
@@ -75,12 +75,7 @@ def scale_by_yogi(
     References:
         Zaheer et al., "Adaptive Methods for Nonconvex Optimization", NeurIPS 2018.
     """
-    check_number("b1", b1, low=0.0, high=1.0, high_inclusive=False, allow_schedule=True)
-    check_number("b2", b2, low=0.0, high=1.0, high_inclusive=False, allow_schedule=True)
-    check_number("eps", eps, low=0.0)
-    check_number("eps_root", eps_root, low=0.0)
-    mu_dtype = check_dtype("mu_dtype", mu_dtype)
-    nu_dtype = check_dtype("nu_dtype", nu_dtype)
+    mu_dtype, nu_dtype = check_moment_args(b1, b2, eps, mu_dtype, nu_dtype, eps_root)
     check_number("initial_accumulator_value", initial_accumulator_value, low=0.0)
 
     def init(params):
