@@ -14,6 +14,7 @@ bfloat16 model can never round ``b2 = 0.999`` to 1.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections.abc import Callable
@@ -119,6 +120,41 @@ def floating_dtype(name: str, x: Any) -> Any:
     if not jnp.issubdtype(dt, jnp.floating):
         raise TypeError(f"{name} must be a floating-point array, got dtype {dt}")
     return dt
+
+
+def upcast_floating(*names_and_arrays: Any) -> tuple:
+    """``(*arrays in the compute dtype, their promoted floating dtype)`` from ``name, array, name, array, ...``.
+
+    ``TypeError`` naming the first array that is not floating. The math is
+    done in ``compute_dtype`` (at least float32); the result is cast back to
+    the returned dtype.
+    """
+    names, arrays = names_and_arrays[::2], names_and_arrays[1::2]
+    out = functools.reduce(jnp.promote_types, [floating_dtype(n, a) for n, a in zip(names, arrays, strict=True)])
+    dt = compute_dtype(out)
+    return (*(jnp.asarray(a).astype(dt) for a in arrays), out)
+
+
+def scores_and_labels(scores: Any, labels: Any) -> tuple[jax.Array, jax.Array, Any]:
+    """``(scores in the compute dtype, labels as an array, the scores' dtype)`` for class scores and integer labels.
+
+    ``scores`` is floating ``[..., num_classes]`` and ``labels`` integer
+    ``[...]``; concrete (non-traced) labels must be in ``[0, num_classes)``.
+    """
+    s, out = upcast_floating("scores", scores)
+    if s.ndim < 1:
+        raise ValueError("scores must have a class axis (the last), got a scalar")
+    labels = jnp.asarray(labels)
+    if not jnp.issubdtype(labels.dtype, jnp.integer):
+        raise TypeError(f"labels must be an integer array, got dtype {labels.dtype}")
+    if labels.shape != s.shape[:-1]:
+        raise ValueError(f"labels shape {labels.shape} must be the scores' shape {s.shape} without the last axis")
+    if not isinstance(labels, jax.core.Tracer):
+        lab = np.asarray(labels)
+        bad = (lab < 0) | (lab >= s.shape[-1])
+        if bad.any():
+            raise ValueError(f"labels must be in [0, {s.shape[-1]}), got {lab[bad].ravel()[:5].tolist()}")
+    return s, labels, out
 
 
 def check_betas(betas: Any) -> None:

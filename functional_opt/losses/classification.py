@@ -13,12 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from functional_opt._hparams import check_number, compute_dtype, floating_dtype
-
-
-def _logits32(logits):
-    out = floating_dtype("logits", logits)
-    return jnp.asarray(logits).astype(compute_dtype(out)), out
+from functional_opt._hparams import check_number, upcast_floating
 
 
 def _expand_where(where, logits, axis):
@@ -57,7 +52,7 @@ def softmax_cross_entropy(logits, labels, axis=-1, where=None):
     References:
         Goodfellow, Bengio & Courville, "Deep Learning", 2016, section 6.2.2.3.
     """
-    z, out = _logits32(logits)
+    z, out = upcast_floating("logits", logits)
     where = _expand_where(where, z, axis)
     y = jnp.asarray(labels).astype(z.dtype)
     logp = jax.nn.log_softmax(z, axis=axis, where=where)
@@ -101,7 +96,7 @@ def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1, where=Non
     References:
         Goodfellow, Bengio & Courville, "Deep Learning", 2016, section 6.2.2.3.
     """
-    z, out = _logits32(logits)
+    z, out = upcast_floating("logits", logits)
     if isinstance(axis, tuple) and axis and all(isinstance(a, int) and not isinstance(a, bool) for a in axis):
         # several class axes: move them last (in the given order) and flatten them into one
         class_axes = tuple(a % z.ndim for a in axis)
@@ -174,7 +169,7 @@ def sigmoid_binary_cross_entropy(logits, labels):
     References:
         torch.nn.BCEWithLogitsLoss; optax.losses.sigmoid_binary_cross_entropy.
     """
-    z, out = _logits32(logits)
+    z, out = upcast_floating("logits", logits)
     y = jnp.asarray(labels).astype(z.dtype)
     return (y * jax.nn.softplus(-z) + (1 - y) * jax.nn.softplus(z)).astype(out)
 
@@ -215,7 +210,7 @@ def sigmoid_focal_loss(logits, labels, *, alpha=None, gamma=2.0):
     """
     check_number("alpha", alpha, low=0.0, high=1.0, allow_none=True)
     check_number("gamma", gamma, low=0.0)
-    z, out = _logits32(logits)
+    z, out = upcast_floating("logits", logits)
     y = jnp.asarray(labels).astype(z.dtype)
     bce = y * jax.nn.softplus(-z) + (1 - y) * jax.nn.softplus(z)
     log_one_minus_pt = jnp.logaddexp(
@@ -245,10 +240,8 @@ def hinge_loss(predictor_outputs, targets):
     References:
         Cortes & Vapnik, "Support-Vector Networks", Machine Learning 1995.
     """
-    out = floating_dtype("predictor_outputs", predictor_outputs)
-    dt = compute_dtype(out)
-    f = jnp.asarray(predictor_outputs).astype(dt)
-    y = jnp.asarray(targets).astype(dt)
+    f, out = upcast_floating("predictor_outputs", predictor_outputs)
+    y = jnp.asarray(targets).astype(f.dtype)
     return jnp.maximum(0.0, 1.0 - y * f).astype(out)
 
 
@@ -276,10 +269,7 @@ def kl_divergence(log_predictions, targets, axis=-1, where=None):
     References:
         Kullback & Leibler, "On Information and Sufficiency", Ann. Math. Stat. 1951.
     """
-    out = jnp.promote_types(floating_dtype("log_predictions", log_predictions), floating_dtype("targets", targets))
-    dt = compute_dtype(out)
-    logq = jnp.asarray(log_predictions).astype(dt)
-    t = jnp.asarray(targets).astype(dt)
+    logq, t, out = upcast_floating("log_predictions", log_predictions, "targets", targets)
     log_t = jnp.where(t > 0, _log_or_neg_inf(t), 0.0)
     return jnp.sum(t * (log_t - logq), axis=axis, where=where).astype(out)
 
@@ -308,9 +298,8 @@ def smooth_labels(labels, alpha, *, axis=-1, where=None):
         Muller et al., "When Does Label Smoothing Help?", NeurIPS 2019.
     """
     check_number("alpha", alpha, low=0.0, high=1.0)
-    out = floating_dtype("labels", labels)
-    dt = compute_dtype(out)
-    y = jnp.asarray(labels).astype(dt)
+    y, out = upcast_floating("labels", labels)
+    dt = y.dtype
     if where is None:
         k = jnp.asarray(y.shape[axis], dt)
     else:
@@ -341,7 +330,7 @@ def safe_softmax_cross_entropy(logits, labels):
     References:
         optax.losses.safe_softmax_cross_entropy.
     """
-    z, out = _logits32(logits)
+    z, out = upcast_floating("logits", logits)
     y = jnp.asarray(labels).astype(z.dtype)
     logp = jax.nn.log_softmax(z, axis=-1)
     finite = logp > -jnp.inf
@@ -379,7 +368,7 @@ def poly_loss_cross_entropy(logits, labels, *, epsilon=2.0, axis=-1, where=None)
         Classification Loss Functions", ICLR 2022.
     """
     check_number("epsilon", epsilon)
-    z, out = _logits32(logits)
+    z, out = upcast_floating("logits", logits)
     if not jnp.issubdtype(jnp.result_type(labels), jnp.floating):
         raise TypeError(f"labels must be a floating array of probabilities, got dtype {jnp.result_type(labels)}")
     y = jnp.asarray(labels).astype(z.dtype)

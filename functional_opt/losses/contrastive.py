@@ -11,7 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from functional_opt._hparams import check_number, compute_dtype, floating_dtype
+from functional_opt._hparams import check_number, upcast_floating
 from functional_opt.losses.regression import cosine_similarity
 
 
@@ -52,15 +52,14 @@ def ntxent(embeddings, labels, temperature=0.07):
         Objective", NeurIPS 2016.
     """
     check_number("temperature", temperature, low=0.0, low_inclusive=False)
-    out = floating_dtype("embeddings", embeddings)
-    dt = compute_dtype(out)
+    e, out = upcast_floating("embeddings", embeddings)
+    dt = e.dtype
     if jnp.ndim(embeddings) != 2:
         raise ValueError(f"embeddings must have shape [batch, dim], got {jnp.shape(embeddings)}")
     if jnp.ndim(labels) != 1 or jnp.shape(labels)[0] != jnp.shape(embeddings)[0]:
         raise ValueError(
             f"labels must have shape [batch] = ({jnp.shape(embeddings)[0]},) (as embeddings), got {jnp.shape(labels)}"
         )
-    e = jnp.asarray(embeddings).astype(dt)
     n = e.shape[0]
     eps = float(jnp.finfo(out).eps)
     sim = cosine_similarity(e[None, :, :], e[:, None, :], epsilon=eps) / jnp.asarray(temperature).astype(dt)
@@ -119,12 +118,8 @@ def triplet_margin_loss(anchors, positives, negatives, axis=-1, norm_degree=2, m
             f"anchors, positives and negatives must have one shape, got {jnp.shape(anchors)}, "
             f"{jnp.shape(positives)}, {jnp.shape(negatives)}"
         )
-    out = jnp.promote_types(
-        jnp.promote_types(floating_dtype("anchors", anchors), floating_dtype("positives", positives)),
-        floating_dtype("negatives", negatives),
-    )
-    dt = compute_dtype(out)
-    a, p, n = (jnp.asarray(x).astype(dt) for x in (anchors, positives, negatives))
+    a, p, n, out = upcast_floating("anchors", anchors, "positives", positives, "negatives", negatives)
+    dt = a.dtype
     q = jnp.asarray(norm_degree).astype(dt)
     e = jnp.asarray(eps).astype(dt)
 

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from functional_opt._hparams import check_int, compute_dtype, floating_dtype
+from functional_opt._hparams import check_int, upcast_floating
 
 
 def _check_ctc_args(logits, logit_paddings, labels, label_paddings, blank_id):
@@ -100,9 +100,8 @@ def ctc_loss_with_forward_probs(logits, logit_paddings, labels, label_paddings, 
         Neural Networks", ICML 2006.
     """
     _check_ctc_args(logits, logit_paddings, labels, label_paddings, blank_id)
-    out = floating_dtype("logits", logits)
-    dt = compute_dtype(out)
-    z = jnp.asarray(logits).astype(dt)
+    z, out = upcast_floating("logits", logits)
+    dt = z.dtype
     batch, _, num_classes = z.shape
     max_len = jnp.shape(labels)[1]
     labels = jnp.asarray(labels)

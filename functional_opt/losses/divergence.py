@@ -13,14 +13,8 @@ import warnings
 
 import jax.numpy as jnp
 
-from functional_opt._hparams import compute_dtype, floating_dtype
+from functional_opt._hparams import upcast_floating
 from functional_opt.losses.classification import kl_divergence
-
-
-def _two_floats(name_a, a, name_b, b):
-    out = jnp.promote_types(floating_dtype(name_a, a), floating_dtype(name_b, b))
-    dt = compute_dtype(out)
-    return jnp.asarray(a).astype(dt), jnp.asarray(b).astype(dt), out
 
 
 def kl_divergence_with_log_targets(log_predictions, log_targets, axis=-1, where=None):
@@ -54,7 +48,7 @@ def kl_divergence_with_log_targets(log_predictions, log_targets, axis=-1, where=
     References:
         Kullback & Leibler, "On Information and Sufficiency", Ann. Math. Stat. 1951.
     """
-    logq, logt, out = _two_floats("log_predictions", log_predictions, "log_targets", log_targets)
+    logq, logt, out = upcast_floating("log_predictions", log_predictions, "log_targets", log_targets)
     present = logt > -jnp.inf
     safe_logt = jnp.where(present, logt, 0.0)
     terms = jnp.where(present, jnp.exp(safe_logt) * (safe_logt - logq), 0.0)
@@ -87,7 +81,7 @@ def generalized_kl_divergence(log_predictions, targets, axis=-1, where=None):
         sets", USSR Comput. Math. Math. Phys. 1967; Boyd & Vandenberghe,
         "Convex Optimization", 2004, p. 90.
     """
-    logq, t, out = _two_floats("log_predictions", log_predictions, "targets", targets)
+    logq, t, out = upcast_floating("log_predictions", log_predictions, "targets", targets)
     kl = kl_divergence(logq, t, axis=axis, where=where)
     mass = jnp.sum(jnp.exp(logq) - t, axis=axis, where=where)
     return (kl + mass).astype(out)

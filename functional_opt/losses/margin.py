@@ -10,28 +10,8 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from functional_opt._hparams import compute_dtype, floating_dtype
-
-
-def _scores_and_label(scores, labels):
-    """``(scores in the compute dtype, scores[label], output dtype)`` after validating integer labels."""
-    out = floating_dtype("scores", scores)
-    s = jnp.asarray(scores).astype(compute_dtype(out))
-    if s.ndim < 1:
-        raise ValueError("scores must have a class axis (the last), got a scalar")
-    labels = jnp.asarray(labels)
-    if not jnp.issubdtype(labels.dtype, jnp.integer):
-        raise TypeError(f"labels must be an integer array, got dtype {labels.dtype}")
-    if labels.shape != s.shape[:-1]:
-        raise ValueError(f"labels shape {labels.shape} must be the scores' shape {s.shape} without the last axis")
-    if not isinstance(labels, jax.core.Tracer):
-        lab = np.asarray(labels)
-        bad = (lab < 0) | (lab >= s.shape[-1])
-        if bad.any():
-            raise ValueError(f"labels must be in [0, {s.shape[-1]}), got {lab[bad].ravel()[:5].tolist()}")
-    return s, labels, out
+from functional_opt._hparams import scores_and_labels, upcast_floating
 
 
 def perceptron_loss(predictor_outputs, targets):
@@ -57,10 +37,8 @@ def perceptron_loss(predictor_outputs, targets):
         raise ValueError(
             f"predictor_outputs {jnp.shape(predictor_outputs)} and targets {jnp.shape(targets)} must have one shape"
         )
-    out = floating_dtype("predictor_outputs", predictor_outputs)
-    dt = compute_dtype(out)
-    f = jnp.asarray(predictor_outputs).astype(dt)
-    y = jnp.asarray(targets).astype(dt)
+    f, out = upcast_floating("predictor_outputs", predictor_outputs)
+    y = jnp.asarray(targets).astype(f.dtype)
     return jnp.maximum(0.0, -y * f).astype(out)
 
 
@@ -84,7 +62,7 @@ def multiclass_hinge_loss(scores, labels):
         Crammer & Singer, "On the Algorithmic Implementation of Multiclass
         Kernel-based Vector Machines", JMLR 2001.
     """
-    s, labels, out = _scores_and_label(scores, labels)
+    s, labels, out = scores_and_labels(scores, labels)
     one_hot = jax.nn.one_hot(labels, s.shape[-1], dtype=s.dtype)
     s_label = jnp.sum(s * one_hot, axis=-1)
     return (jnp.max(s + 1.0 - one_hot, axis=-1) - s_label).astype(out)
@@ -110,6 +88,6 @@ def multiclass_perceptron_loss(scores, labels):
         Collins, "Discriminative Training Methods for Hidden Markov Models:
         Theory and Experiments with Perceptron Algorithms", EMNLP 2002.
     """
-    s, labels, out = _scores_and_label(scores, labels)
+    s, labels, out = scores_and_labels(scores, labels)
     one_hot = jax.nn.one_hot(labels, s.shape[-1], dtype=s.dtype)
     return (jnp.max(s, axis=-1) - jnp.sum(s * one_hot, axis=-1)).astype(out)

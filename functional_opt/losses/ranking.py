@@ -11,7 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from functional_opt._hparams import compute_dtype, floating_dtype
+from functional_opt._hparams import upcast_floating
 
 
 def ranking_softmax_loss(logits, labels, *, where=None, weights=None, reduce_fn=jnp.mean):
@@ -56,9 +56,8 @@ def ranking_softmax_loss(logits, labels, *, where=None, weights=None, reduce_fn=
     """
     if reduce_fn is not None and not callable(reduce_fn):
         raise TypeError(f"reduce_fn must be a callable (e.g. jnp.mean) or None, got {reduce_fn!r}")
-    out = floating_dtype("logits", logits)
-    dt = compute_dtype(out)
-    s = jnp.asarray(logits).astype(dt)
+    s, out = upcast_floating("logits", logits)
+    dt = s.dtype
     if s.ndim < 1:
         raise ValueError("logits must have a list axis (the last), got a scalar")
     y = jnp.asarray(labels).astype(dt)

@@ -17,7 +17,7 @@ import math
 
 import jax.numpy as jnp
 
-from functional_opt._hparams import check_number, compute_dtype, floating_dtype
+from functional_opt._hparams import check_number, compute_dtype, floating_dtype, upcast_floating
 
 
 def _check_target_shape(where: str, predictions, targets) -> None:
@@ -204,11 +204,8 @@ def cosine_similarity(predictions, targets, *, epsilon=0.0, axis=-1, where=None)
         optax.losses.cosine_similarity.
     """
     check_number("epsilon", epsilon, low=0.0)
-    out = jnp.promote_types(floating_dtype("predictions", predictions), floating_dtype("targets", targets))
-    dt = compute_dtype(out)
-    p = jnp.asarray(predictions).astype(dt)
-    t = jnp.asarray(targets).astype(dt)
-    eps = jnp.asarray(epsilon).astype(dt)
+    p, t, out = upcast_floating("predictions", predictions, "targets", targets)
+    eps = jnp.asarray(epsilon).astype(p.dtype)
     p_norm = jnp.sqrt(jnp.maximum(jnp.sum(p * p, axis=axis, where=where, keepdims=True), eps))
     t_norm = jnp.sqrt(jnp.maximum(jnp.sum(t * t, axis=axis, where=where, keepdims=True), eps))
     return jnp.sum((p / p_norm) * (t / t_norm), axis=axis, where=where).astype(out)

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from functional_opt._hparams import check_number, compute_dtype, floating_dtype
+from functional_opt._hparams import check_number, upcast_floating
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -22,6 +22,25 @@ def _probabilities(p, apply_softmax):
     if not apply_softmax:
         return p
     return jax.nn.sigmoid(p) if p.shape[-1] == 1 else jax.nn.softmax(p, axis=-1)
+
+
+def _with_class_axis(predictions, targets, *, binary=False):
+    """Predictions and targets in the compute dtype, one shape ``[batch, ..., classes]``, and the output dtype.
+
+    An input without the class axis gets a size-1 one; with ``binary``,
+    equal-rank inputs whose last axis is not of size 1 get one too.
+    """
+    p, out = upcast_floating("predictions", predictions)
+    t = jnp.asarray(targets).astype(p.dtype)
+    if binary and p.ndim == t.ndim and p.shape[-1:] != (1,):
+        p, t = p[..., None], t[..., None]
+    if p.ndim == t.ndim - 1:
+        p = p[..., None]
+    if t.ndim == p.ndim - 1:
+        t = t[..., None]
+    if p.shape != t.shape:
+        raise ValueError(f"predictions {jnp.shape(predictions)} and targets {jnp.shape(targets)} must have one shape")
+    return p, t, out
 
 
 def dice_loss(
@@ -92,16 +111,7 @@ def dice_loss(
     check_number("smooth", smooth, low=0.0)
     check_number("alpha", alpha)
     check_number("beta", beta)
-    out = floating_dtype("predictions", predictions)
-    dt = compute_dtype(out)
-    p = jnp.asarray(predictions).astype(dt)
-    t = jnp.asarray(targets).astype(dt)
-    if p.ndim == t.ndim - 1:
-        p = p[..., None]
-    if t.ndim == p.ndim - 1:
-        t = t[..., None]
-    if p.shape != t.shape:
-        raise ValueError(f"predictions {jnp.shape(predictions)} and targets {jnp.shape(targets)} must have one shape")
+    p, t, out = _with_class_axis(predictions, targets)
     if not apply_softmax and not isinstance(predictions, jax.core.Tracer):
         sums = np.sum(np.asarray(p, np.float64), axis=-1)
         if not np.allclose(sums, 1.0, rtol=1e-5):
@@ -172,18 +182,7 @@ def binary_dice_loss(predictions, targets, *, smooth=1.0, apply_sigmoid=True):
         Milletari, Navab & Ahmadi, "V-Net", 3DV 2016.
     """
     check_number("smooth", smooth, low=0.0)
-    out = floating_dtype("predictions", predictions)
-    dt = compute_dtype(out)
-    p = jnp.asarray(predictions).astype(dt)
-    t = jnp.asarray(targets).astype(dt)
-    if p.ndim == t.ndim and p.shape[-1:] != (1,):
-        p, t = p[..., None], t[..., None]
-    if p.ndim == t.ndim - 1:
-        p = p[..., None]
-    if t.ndim == p.ndim - 1:
-        t = t[..., None]
-    if p.shape != t.shape:
-        raise ValueError(f"predictions {jnp.shape(predictions)} and targets {jnp.shape(targets)} must have one shape")
+    p, t, out = _with_class_axis(predictions, targets, binary=True)
     probs = jax.nn.sigmoid(p) if apply_sigmoid else p
     return _dice(probs, t, None, smooth, 0.5, 0.5, "mean", False, None).astype(out)
 
@@ -225,14 +224,13 @@ def multiclass_generalized_dice_loss(predictions, targets, *, smooth=1.0, apply_
     """
     if jnp.shape(predictions) != jnp.shape(targets):
         raise ValueError(f"predictions {jnp.shape(predictions)} and targets {jnp.shape(targets)} must have one shape")
-    out = floating_dtype("predictions", predictions)
-    dt = compute_dtype(out)
-    t = jnp.asarray(targets).astype(dt)
+    p, out = upcast_floating("predictions", predictions)
+    t = jnp.asarray(targets).astype(p.dtype)
     freq = jnp.sum(t, axis=tuple(range(t.ndim - 1)))
     w = 1.0 / (freq**2 + 1e-7)
     w = w * (w.shape[0] / jnp.sum(w))
     per_class = dice_loss(
-        jnp.asarray(predictions).astype(dt),
+        p,
         t,
         class_weights=w,
         smooth=smooth,

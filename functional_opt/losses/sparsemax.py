@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from functional_opt._hparams import compute_dtype, floating_dtype
+from functional_opt._hparams import scores_and_labels, upcast_floating
 
 
 def _sparsemax(z):
@@ -27,21 +26,6 @@ def _sparsemax(z):
     size = jnp.sum(support, axis=-1, keepdims=True)
     tau = (jnp.take_along_axis(cumsum, size - 1, axis=-1) - 1.0) / size.astype(z.dtype)
     return jnp.maximum(z - tau, 0.0)
-
-
-def _integer_labels(scores, labels):
-    """Validate integer class ``labels`` against ``scores [..., num_classes]``; return them as an array."""
-    labels = jnp.asarray(labels)
-    if not jnp.issubdtype(labels.dtype, jnp.integer):
-        raise TypeError(f"labels must be an integer array, got dtype {labels.dtype}")
-    if labels.shape != scores.shape[:-1]:
-        raise ValueError(f"labels shape {labels.shape} must be the scores' shape {scores.shape} without the last axis")
-    if not isinstance(labels, jax.core.Tracer):
-        lab = np.asarray(labels)
-        bad = (lab < 0) | (lab >= scores.shape[-1])
-        if bad.any():
-            raise ValueError(f"labels must be in [0, {scores.shape[-1]}), got {lab[bad].ravel()[:5].tolist()}")
-    return labels
 
 
 def sparsemax_loss(logits, labels):
@@ -68,8 +52,7 @@ def sparsemax_loss(logits, labels):
         Blondel, Martins & Niculae, "Learning with Fenchel-Young Losses",
         JMLR 2020, section 4.4.
     """
-    out = floating_dtype("logits", logits)
-    z = jnp.asarray(logits).astype(compute_dtype(out))
+    z, out = upcast_floating("logits", logits)
     x = jnp.where(jnp.asarray(labels) != 0, -z, z)
     return jnp.where(x <= -1.0, 0.0, jnp.where(x >= 1.0, x, 0.25 * (x + 1.0) ** 2)).astype(out)
 
@@ -103,11 +86,7 @@ def multiclass_sparsemax_loss(scores, labels):
         Martins & Astudillo, "From Softmax to Sparsemax", ICML 2016;
         Blondel, Martins & Niculae, "Learning with Fenchel-Young Losses", JMLR 2020.
     """
-    out = floating_dtype("scores", scores)
-    s = jnp.asarray(scores).astype(compute_dtype(out))
-    if s.ndim < 1:
-        raise ValueError("scores must have a class axis (the last), got a scalar")
-    labels = _integer_labels(s, labels)
+    s, labels, out = scores_and_labels(scores, labels)
     p = jax.lax.stop_gradient(_sparsemax(s))  # envelope theorem: the gradient is p - onehot
     s_label = jnp.take_along_axis(s, labels[..., None], axis=-1)[..., 0]
     loss = jnp.sum(p * s, axis=-1) + 0.5 * (1.0 - jnp.sum(p * p, axis=-1)) - s_label
