@@ -14,12 +14,12 @@ from __future__ import annotations
 from typing import Any
 
 from functional_opt.base import GradientTransformation, chain
+from functional_opt.optimizers._links import with_decoupled_decay
 from functional_opt.transforms.adam import scale_by_adam
 from functional_opt.transforms.adamax import scale_by_adamax
 from functional_opt.transforms.amsgrad import scale_by_amsgrad
 from functional_opt.transforms.nadam import scale_by_nadam
 from functional_opt.transforms.scaling import scale_by_learning_rate
-from functional_opt.transforms.weight_decay import add_decayed_weights
 
 
 def adam(
@@ -116,12 +116,13 @@ def adamw(
     References:
         Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019.
     """
-    return chain(
+    return with_decoupled_decay(
         scale_by_adam(
             b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype
         ),
-        add_decayed_weights(weight_decay=weight_decay, mask=mask),
-        scale_by_learning_rate(learning_rate),
+        learning_rate,
+        weight_decay,
+        mask,
     )
 
 
@@ -237,11 +238,8 @@ def nadamw(
     References:
         Dozat 2016; Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019.
     """
-    return chain(
-        _nadam_direction(b1, b2, eps, eps_root, mu_dtype, momentum_decay, nu_dtype, nesterov),
-        add_decayed_weights(weight_decay=weight_decay, mask=mask),
-        scale_by_learning_rate(learning_rate),
-    )
+    direction = _nadam_direction(b1, b2, eps, eps_root, mu_dtype, momentum_decay, nu_dtype, nesterov)
+    return with_decoupled_decay(direction, learning_rate, weight_decay, mask)
 
 
 def amsgrad(
@@ -368,8 +366,5 @@ def adamaxw(
     References:
         Kingma & Ba 2015; Loshchilov & Hutter, ICLR 2019.
     """
-    return chain(
-        scale_by_adamax(b1=b1, b2=b2, eps=eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
-        add_decayed_weights(weight_decay=weight_decay, mask=mask),
-        scale_by_learning_rate(learning_rate),
-    )
+    direction = scale_by_adamax(b1=b1, b2=b2, eps=eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
+    return with_decoupled_decay(direction, learning_rate, weight_decay, mask)

@@ -15,6 +15,7 @@ from typing import Any
 
 from functional_opt._hparams import check_number, value_at
 from functional_opt.base import GradientTransformation, chain, identity
+from functional_opt.optimizers._links import with_decoupled_decay
 from functional_opt.transforms.adan import scale_by_adan
 from functional_opt.transforms.ademamix import scale_by_ademamix
 from functional_opt.transforms.adopt import default_clip, scale_by_adopt
@@ -259,11 +260,8 @@ def ademamix(
         Pagliardini, Ablin & Grangier, "The AdEMAMix Optimizer: Better,
         Faster, Older", ICLR 2025.
     """
-    return chain(
-        scale_by_ademamix(b1=b1, b2=b2, b3=b3, alpha=alpha, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype),
-        add_decayed_weights(weight_decay=weight_decay, mask=mask),
-        scale_by_learning_rate(learning_rate),
-    )
+    direction = scale_by_ademamix(b1=b1, b2=b2, b3=b3, alpha=alpha, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype)
+    return with_decoupled_decay(direction, learning_rate, weight_decay, mask)
 
 
 def adopt(

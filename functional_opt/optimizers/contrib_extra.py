@@ -15,6 +15,7 @@ from typing import Any
 
 from functional_opt._hparams import is_schedule
 from functional_opt.base import GradientTransformation, chain, identity
+from functional_opt.optimizers._links import with_decoupled_decay
 from functional_opt.transforms.acprop import scale_by_acprop
 from functional_opt.transforms.adam import scale_by_adam
 from functional_opt.transforms.cocob import scale_by_cocob
@@ -209,11 +210,8 @@ def simplified_ademamix(
     References:
         Morwani, Vyas, Kakade et al., 2025.
     """
-    return chain(
-        scale_by_simplified_ademamix(b1=b1, b2=b2, alpha=alpha, eps=eps, eps_root=eps_root),
-        add_decayed_weights(weight_decay, mask),
-        scale_by_learning_rate(learning_rate),
-    )
+    direction = scale_by_simplified_ademamix(b1=b1, b2=b2, alpha=alpha, eps=eps, eps_root=eps_root)
+    return with_decoupled_decay(direction, learning_rate, weight_decay, mask)
 
 
 def acprop(
@@ -242,11 +240,8 @@ def acprop(
     References:
         Zhuang et al., NeurIPS 2021.
     """
-    return chain(
-        scale_by_acprop(b1=b1, b2=b2, eps=eps, eps_root=eps_root),
-        add_decayed_weights(weight_decay, mask),
-        scale_by_learning_rate(learning_rate),
-    )
+    direction = scale_by_acprop(b1=b1, b2=b2, eps=eps, eps_root=eps_root)
+    return with_decoupled_decay(direction, learning_rate, weight_decay, mask)
 
 
 def cocob(learning_rate=1.0, alpha=100.0, eps=1e-8, weight_decay=0.0, mask=None) -> GradientTransformation:

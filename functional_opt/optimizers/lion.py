@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from functional_opt.base import GradientTransformation, chain
+from functional_opt.base import GradientTransformation
+from functional_opt.optimizers._links import with_decoupled_decay
 from functional_opt.transforms.lion import scale_by_lion
-from functional_opt.transforms.scaling import scale_by_learning_rate
-from functional_opt.transforms.weight_decay import add_decayed_weights
 
 
 def lion(
@@ -54,8 +53,4 @@ def lion(
     References:
         Chen et al., "Symbolic Discovery of Optimization Algorithms", NeurIPS 2023.
     """
-    return chain(
-        scale_by_lion(b1=b1, b2=b2, mu_dtype=mu_dtype),
-        add_decayed_weights(weight_decay=weight_decay, mask=mask),
-        scale_by_learning_rate(learning_rate),
-    )
+    return with_decoupled_decay(scale_by_lion(b1=b1, b2=b2, mu_dtype=mu_dtype), learning_rate, weight_decay, mask)

@@ -12,11 +12,10 @@ import jax
 
 from functional_opt import _tree
 from functional_opt._hparams import check_number
-from functional_opt.base import GradientTransformation, chain
+from functional_opt.base import GradientTransformation
+from functional_opt.optimizers._links import with_decoupled_decay
 from functional_opt.optimizers.adam import adamw
 from functional_opt.transforms.muon import MUON_NS_COEFFS, leaf_dimension_numbers, scale_by_muon
-from functional_opt.transforms.scaling import scale_by_learning_rate
-from functional_opt.transforms.weight_decay import add_decayed_weights
 from functional_opt.wrappers.masking import partition
 
 
@@ -120,22 +119,19 @@ def muon(
             eps_root=adam_eps_root,
             weight_decay=adam_weight_decay,
         )
-    branch = chain(
-        scale_by_muon(
-            ns_coeffs,
-            ns_steps,
-            beta,
-            eps,
-            mu_dtype,
-            nesterov=nesterov,
-            adaptive=adaptive,
-            preconditioning=preconditioning,
-            weight_dimension_numbers=muon_weight_dimension_numbers,
-            consistent_rms=consistent_rms,
-        ),
-        add_decayed_weights(weight_decay=weight_decay, mask=weight_decay_mask),
-        scale_by_learning_rate(learning_rate),
+    direction = scale_by_muon(
+        ns_coeffs,
+        ns_steps,
+        beta,
+        eps,
+        mu_dtype,
+        nesterov=nesterov,
+        adaptive=adaptive,
+        preconditioning=preconditioning,
+        weight_dimension_numbers=muon_weight_dimension_numbers,
+        consistent_rms=consistent_rms,
     )
+    branch = with_decoupled_decay(direction, learning_rate, weight_decay, weight_decay_mask)
 
     def labels(tree):
         leaves, treedef = jax.tree.flatten(tree)

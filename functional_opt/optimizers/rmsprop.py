@@ -6,9 +6,8 @@ the table of conventions live on :func:`~functional_opt.scale_by_rms`.
 
 from __future__ import annotations
 
-from functional_opt._hparams import check_number
-from functional_opt.base import GradientTransformation, chain, identity
-from functional_opt.transforms.momentum import trace
+from functional_opt.base import GradientTransformation, chain
+from functional_opt.optimizers._links import optional_trace
 from functional_opt.transforms.rms import scale_by_rms
 from functional_opt.transforms.scaling import scale_by_learning_rate
 
@@ -68,8 +67,7 @@ def rmsprop(
     References:
         Tieleman & Hinton, "Lecture 6.5 - RMSProp", COURSERA, 2012.
     """
-    if momentum is not None:
-        check_number("momentum", momentum, low=0.0, high=1.0, allow_schedule=True)
+    momentum_link = optional_trace(momentum, nesterov)  # checked first, before scale_by_rms's arguments
     return chain(
         scale_by_rms(
             decay=decay,
@@ -80,5 +78,5 @@ def rmsprop(
             centered=centered,
         ),
         scale_by_learning_rate(learning_rate),
-        trace(decay=momentum, nesterov=nesterov) if momentum is not None else identity(),
+        momentum_link,
     )

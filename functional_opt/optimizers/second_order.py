@@ -11,13 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from functional_opt._hparams import check_number
-from functional_opt.base import GradientTransformation, chain, identity
-from functional_opt.transforms.momentum import trace
+from functional_opt.base import GradientTransformation, chain
+from functional_opt.optimizers._links import optional_trace, with_decoupled_decay
 from functional_opt.transforms.scaling import scale_by_learning_rate
 from functional_opt.transforms.shampoo import scale_by_shampoo
 from functional_opt.transforms.sophia import scale_by_sophia
-from functional_opt.transforms.weight_decay import add_decayed_weights
 
 
 def shampoo(
@@ -54,13 +52,12 @@ def shampoo(
         Gupta, Koren & Singer, "Shampoo: Preconditioned Stochastic Tensor
         Optimization", ICML 2018.
     """
-    if momentum is not None:
-        check_number("momentum", momentum, low=0.0, high=1.0, allow_schedule=True)
+    momentum_link = optional_trace(momentum, nesterov)  # checked first, before the transform's own arguments
     return chain(
         scale_by_shampoo(
             eps=eps, precondition_frequency=precondition_frequency, max_preconditioner_dim=max_preconditioner_dim
         ),
-        trace(decay=momentum, nesterov=nesterov) if momentum is not None else identity(),
+        momentum_link,
         scale_by_learning_rate(learning_rate),
     )
 
@@ -112,17 +109,14 @@ def sophia(
         Liu et al., "Sophia: A Scalable Stochastic Second-order Optimizer for
         Language Model Pre-training", ICLR 2024.
     """
-    return chain(
-        scale_by_sophia(
-            b1=b1,
-            b2=b2,
-            eps=eps,
-            gamma=gamma,
-            clip_threshold=clip_threshold,
-            update_interval=update_interval,
-            seed=seed,
-            mu_dtype=mu_dtype,
-        ),
-        add_decayed_weights(weight_decay=weight_decay, mask=weight_decay_mask),
-        scale_by_learning_rate(learning_rate),
+    direction = scale_by_sophia(
+        b1=b1,
+        b2=b2,
+        eps=eps,
+        gamma=gamma,
+        clip_threshold=clip_threshold,
+        update_interval=update_interval,
+        seed=seed,
+        mu_dtype=mu_dtype,
     )
+    return with_decoupled_decay(direction, learning_rate, weight_decay, weight_decay_mask)

@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from functional_opt._hparams import check_number
-from functional_opt.base import GradientTransformation, chain, identity
+from functional_opt.base import GradientTransformation, chain
+from functional_opt.optimizers._links import optional_trace
 from functional_opt.transforms.momentum import ema, trace
 from functional_opt.transforms.noise import add_noise, resolve_seed
 from functional_opt.transforms.polyak import scale_by_polyak
@@ -111,14 +112,7 @@ def sgd(learning_rate, momentum=None, nesterov: bool = False, accumulator_dtype:
         Robbins & Monro, "A Stochastic Approximation Method", 1951;
         Sutskever et al., ICML 2013.
     """
-    if momentum is not None:
-        check_number("momentum", momentum, low=0.0, high=1.0, allow_schedule=True)
-    return chain(
-        trace(decay=momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype)
-        if momentum is not None
-        else identity(),
-        scale_by_learning_rate(learning_rate),
-    )
+    return chain(optional_trace(momentum, nesterov, accumulator_dtype), scale_by_learning_rate(learning_rate))
 
 
 def sign_sgd(learning_rate) -> GradientTransformation:
