@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functional_opt import _tree
-from functional_opt.base import EmptyState, GradientTransformation
+from functional_opt.base import GradientTransformation, init_empty_state
 from functional_opt.flat import check_not_flat
 
 
@@ -36,10 +36,6 @@ def centralize() -> GradientTransformation:
         for Deep Neural Networks", ECCV 2020 (arXiv:2004.01461).
     """
 
-    def init(params):
-        del params
-        return EmptyState()
-
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         check_not_flat(updates, "centralize")
@@ -52,4 +48,4 @@ def centralize() -> GradientTransformation:
         u, _ = _tree.map_moments("centralize", leaf, updates)
         return u, state
 
-    return GradientTransformation(init, update)
+    return GradientTransformation(init_empty_state, update)

@@ -12,18 +12,13 @@ import jax.numpy as jnp
 
 from functional_opt import _tree
 from functional_opt._hparams import check_number, value_at
-from functional_opt.base import EmptyState, GradientTransformation
+from functional_opt.base import EmptyState, GradientTransformation, init_empty_state
 from functional_opt.flat import check_not_flat
 
 # optax's state names of the clipping transforms: each is EmptyState itself, as in optax.
 ClipState = EmptyState
 ClipByGlobalNormState = EmptyState
 AdaptiveGradClipState = EmptyState
-
-
-def _init_empty(params):
-    del params
-    return EmptyState()
 
 
 def _shrink_factor(norm: jax.Array, max_norm: jax.Array) -> jax.Array:
@@ -59,7 +54,7 @@ def clip(max_delta) -> GradientTransformation:
         u, _ = _tree.map_moments("clip", lambda g: (jnp.clip(g, -d, d),), updates)
         return u, state
 
-    return GradientTransformation(_init_empty, update)
+    return GradientTransformation(init_empty_state, update)
 
 
 def clip_by_global_norm(max_norm) -> GradientTransformation:
@@ -108,7 +103,7 @@ def clip_by_global_norm(max_norm) -> GradientTransformation:
         u, _ = _tree.map_moments("clip_by_global_norm", lambda g: (factor * g,), updates)
         return u, state
 
-    return GradientTransformation(_init_empty, update)
+    return GradientTransformation(init_empty_state, update)
 
 
 def clip_by_block_rms(threshold) -> GradientTransformation:
@@ -152,7 +147,7 @@ def clip_by_block_rms(threshold) -> GradientTransformation:
         u, _ = _tree.map_moments("clip_by_block_rms", leaf, updates)
         return u, state
 
-    return GradientTransformation(_init_empty, update)
+    return GradientTransformation(init_empty_state, update)
 
 
 def unitwise_norm(x, axis: int | tuple[int, ...] | None = None) -> jax.Array:
@@ -257,7 +252,7 @@ def adaptive_grad_clip(clipping, eps=1e-3, axis: int | tuple[int, ...] | None = 
         u, _ = _tree.map_moments("adaptive_grad_clip", leaf, updates, params=params)
         return u, state
 
-    return GradientTransformation(_init_empty, update)
+    return GradientTransformation(init_empty_state, update)
 
 
 def _check_batch_axis(where: str, leaves: list) -> None:
@@ -420,4 +415,4 @@ def clip_by_per_example_global_norm(l2_norm_clip) -> GradientTransformation:
         batch = jnp.shape(leaves[0])[0]
         return jax.tree.map(lambda x: x / batch, summed), state
 
-    return GradientTransformation(_init_empty, update)
+    return GradientTransformation(init_empty_state, update)

@@ -6,16 +6,12 @@ import jax.numpy as jnp
 
 from functional_opt import _tree
 from functional_opt._hparams import check_number, value_at
-from functional_opt.base import EmptyState, GradientTransformation
+from functional_opt.base import GradientTransformation, init_empty_state
 from functional_opt.flat import check_not_flat
 
 
 def _block_scaling(where, min_scale, size):
     check_number("min_scale", min_scale, low=0.0)
-
-    def init(params):
-        del params
-        return EmptyState()
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
@@ -28,7 +24,7 @@ def _block_scaling(where, min_scale, size):
         u, _ = _tree.map_moments(where, leaf, updates, params=params)
         return u, state
 
-    return GradientTransformation(init, update)
+    return GradientTransformation(init_empty_state, update)
 
 
 def scale_by_param_block_norm(min_scale=1e-3) -> GradientTransformation:

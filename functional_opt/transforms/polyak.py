@@ -6,7 +6,7 @@ import jax.numpy as jnp
 
 from functional_opt import _tree
 from functional_opt._hparams import check_number, value_at
-from functional_opt.base import EmptyState, GradientTransformation
+from functional_opt.base import GradientTransformation, init_empty_state
 
 _VARIANTS = ("sps", "sps+")
 # optax's guard: no step when the squared norm is below float64 machine epsilon
@@ -58,10 +58,6 @@ def scale_by_polyak(f_min=0.0, max_learning_rate=1.0, eps=0.0, variant: str = "s
     if variant not in _VARIANTS:
         raise ValueError(f"variant must be one of {_VARIANTS}, got {variant!r}")
 
-    def init(params):
-        del params
-        return EmptyState()
-
     def update(updates, state, params=None, *, value=None, **extra_args):
         del params, extra_args
         if value is None:
@@ -76,4 +72,4 @@ def scale_by_polyak(f_min=0.0, max_learning_rate=1.0, eps=0.0, variant: str = "s
         u, _ = _tree.map_moments("scale_by_polyak", lambda g: (gamma * g,), updates)
         return u, state
 
-    return GradientTransformation(init, update)
+    return GradientTransformation(init_empty_state, update)

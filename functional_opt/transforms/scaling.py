@@ -12,7 +12,7 @@ from functional_opt._hparams import (
     value_at,
     zero_count,
 )
-from functional_opt.base import EmptyState, GradientTransformation
+from functional_opt.base import EmptyState, GradientTransformation, init_empty_state
 
 # optax's state name of scale: EmptyState itself, as in optax.
 ScaleState = EmptyState
@@ -47,15 +47,11 @@ def scale(step_size) -> GradientTransformation:
     """
     check_number("step_size", step_size)
 
-    def init(params):
-        del params
-        return EmptyState()
-
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         return _scale_tree("scale", updates, value_at(step_size, None)), state
 
-    return GradientTransformation(init, update)
+    return GradientTransformation(init_empty_state, update)
 
 
 class ScaleByScheduleState(NamedTuple):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functional_opt import _tree
 from functional_opt._hparams import check_number, value_at
-from functional_opt.base import EmptyState, GradientTransformation
+from functional_opt.base import GradientTransformation, init_empty_state
 
 
 def normalize_by_update_norm(scale_factor=1.0, eps=1e-6) -> GradientTransformation:
@@ -37,10 +37,6 @@ def normalize_by_update_norm(scale_factor=1.0, eps=1e-6) -> GradientTransformati
     check_number("scale_factor", scale_factor)
     check_number("eps", eps, low=0.0)
 
-    def init(params):
-        del params
-        return EmptyState()
-
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         norm = _tree.global_norm(updates)
@@ -48,4 +44,4 @@ def normalize_by_update_norm(scale_factor=1.0, eps=1e-6) -> GradientTransformati
         u, _ = _tree.map_moments("normalize_by_update_norm", lambda g: (g * factor,), updates)
         return u, state
 
-    return GradientTransformation(init, update)
+    return GradientTransformation(init_empty_state, update)
