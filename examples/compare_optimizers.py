@@ -30,43 +30,20 @@ OPTIMIZERS = [
 ]
 
 
-def smooth(x: np.ndarray, k: int = 25) -> np.ndarray:
-    if len(x) < k:
-        return x
-    c = np.cumsum(np.insert(x, 0, 0.0))
-    return (c[k:] - c[:-k]) / k
-
-
 def run(steps: int, batch_size: int, seed: int, progress: bool = True):
     data = _digits.load_digits_data(seed=seed)
     results = []
-    bar = None
-    if progress:
-        try:
-            from tqdm import tqdm
-
-            bar = tqdm(total=steps * len(OPTIMIZERS), desc="training", unit="step", leave=False)
-        except ImportError:  # tqdm is an optional extra
-            bar = None
-    for name, make in OPTIMIZERS:
-        r = _digits.train(
-            make(),
-            data,
-            steps=steps,
-            batch_size=batch_size,
-            seed=seed,
-            progress=(lambda i: bar.update(1)) if bar is not None else None,
-        )
-        results.append(
-            (
-                name,
-                r,
-                _digits.accuracy(r.params, data.x_train, data.y_train),
-                _digits.accuracy(r.params, data.x_test, data.y_test),
+    with _digits.progress_bar(steps * len(OPTIMIZERS), enabled=progress) as bar:
+        for name, make in OPTIMIZERS:
+            r = _digits.train(make(), data, steps=steps, batch_size=batch_size, seed=seed, progress=_digits.ticks(bar))
+            results.append(
+                (
+                    name,
+                    r,
+                    _digits.accuracy(r.params, data.x_train, data.y_train),
+                    _digits.accuracy(r.params, data.x_test, data.y_test),
+                )
             )
-        )
-    if bar is not None:
-        bar.close()
     return results
 
 
@@ -87,7 +64,7 @@ def plot(results, path: str) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, r, _, _ in results:
-        ax.plot(smooth(r.losses), label=name)
+        ax.plot(_digits.moving_average(r.losses), label=name)
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("train loss (moving average of 25 steps)")

@@ -76,40 +76,23 @@ def run(kind: str, steps: int, batch_size: int, seed: int, progress: bool = True
     data = _digits.load_digits_data(seed=seed)
     rows = []
     table = schedules(steps, PEAK_LR[kind])[:n_schedules]
-    bar = None
-    if progress:
-        try:
-            from tqdm import tqdm
-
-            bar = tqdm(total=steps * len(table), desc="training", unit="step", leave=False)
-        except ImportError:  # tqdm is an optional extra
-            bar = None
-    for name, lr, mom, plateau in table:
-        opt = make_optimizer(kind, lr, mom, plateau, steps)
-        r = _digits.train(
-            opt,
-            data,
-            steps=steps,
-            batch_size=batch_size,
-            seed=seed,
-            progress=(lambda i: bar.update(1)) if bar is not None else None,
-        )
-        train_loss = float(
-            _digits.cross_entropy(_digits.mlp_logits(r.params, jnp.asarray(data.x_train)), jnp.asarray(data.y_train))
-        )
-        curve = np.asarray(lr(jnp.arange(steps))) if callable(lr) else np.full(steps, lr)
-        rows.append(
-            dict(
-                name=name,
-                result=r,
-                train_loss=train_loss,
-                test_acc=_digits.accuracy(r.params, data.x_test, data.y_test),
-                final_lr=final_lr(lr, r.opt_state, plateau, steps),
-                lr_curve=curve,
+    with _digits.progress_bar(steps * len(table), enabled=progress) as bar:
+        for name, lr, mom, plateau in table:
+            opt = make_optimizer(kind, lr, mom, plateau, steps)
+            r = _digits.train(opt, data, steps=steps, batch_size=batch_size, seed=seed, progress=_digits.ticks(bar))
+            logits = _digits.mlp_logits(r.params, jnp.asarray(data.x_train))
+            train_loss = float(_digits.cross_entropy(logits, jnp.asarray(data.y_train)))
+            curve = np.asarray(lr(jnp.arange(steps))) if callable(lr) else np.full(steps, lr)
+            rows.append(
+                dict(
+                    name=name,
+                    result=r,
+                    train_loss=train_loss,
+                    test_acc=_digits.accuracy(r.params, data.x_test, data.y_test),
+                    final_lr=final_lr(lr, r.opt_state, plateau, steps),
+                    lr_curve=curve,
+                )
             )
-        )
-    if bar is not None:
-        bar.close()
     return rows
 
 
@@ -130,9 +113,7 @@ def plot(rows, path: str, title: str) -> None:
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(12, 4.5))
     k = 25
     for row in rows:
-        losses = row["result"].losses
-        smooth = np.convolve(losses, np.ones(k) / k, mode="valid") if len(losses) >= k else losses
-        ax0.plot(smooth, label=row["name"])
+        ax0.plot(_digits.moving_average(row["result"].losses, k), label=row["name"])
         ax1.plot(row["lr_curve"], label=row["name"])
     ax0.set_yscale("log")
     ax0.set_xlabel("step")

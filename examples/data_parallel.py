@@ -52,26 +52,13 @@ def loss_fn(params, x, y):
     return _digits.cross_entropy(_digits.mlp_logits(params, x), y)
 
 
-def batches(data: _digits.Data, steps: int, seed: int = 0):
-    """The same seeded minibatches for every run."""
-    rng = np.random.default_rng(seed)
-    n = len(data.x_train)
-    order, pos = rng.permutation(n), 0
-    for _ in range(steps):
-        if pos + BATCH > n:
-            order, pos = rng.permutation(n), 0
-        idx = order[pos : pos + BATCH]
-        pos += BATCH
-        yield data.x_train[idx], data.y_train[idx]
-
-
 def run_single(opt, params, data, steps):
     """The reference: one device, the whole batch."""
     state = opt.init(params)
     step = fo.make_train_step(loss_fn, opt)
     params = jax.tree.map(jnp.array, params)  # the step donates its inputs
     losses = []
-    for x, y in batches(data, steps):
+    for x, y in _digits.minibatches(data, steps, BATCH):  # the same for every run
         params, state, loss = step(params, state, x, y)
         losses.append(float(loss))
     return params, state, np.array(losses)
@@ -82,7 +69,7 @@ def run_parallel(opt, params, data, steps, mesh, zero):
     params, state = fo.sharding.prepare(opt, params, mesh, zero=zero)
     step = fo.sharding.make_train_step(loss_fn, opt, mesh, zero=zero)
     losses = []
-    for x, y in batches(data, steps):
+    for x, y in _digits.minibatches(data, steps, BATCH):  # the same for every run
         params, state, loss = step(params, state, x, y)
         losses.append(float(loss))
     return params, state, np.array(losses)

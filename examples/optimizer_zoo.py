@@ -46,7 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import functional_opt as fo
-from examples._digits import cross_entropy, init_mlp, load_digits_data, mlp_logits
+from examples._digits import cross_entropy, init_mlp, load_digits_data, minibatches, mlp_logits
 from tests.registry import REGISTRY
 
 START = (-1.5, 2.0)
@@ -197,16 +197,8 @@ def _grid_search(entry, grid, metrics_fn, params, loss_fn, batches):
 
 def digits_problem(steps, batch_size, hidden, seed=0):
     data = load_digits_data(seed=seed)
-    rng = np.random.default_rng(seed)
-    idx = []
-    order, pos = rng.permutation(len(data.x_train)), 0
-    for _ in range(steps):
-        if pos + batch_size > len(order):
-            order, pos = rng.permutation(len(data.x_train)), 0
-        idx.append(order[pos : pos + batch_size])
-        pos += batch_size
-    idx = np.stack(idx)
-    batches = (jnp.asarray(data.x_train[idx]), jnp.asarray(data.y_train[idx]))
+    xs, ys = zip(*minibatches(data, steps, batch_size, seed))
+    batches = (jnp.asarray(np.stack(xs)), jnp.asarray(np.stack(ys)))
     params = init_mlp(jax.random.PRNGKey(seed), (64, hidden, 10))
     loss_fn = lambda p, b: cross_entropy(mlp_logits(p, b[0]), b[1])
     return data, params, loss_fn, batches

@@ -205,42 +205,32 @@ def train_logged(
             lr = float(fo.current_hyperparams(opt_state, learning_rate=schedule)["learning_rate"])
             bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.3g}", refresh=False)
 
-    progress = None if bar is None else (lambda i: bar.update(1))
-    return _digits.train(opt, data, steps=steps, batch_size=BATCH, seed=seed, on_step=show, progress=progress)
+    return _digits.train(opt, data, steps=steps, batch_size=BATCH, seed=seed, on_step=show, progress=_digits.ticks(bar))
 
 
 def train_best(
     data: _digits.Data, results: dict[str, fo.tune.SweepResult], steps: int, progress: bool
 ) -> list[dict[str, Any]]:
     """Each optimizer's best configuration (lowest mean validation loss) trained ``steps`` steps on the train split."""
-    bar = None
-    if progress:
-        try:
-            from tqdm import tqdm
-
-            bar = tqdm(total=steps * len(results), desc="best configurations", unit="step", leave=False)
-        except ImportError:  # tqdm is an optional extra
-            bar = None
     rows = []
-    for name, make_opt, _ in OPTIMIZERS:
-        if name not in results:
-            continue
-        best = results[name].best("val_loss")
-        lr, sched = float(best.config["learning_rate"]), int(best.config["schedule"])
-        schedule = SCHEDULES[sched][1](lr, steps)
-        r = train_logged(make_opt(schedule), schedule, data, steps, bar)
-        rows.append(
-            dict(
-                name=name,
-                lr=lr,
-                schedule=SCHEDULES[sched][0],
-                result=r,
-                train_acc=_digits.accuracy(r.params, data.x_train, data.y_train),
-                test_acc=_digits.accuracy(r.params, data.x_test, data.y_test),
+    with _digits.progress_bar(steps * len(results), "best configurations", enabled=progress) as bar:
+        for name, make_opt, _ in OPTIMIZERS:
+            if name not in results:
+                continue
+            best = results[name].best("val_loss")
+            lr, sched = float(best.config["learning_rate"]), int(best.config["schedule"])
+            schedule = SCHEDULES[sched][1](lr, steps)
+            r = train_logged(make_opt(schedule), schedule, data, steps, bar)
+            rows.append(
+                dict(
+                    name=name,
+                    lr=lr,
+                    schedule=SCHEDULES[sched][0],
+                    result=r,
+                    train_acc=_digits.accuracy(r.params, data.x_train, data.y_train),
+                    test_acc=_digits.accuracy(r.params, data.x_test, data.y_test),
+                )
             )
-        )
-    if bar is not None:
-        bar.close()
     return rows
 
 
@@ -312,9 +302,8 @@ def plot_final(rows: list[dict[str, Any]], path: str) -> None:
     ax = fig.add_subplot()
     k = 25
     for row in rows:
-        losses = row["result"].losses
-        smooth = np.convolve(losses, np.ones(k) / k, mode="valid") if len(losses) >= k else losses
-        ax.plot(smooth, label=f"{row['name']} ({row['schedule']}, lr {row['lr']:.3g})")
+        label = f"{row['name']} ({row['schedule']}, lr {row['lr']:.3g})"
+        ax.plot(_digits.moving_average(row["result"].losses, k), label=label)
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel(f"train loss (moving average of {k} steps)")

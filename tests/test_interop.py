@@ -50,11 +50,13 @@ def test_example_quick_matches_optax(name, framework, capsys):
     pytest.importorskip(framework)
     import importlib
 
+    from examples import _digits
+
     example = importlib.import_module(f"examples.{name}")
     rc = example.main(["--quick"])
     out = capsys.readouterr().out
-    assert rc == 0, out  # 0: losses and parameters equal optax.adamw's to the example's TOL
-    assert out.count("test accuracy") == 2 and f"{example.QUICK_STEPS} steps" in out
+    assert rc == 0, out  # 0: losses and parameters equal optax.adamw's to the examples' TOL
+    assert out.count("test accuracy") == 2 and f"{_digits.QUICK_STEPS} steps" in out
     # 20 steps of a fresh MLP on the digits already learn something (chance is 0.1)
     acc = [float(line.rsplit(" ", 1)[1]) for line in out.splitlines() if "test accuracy" in line]
     assert acc[0] == pytest.approx(acc[1], abs=1e-3) and acc[0] > 0.5
@@ -75,7 +77,7 @@ def test_nnx_optimizer_forwards_value_to_reduce_on_plateau(nnx_example):
     """``optimizer.update(model, grads, value=loss)`` reaches ``reduce_on_plateau``; its scale follows optax's."""
     make_fo = lambda: fo.chain(fo.adam(3e-3), fo.reduce_on_plateau(factor=0.5, patience=2))
     make_optax = lambda: optax.chain(optax.adam(3e-3), optax.contrib.reduce_on_plateau(factor=0.5, patience=2))
-    ours, theirs = nnx_example.compare(make_fo, make_optax, steps=30)
+    ours, theirs = nnx_example._digits.compare_with_optax(nnx_example.train, make_fo, make_optax, steps=30)
     scale = float(fo.current_hyperparams(ours.opt_state)["plateau_scale"])
     assert scale < 0.1  # the minibatch loss plateaus within 30 steps: several halvings, so value= was read
     assert scale == float(theirs.opt_state[1].scale)
