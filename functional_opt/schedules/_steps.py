@@ -73,8 +73,10 @@ def steps_since(count: Any, begin: Any) -> jax.Array:
     return jnp.maximum(as_float(count) - begin, 0)
 
 
-def periods_since(count: Any, begin: Any, period: Any) -> jax.Array:
-    """``floor(max(count - begin, 0) / period)`` as a float; integer division when possible."""
+def periods_since(count: Any, begin: Any, period: Any, *, floor: bool = True) -> jax.Array:
+    """``floor(max(count - begin, 0) / period)`` as a float (integer division when possible), or unfloored."""
+    if not floor:
+        return steps_since(count, begin) / period
     count = jnp.asarray(count)
     if _int_path(count, begin, period):
         b = min(int(begin), INT32_MAX)

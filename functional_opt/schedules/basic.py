@@ -16,7 +16,6 @@ from functional_opt.schedules._steps import (
     is_int,
     periods_since,
     steps_in,
-    steps_since,
 )
 from functional_opt.schedules.combine import join_schedules
 
@@ -167,10 +166,7 @@ def exponential_decay(
         check_value("end_value", end_value)
 
     def schedule(count):
-        if staircase:
-            p = periods_since(count, transition_begin, transition_steps)
-        else:
-            p = steps_since(count, transition_begin) / transition_steps
+        p = periods_since(count, transition_begin, transition_steps, floor=staircase)
         value = init_value * jnp.power(as_float(decay_rate), p)
         if end_value is not None:
             value = jnp.where(as_float(decay_rate) < 1, jnp.maximum(value, end_value), jnp.minimum(value, end_value))
@@ -246,10 +242,7 @@ def inverse_time_decay(init_value, transition_steps, decay_rate, transition_begi
     check_steps("transition_begin", transition_begin, low=0)
 
     def schedule(count):
-        if staircase:
-            p = periods_since(count, transition_begin, transition_steps)
-        else:
-            p = steps_since(count, transition_begin) / transition_steps
+        p = periods_since(count, transition_begin, transition_steps, floor=staircase)
         return init_value / (1 + as_float(decay_rate) * p)
 
     return schedule

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import jax.numpy as jnp
 
-from functional_opt.schedules._steps import as_float, check_steps, check_value, interpolate_segments
+from functional_opt.schedules._steps import broadcast_value, check_steps, check_value, interpolate_segments
 
 
 def _checked_boundaries(boundaries_and_scales, name: str = "boundaries_and_scales"):
@@ -49,7 +49,7 @@ def piecewise_constant_schedule(init_value, boundaries_and_scales=None) -> Calla
 
     def schedule(count):
         count = jnp.asarray(count)
-        value = jnp.broadcast_to(as_float(init_value), jnp.shape(count))
+        value = broadcast_value(init_value, count)
         for b, s in zip(boundaries, scales):
             value = jnp.where(count >= b, value * s, value)
         return value
@@ -93,5 +93,5 @@ def piecewise_interpolate_schedule(interpolate_type: str, init_value, boundaries
     for s in scales:
         values.append(values[-1] * s)
     if not boundaries:
-        return lambda count: jnp.broadcast_to(as_float(init_value), jnp.shape(count))
+        return lambda count: broadcast_value(init_value, count)
     return interpolate_segments(interpolate_type, values, boundaries)
