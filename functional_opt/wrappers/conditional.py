@@ -12,14 +12,28 @@ from functional_opt._hparams import check_number, safe_increment, value_at, zero
 from functional_opt.base import GradientTransformation, check_transform, with_extra_args_support
 
 
-def _check_condition(fn: Any) -> None:
-    if not callable(fn):
-        raise TypeError(f"should_transform_fn must be a callable step -> bool, got {fn!r}")
+def _conditional(inner, should_transform_fn, forward_extra_args, state_cls, skipped) -> GradientTransformation:
+    """Run ``inner`` where ``should_transform_fn(step)`` holds, else ``skipped(updates, run)``, the inner state kept."""
+    check_transform(inner, "inner")
+    if not callable(should_transform_fn):
+        raise TypeError(f"should_transform_fn must be a callable step -> bool, got {should_transform_fn!r}")
+    inner = with_extra_args_support(inner)
 
+    def init(params):
+        return state_cls(inner_state=inner.init(params), step=zero_count())
 
-def _condition(fn, step, forward_extra_args, extra_args):
-    ok = fn(step, **(extra_args if forward_extra_args else {}))
-    return jnp.asarray(ok, bool)
+    def update(updates, state, params=None, **extra_args):
+        def run(_):
+            return inner.update(updates, state.inner_state, params, **extra_args)
+
+        def skip(_):
+            return skipped(updates, run), state.inner_state
+
+        go = jnp.asarray(should_transform_fn(state.step, **(extra_args if forward_extra_args else {})), bool)
+        new_updates, inner_state = jax.lax.cond(go, run, skip, None)
+        return new_updates, state_cls(inner_state=inner_state, step=safe_increment(state.step))
+
+    return GradientTransformation(init, update)
 
 
 class ConditionallyTransformState(NamedTuple):
@@ -76,25 +90,9 @@ def conditionally_transform(
     References:
         optax.conditionally_transform.
     """
-    check_transform(inner, "inner")
-    _check_condition(should_transform_fn)
-    inner = with_extra_args_support(inner)
-
-    def init(params):
-        return ConditionallyTransformState(inner_state=inner.init(params), step=zero_count())
-
-    def update(updates, state, params=None, **extra_args):
-        def run(_):
-            return inner.update(updates, state.inner_state, params, **extra_args)
-
-        def keep(_):
-            return updates, state.inner_state
-
-        go = _condition(should_transform_fn, state.step, forward_extra_args, extra_args)
-        new_updates, inner_state = jax.lax.cond(go, run, keep, None)
-        return new_updates, ConditionallyTransformState(inner_state, safe_increment(state.step))
-
-    return GradientTransformation(init, update)
+    return _conditional(
+        inner, should_transform_fn, forward_extra_args, ConditionallyTransformState, lambda updates, run: updates
+    )
 
 
 class ConditionallyMaskState(NamedTuple):
@@ -150,27 +148,13 @@ def conditionally_mask(
     References:
         optax.conditionally_mask.
     """
-    check_transform(inner, "inner")
-    _check_condition(should_transform_fn)
-    inner = with_extra_args_support(inner)
-
-    def init(params):
-        return ConditionallyMaskState(step=zero_count(), inner_state=inner.init(params))
-
-    def update(updates, state, params=None, **extra_args):
-        def run(_):
-            return inner.update(updates, state.inner_state, params, **extra_args)
-
-        shapes = jax.eval_shape(run, None)
-
-        def reject(_):
-            return _tree.zeros_like(shapes[0]), state.inner_state
-
-        go = _condition(should_transform_fn, state.step, forward_extra_args, extra_args)
-        new_updates, inner_state = jax.lax.cond(go, run, reject, None)
-        return new_updates, ConditionallyMaskState(step=safe_increment(state.step), inner_state=inner_state)
-
-    return GradientTransformation(init, update)
+    return _conditional(
+        inner,
+        should_transform_fn,
+        forward_extra_args,
+        ConditionallyMaskState,
+        lambda updates, run: _tree.zeros_like(jax.eval_shape(run, None)[0]),  # zeros shaped as inner's updates
+    )
 
 
 class ShouldSkipUpdateFunction(Protocol):

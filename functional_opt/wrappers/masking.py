@@ -12,10 +12,10 @@ import numpy as np
 
 from functional_opt import _tree
 from functional_opt.base import (
-    EmptyState,
     GradientTransformation,
     GradientTransformationExtraArgs,
     check_transform,
+    stateless,
     with_extra_args_support,
 )
 from functional_opt.flat import check_not_flat
@@ -374,16 +374,7 @@ def set_to_zero() -> GradientTransformation:
     References:
         optax.set_to_zero.
     """
-
-    def init(params):
-        del params
-        return EmptyState()
-
-    def update(updates, state, params=None, **extra_args):
-        del params, extra_args
-        return jax.tree.map(jnp.zeros_like, updates), state
-
-    return GradientTransformation(init, update)
+    return stateless(lambda updates, params: jax.tree.map(jnp.zeros_like, updates))
 
 
 def freeze(mask, inner: GradientTransformation | None = None) -> GradientTransformation:
