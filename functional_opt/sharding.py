@@ -67,8 +67,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec, Sharding, SingleDeviceSharding
 
 from functional_opt._exports import public_names as _public_names
-from functional_opt.base import apply_updates
-from functional_opt.flat import FlatParams
+from functional_opt.train_step import train_step_function
 
 # state leaves with fewer elements than this stay replicated under ZeRO-1 (scalars, biases, norms)
 MIN_ZERO_SIZE = 1024
@@ -422,27 +421,19 @@ class DataParallelStep:
         p_sh, s_sh = _placement(self.opt, params, mesh, axis, self.zero, self.min_size)
         g_sh = _grad_shardings(params, mesh, axis, self.min_size) if self.zero else None
         b_sh = batch_shardings(batch, mesh, axis)
-        loss_fn, opt, has_aux = self.loss_fn, self.opt, self.has_aux
-        takes_value = _takes_value(opt.update)
-
-        def objective(p, *b):
-            tree = p.unflatten() if isinstance(p, FlatParams) else p
-            out = loss_fn(tree, *b)
-            return out if has_aux else (out, None)
-
-        def step(params, opt_state, *batch):
-            (loss, aux), grads = jax.value_and_grad(objective, has_aux=True)(params, *batch)
-            if g_sh is not None:  # reduce-scatter: each device keeps the gradient slice of its state slice
-                grads = constrain(grads, g_sh)
-            updates, opt_state = opt.update(grads, opt_state, params, **({"value": loss} if takes_value else {}))
-            if g_sh is not None:  # the all-gather of the new params (an explicit mesh needs it written out)
-                updates = constrain(updates, p_sh)
-            params = apply_updates(params, updates)
-            return (params, opt_state, loss, aux) if has_aux else (params, opt_state, loss)
-
         constrain = jax.sharding.reshard if _is_explicit(mesh) else jax.lax.with_sharding_constraint
+        step = train_step_function(
+            self.loss_fn,
+            self.opt,
+            has_aux=self.has_aux,
+            pass_value=_takes_value(self.opt.update),
+            # reduce-scatter: each device keeps the gradient slice of its state slice
+            place_grads=None if g_sh is None else lambda grads: constrain(grads, g_sh),
+            # the all-gather of the new params (an explicit mesh needs it written out)
+            place_updates=None if g_sh is None else lambda updates: constrain(updates, p_sh),
+        )
         rep = NamedSharding(mesh, PartitionSpec())
-        out = (p_sh, s_sh, rep, rep) if has_aux else (p_sh, s_sh, rep)
+        out = (p_sh, s_sh, rep, rep) if self.has_aux else (p_sh, s_sh, rep)
         fn = jax.jit(
             step,
             in_shardings=(p_sh, s_sh, *b_sh),

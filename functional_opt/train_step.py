@@ -69,7 +69,25 @@ def make_train_step(
     if not (hasattr(optimizer, "init") and hasattr(optimizer, "update")):
         raise TypeError(f"optimizer must be a GradientTransformation, got {optimizer!r}")
     names = accepted_extra_args(optimizer)
-    extra = names is None or "value" in names
+    step = train_step_function(loss_fn, optimizer, has_aux=has_aux, pass_value=names is None or "value" in names)
+    return jax.jit(step, donate_argnums=(0, 1) if donate else ())
+
+
+def train_step_function(
+    loss_fn: Callable[..., Any],
+    optimizer: Any,
+    *,
+    has_aux: bool,
+    pass_value: bool,
+    place_grads: Callable[[Any], Any] | None = None,
+    place_updates: Callable[[Any], Any] | None = None,
+) -> Callable:
+    """The step of :func:`make_train_step` before ``jit`` (shared with ``fo.sharding.make_train_step``).
+
+    ``value=loss`` reaches ``optimizer.update`` when ``pass_value``;
+    ``place_grads`` / ``place_updates`` (e.g. sharding constraints) are
+    applied to the gradients and to the updates when given.
+    """
 
     def objective(params, *batch):
         tree = params.unflatten() if isinstance(params, FlatParams) else params
@@ -78,9 +96,12 @@ def make_train_step(
 
     def step(params, opt_state, *batch):
         (loss, aux), grads = jax.value_and_grad(objective, has_aux=True)(params, *batch)
-        kwargs = {"value": loss} if extra else {}
-        updates, opt_state = optimizer.update(grads, opt_state, params, **kwargs)
+        if place_grads is not None:
+            grads = place_grads(grads)
+        updates, opt_state = optimizer.update(grads, opt_state, params, **({"value": loss} if pass_value else {}))
+        if place_updates is not None:
+            updates = place_updates(updates)
         params = apply_updates(params, updates)
         return (params, opt_state, loss, aux) if has_aux else (params, opt_state, loss)
 
-    return jax.jit(step, donate_argnums=(0, 1) if donate else ())
+    return step
