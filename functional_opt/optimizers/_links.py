@@ -11,19 +11,13 @@ from functional_opt.transforms.scaling import scale_by_learning_rate
 from functional_opt.transforms.weight_decay import add_decayed_weights
 
 
-def with_decoupled_decay(
-    direction: GradientTransformation, learning_rate, weight_decay, mask
-) -> GradientTransformation:
+def with_decoupled_decay(direction, learning_rate, weight_decay, mask) -> GradientTransformation:
     """``chain(direction, add_decayed_weights(weight_decay, mask), scale_by_learning_rate(learning_rate))``.
 
     AdamW's construction: ``u = -eta * (direction + weight_decay * params)``,
     the decay decoupled from the direction and multiplied by the learning rate.
     """
-    return chain(
-        direction,
-        add_decayed_weights(weight_decay=weight_decay, mask=mask),
-        scale_by_learning_rate(learning_rate),
-    )
+    return chain(direction, add_decayed_weights(weight_decay, mask), scale_by_learning_rate(learning_rate))
 
 
 def optional_trace(momentum, nesterov: bool, accumulator_dtype: Any = None) -> GradientTransformation:

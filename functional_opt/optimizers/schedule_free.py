@@ -13,6 +13,7 @@ import jax.numpy as jnp
 from functional_opt import _tree
 from functional_opt._hparams import check_int, check_number, value_at
 from functional_opt.base import GradientTransformation, chain
+from functional_opt.optimizers._links import with_decoupled_decay
 from functional_opt.transforms.rms import scale_by_rms
 from functional_opt.transforms.scaling import scale_by_learning_rate
 from functional_opt.transforms.schedule_free import schedule_free
@@ -157,9 +158,5 @@ def schedule_free_adamw(
         c2 = _tree.decay_scalars(b2, count).c  # 1 / (1 - b2**t)
         return value_at(learning_rate, count, jnp.float32) * _warmup(warmup_steps, count) / jnp.sqrt(c2)
 
-    base = chain(
-        scale_by_rms(decay=b2, eps=eps, eps_in_sqrt=False),
-        add_decayed_weights(weight_decay),
-        scale_by_learning_rate(lr),
-    )
+    base = with_decoupled_decay(scale_by_rms(decay=b2, eps=eps, eps_in_sqrt=False), lr, weight_decay, None)
     return schedule_free(base, lr, b1=b1, weight_lr_power=weight_lr_power, r=r, state_dtype=state_dtype)
