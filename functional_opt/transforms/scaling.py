@@ -60,6 +60,20 @@ class ScaleByScheduleState(NamedTuple):
     count: Any
 
 
+def _scale_by_count(where, factor_at):
+    """``u <- factor_at(count) * u``, then ``count <- count + 1`` (state :class:`ScaleByScheduleState`)."""
+
+    def init(params):
+        del params
+        return ScaleByScheduleState(count=zero_count())
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        return _scale_tree(where, updates, factor_at(state.count)), ScaleByScheduleState(safe_increment(state.count))
+
+    return GradientTransformation(init, update)
+
+
 def scale_by_schedule(step_size_fn) -> GradientTransformation:
     """Multiply the updates by ``step_size_fn(count)``.
 
@@ -88,16 +102,7 @@ def scale_by_schedule(step_size_fn) -> GradientTransformation:
     if not callable(step_size_fn):
         raise TypeError(f"step_size_fn must be a callable count -> value, got {step_size_fn!r}")
 
-    def init(params):
-        del params
-        return ScaleByScheduleState(count=zero_count())
-
-    def update(updates, state, params=None, **extra_args):
-        del params, extra_args
-        factor = value_at(step_size_fn, state.count)
-        return _scale_tree("scale_by_schedule", updates, factor), ScaleByScheduleState(safe_increment(state.count))
-
-    return GradientTransformation(init, update)
+    return _scale_by_count("scale_by_schedule", lambda count: value_at(step_size_fn, count))
 
 
 def scale_by_learning_rate(learning_rate: ScalarOrSchedule, *, flip_sign: bool = True) -> GradientTransformation:
@@ -131,14 +136,4 @@ def scale_by_learning_rate(learning_rate: ScalarOrSchedule, *, flip_sign: bool =
     """
     check_number("learning_rate", learning_rate, low=0.0, allow_schedule=True)
     sign = -1.0 if flip_sign else 1.0
-
-    def init(params):
-        del params
-        return ScaleByScheduleState(count=zero_count())
-
-    def update(updates, state, params=None, **extra_args):
-        del params, extra_args
-        factor = sign * value_at(learning_rate, state.count)
-        return _scale_tree("scale_by_learning_rate", updates, factor), ScaleByScheduleState(safe_increment(state.count))
-
-    return GradientTransformation(init, update)
+    return _scale_by_count("scale_by_learning_rate", lambda count: sign * value_at(learning_rate, count))
