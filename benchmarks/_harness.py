@@ -96,6 +96,39 @@ def block(tree: Any) -> Any:
     return jax.block_until_ready(tree)
 
 
+def step_fn(opt, apply: Callable) -> Callable:
+    """The optimizer step ``(params, state, grads) -> (params, state)``; ``apply``: the library's ``apply_updates``."""
+
+    def step(p, s, g):
+        u, s = opt.update(g, s, p)
+        return apply(p, u), s
+
+    return step
+
+
+def runner(fn: Callable, carry: tuple, args: tuple = (), donate: bool = True) -> tuple[Compiled, Callable[[], None]]:
+    """``fn(*carry, *args)`` compiled (``carry`` donated unless ``donate=False``) and ``advance()`` for
+    ``run_interleaved``: one call, its first ``len(carry)`` outputs threaded as the next carry, blocked on."""
+    c = Compiled(fn, carry + args, donate=tuple(range(len(carry))) if donate else ())
+    box = list(carry)
+
+    def advance() -> None:
+        out = c.fn(*box, *args)
+        box[:] = out[: len(box)]
+        block(out)
+
+    return c, advance
+
+
+def update_runner(opt, apply: Callable, params: Any, grads: Any, donate: bool = True) -> tuple[Compiled, Callable]:
+    """``runner`` of ``step_fn(opt, apply)`` from a copy of ``params`` (a donated step consumes it) and its
+    ``opt.init``."""
+    import jax
+
+    p = jax.tree.map(lambda x: x.copy(), params)
+    return runner(step_fn(opt, apply), (p, opt.init(p)), (grads,), donate)
+
+
 def run_interleaved(runners: dict, warmup: int, steps: int, rounds: int) -> dict:
     """Time several step runners in alternating rounds.
 
@@ -125,6 +158,11 @@ def summary(ts: list) -> dict:
     return {"median": statistics.median(ts), "p10": pick(0.1), "p90": pick(0.9)}
 
 
+def in_ms(s: dict) -> dict:
+    """A ``summary`` (seconds) as the rows' ``median_ms``, ``p10_ms``, ``p90_ms``."""
+    return {f"{k}_ms": v * 1e3 for k, v in s.items()}
+
+
 def stream_bandwidth(n: int, repeats: int = 15) -> float:
     """Best-of-repeats streaming bandwidth (GB/s, read + write) of this device.
 
@@ -151,6 +189,11 @@ def fmt_table(headers: list, rows: list) -> str:
     line = lambda r: "| " + " | ".join(c.rjust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     return "\n".join([line(cells[0]), sep] + [line(r) for r in cells[1:]])
+
+
+def fmt_rows(columns: list, rows: list) -> str:
+    """``fmt_table`` of dict rows; ``columns`` lists ``(key, header)``."""
+    return fmt_table([h for _, h in columns], [[r[k] for k, _ in columns] for r in rows])
 
 
 def _fmt(c: Any) -> str:

@@ -109,18 +109,11 @@ def bench(a, key):
         apply = (
             __import__("optax").apply_updates if v.startswith("optax") else __import__("functional_opt").apply_updates
         )
-
-        def step(params, state, g, opt=opt, apply=apply):
-            u, state = opt.update(g, state, params)
-            return apply(params, u), state
-
-        params = jax.tree.map(lambda x: x.copy(), params0)
-        state = opt.init(params)
-        c = H.Compiled(step, (params, state, grads), donate=(0, 1))
+        c, runners[v] = H.update_runner(opt, apply, params0, grads)
         m = c.compiled.memory_analysis()
         info[v] = {
             "variant": v,
-            "state_bytes": nbytes(state),
+            "state_bytes": nbytes(jax.eval_shape(opt.init, params0)),
             # XLA's liveness-based peak of the step's buffers (arguments included)
             "peak_bytes": float(getattr(m, "peak_memory_in_bytes", float("nan"))),
             # arguments + outputs + temporaries - donated aliases: every buffer as if live at once
@@ -128,19 +121,13 @@ def bench(a, key):
             "temp_bytes": float(getattr(m, "temp_size_in_bytes", float("nan"))),
             "compile_s": c.compile_s,
         }
-        box = [params, state]
-
-        def advance(fn=c.fn, box=box):
-            box[0], box[1] = H.block(fn(box[0], box[1], grads))
-
-        runners[v] = advance
     times = H.run_interleaved(runners, warmup=2, steps=a.steps, rounds=min(4, a.steps))
     base = info.get("optax f32")
     rows = []
     for v in a.variants:
         r = info[v]
         s = H.summary(times[v])
-        r.update(median_ms=s["median"] * 1e3, p10_ms=s["p10"] * 1e3, p90_ms=s["p90"] * 1e3, params=n)
+        r.update(H.in_ms(s), params=n)
         rows.append(r)
     base_t = next((r["median_ms"] for r in rows if r["variant"] == "optax f32"), float("nan"))
     for r in rows:
@@ -164,7 +151,7 @@ def main(argv=None):
         f"# optax {__import__('optax').__version__}; Adam on {n} fp32 params (4 square matrices); "
         f"jitted step with params and state donated; {a.steps} timed steps per variant, interleaved"
     )
-    print(H.fmt_table([h for _, h in COLUMNS], [[r[k] for k, _ in COLUMNS] for r in rows]))
+    print(H.fmt_rows(COLUMNS, rows))
     H.write_json(a.json, {"machine": H.machine(), "params": n, "rows": rows})
     return rows
 

@@ -80,22 +80,7 @@ def bench_size(n: int, a, key) -> list[dict]:
     for name, (opt, apply) in competitors().items():
         if a.impls is not None and name not in a.impls:
             continue
-
-        def step(p, s, g, opt=opt, apply=apply):
-            u, s = opt.update(g, s, p)
-            return apply(p, u), s
-
-        p = jax.tree.map(lambda x: x.copy(), params)
-        s = opt.init(p)
-        c = H.Compiled(step, (p, s, grads), donate=(0, 1))
-        compiled[name] = c
-        st = [p, s]
-
-        def adv(c=c, st=st):
-            st[0], st[1] = c.fn(st[0], st[1], grads)
-            H.block(st)
-
-        runners[name] = adv
+        compiled[name], runners[name] = H.update_runner(opt, apply, params, grads)
     times = H.run_interleaved(runners, warmup=3 if not a.quick else 1, steps=a.steps, rounds=4 if not a.quick else 2)
     ref = H.summary(times["optax adam"])["median"] if "optax adam" in times else float("nan")
     rows = []
@@ -107,9 +92,7 @@ def bench_size(n: int, a, key) -> list[dict]:
                 "leaves": len(jax.tree.leaves(params)),
                 "impl": name,
                 "compile_s": c.compile_s,
-                "median_ms": s["median"] * 1e3,
-                "p10_ms": s["p10"] * 1e3,
-                "p90_ms": s["p90"] * 1e3,
+                **H.in_ms(s),
                 "vs_optax": s["median"] / ref,
                 "overhead": (
                     s["median"] / H.summary(times[name.split(" + ")[0]])["median"] - 1
@@ -151,10 +134,8 @@ def main(argv=None):
         key, sub = jax.random.split(key)
         rows += bench_size(n, a, sub)
         print(f"# done {n}", file=sys.stderr, flush=True)
-    table = [[r[k] for k, _ in COLUMNS] for r in rows]
-    for r in table:  # overhead as a percentage
-        r[8] = "-" if r[8] != r[8] else f"{100 * r[8]:+.0f}%"
-    print(H.fmt_table([h for _, h in COLUMNS], table))
+    percent = lambda x: "-" if x != x else f"{100 * x:+.0f}%"  # noqa: E731
+    print(H.fmt_rows(COLUMNS, [{**r, "overhead": percent(r["overhead"])} for r in rows]))
     H.write_json(a.json, {"machine": H.machine(), "rows": rows})
     return rows
 

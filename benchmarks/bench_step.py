@@ -135,14 +135,6 @@ def optimizers(name: str):
 MIN_BYTES = {"adam": 28, "adamw_clip": 28, "sgd_momentum": 20}
 
 
-def step_fn(opt, apply):
-    def step(p, s, g):
-        u, s = opt.update(g, s, p)
-        return apply(p, u), s
-
-    return step
-
-
 def bench_case(opt_name, tree_kind, a, key, stream_gbps):
     import jax
     import optax
@@ -167,17 +159,9 @@ def bench_case(opt_name, tree_kind, a, key, stream_gbps):
     rows, runners, runners_nd, stats = {}, {}, {}, {}
     for name, (opt, apply, p0, g) in comps.items():
         for donated in (True, False) if not a.no_undonated else (True,):
-            p = jax.tree.map(lambda x: x.copy(), p0)
-            s = opt.init(p)
-            c = H.Compiled(step_fn(opt, apply), (p, s, g), donate=(0, 1) if donated else ())
+            c, adv = H.update_runner(opt, apply, p0, g, donate=donated)
             if donated:
                 stats[name] = c
-            st = [p, s]
-
-            def adv(c=c, st=st, g=g):
-                st[0], st[1] = c.fn(st[0], st[1], g)
-                H.block(st)
-
             (runners if donated else runners_nd)[name] = adv
     times = H.run_interleaved(runners, warmup=3, steps=a.steps, rounds=4 if not a.quick else 2)
     times_nd = H.run_interleaved(runners_nd, warmup=2, steps=max(2, a.steps // 2), rounds=2) if runners_nd else {}
@@ -195,9 +179,7 @@ def bench_case(opt_name, tree_kind, a, key, stream_gbps):
             "impl": name,
             "arrays": n_arrays.get(name, n_leaves),
             "compile_s": c.compile_s,
-            "median_ms": s["median"] * 1e3,
-            "p10_ms": s["p10"] * 1e3,
-            "p90_ms": s["p90"] * 1e3,
+            **H.in_ms(s),
             "undonated_ms": s_nd * 1e3,
             "bytes_per_param": c.bytes / n,
             "fusions": c.fusions,
@@ -253,7 +235,7 @@ def main(argv=None):
             key, sub = jax.random.split(key)
             rows += bench_case(opt_name, tree_kind, a, sub, stream)
             print(f"# done {opt_name} / {tree_kind}", file=sys.stderr, flush=True)
-    print(H.fmt_table([h for _, h in COLUMNS], [[r[k] for k, _ in COLUMNS] for r in rows]))
+    print(H.fmt_rows(COLUMNS, rows))
     H.write_json(a.json, {"machine": H.machine(), "fusion": H.fusion_flag_on(), "stream_gbps": stream, "rows": rows})
     return rows
 

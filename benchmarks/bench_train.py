@@ -151,17 +151,7 @@ def run_model(model, a, key):
         comps = {k: v for k, v in comps.items() if k in keep}
     runners, stats = {}, {}
     for name, (fn, p, s, _) in comps.items():
-        p = jax.tree.map(lambda v: v.copy(), p)
-        c = H.Compiled(fn, (p, s) + batch, donate=(0, 1))
-        stats[name] = c
-        st = [p, s]
-
-        def adv(c=c, st=st):
-            out = c.fn(st[0], st[1], *batch)
-            st[0], st[1] = out[0], out[1]
-            H.block(out)
-
-        runners[name] = adv
+        stats[name], runners[name] = H.runner(fn, (jax.tree.map(lambda v: v.copy(), p), s), batch)
     times = H.run_interleaved(runners, warmup=3, steps=a.steps, rounds=4 if not a.quick else 2)
     n = sum(v.size for v in jax.tree.leaves(params))
     rows = []
@@ -175,9 +165,7 @@ def run_model(model, a, key):
                 "params": n,
                 "variant": name,
                 "compile_s": stats[name].compile_s,
-                "median_ms": s["median"] * 1e3,
-                "p10_ms": s["p10"] * 1e3,
-                "p90_ms": s["p90"] * 1e3,
+                **H.in_ms(s),
                 "step_ratio": s["median"] / b,
                 "compile_ratio": stats[name].compile_s / stats[base].compile_s,
                 "vs": base,
@@ -221,7 +209,7 @@ def main(argv=None):
         key, sub = jax.random.split(key)
         rows += run_model(model, a, sub)
         print(f"# done {model}", file=sys.stderr, flush=True)
-    print(H.fmt_table([h for _, h in COLUMNS], [[r[k] for k, _ in COLUMNS] for r in rows]))
+    print(H.fmt_rows(COLUMNS, rows))
     H.write_json(a.json, {"machine": H.machine(), "fusion": H.fusion_flag_on(), "rows": rows})
     return rows
 
