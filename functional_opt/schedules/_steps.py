@@ -84,6 +84,14 @@ def periods_since(count: Any, begin: Any, period: Any, *, floor: bool = True) ->
     return jnp.floor(steps_since(count, begin) / period)
 
 
+def after_linear_warmup(count: Any, value: Any, init_value: Any, peak_value: Any, warmup_steps: Any) -> jax.Array:
+    """``value``, except ``init_value -> peak_value`` linearly for ``count < warmup_steps`` (no warmup for 0)."""
+    if is_int(warmup_steps) and warmup_steps == 0:
+        return value
+    warm = init_value + (peak_value - init_value) * (steps_in(count, 0, warmup_steps) / warmup_steps)
+    return jnp.where(count < warmup_steps, warm, value)
+
+
 def broadcast_value(value: Any, count: Any) -> jax.Array:
     """``value`` (at least float32) broadcast to the shape of ``count``."""
     return jnp.broadcast_to(as_float(value), jnp.shape(count))

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import jax.numpy as jnp
 
-from functional_opt.schedules._steps import as_float, check_steps, check_value, is_int, steps_in
+from functional_opt.schedules._steps import after_linear_warmup, as_float, check_steps, check_value, is_int
 
 
 def inverse_sqrt_schedule(peak_value, warmup_steps, init_value=0.0, timescale=None) -> Callable:
@@ -50,9 +50,6 @@ def inverse_sqrt_schedule(peak_value, warmup_steps, init_value=0.0, timescale=No
         count = jnp.asarray(count)
         tau = as_float(timescale)
         value = peak_value * jnp.sqrt(tau / (tau + jnp.maximum(as_float(count) - warmup_steps, 0)))
-        if no_warmup:
-            return value
-        warm = init_value + (peak_value - init_value) * (steps_in(count, 0, warmup_steps) / warmup_steps)
-        return jnp.where(count < warmup_steps, warm, value)
+        return after_linear_warmup(count, value, init_value, peak_value, warmup_steps)
 
     return schedule

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import jax.numpy as jnp
 
-from functional_opt.schedules._steps import as_float, check_steps, check_value, is_int, steps_in
+from functional_opt.schedules._steps import after_linear_warmup, as_float, check_steps, check_value, is_int
 
 _COOLDOWN_SHAPES = ("linear", "cosine", "1-sqrt")
 
@@ -74,9 +74,6 @@ def warmup_stable_decay_schedule(
         else:
             f = 1 - jnp.sqrt(s)
         value = end_value + (peak_value - end_value) * f
-        if is_int(warmup_steps) and warmup_steps == 0:
-            return value
-        warm = init_value + (peak_value - init_value) * (steps_in(count, 0, warmup_steps) / warmup_steps)
-        return jnp.where(count < warmup_steps, warm, value)
+        return after_linear_warmup(count, value, init_value, peak_value, warmup_steps)
 
     return schedule
