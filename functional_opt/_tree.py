@@ -58,6 +58,27 @@ def full_like(tree: Any, value: Any, dtype: Any = None) -> Any:
     return jax.tree.map(lambda x: _filled_like(x, value, dtype or jnp.result_type(x)), tree)
 
 
+def inner_update_if(
+    accept: Any, inner: Any, updates: Any, inner_state: Any, params: Any, extra_args: Any, *, pass_through: bool = False
+) -> tuple[Any, Any]:
+    """``inner.update(updates, inner_state, params, **extra_args)`` where ``accept``, as one ``lax.cond``.
+
+    Otherwise ``inner_state`` is kept and the updates are zeros shaped as
+    ``inner``'s (``updates`` themselves with ``pass_through``); the inner
+    update is paid only when it runs.
+    """
+
+    def run(_):
+        return inner.update(updates, inner_state, params, **extra_args)
+
+    shapes = None if pass_through else jax.eval_shape(run, None)
+
+    def reject(_):
+        return (updates if shapes is None else zeros_like(shapes[0])), inner_state
+
+    return jax.lax.cond(accept, run, reject, None)
+
+
 def ema(moment: jax.Array, value: jax.Array, one_minus_decay: Any) -> jax.Array:
     """One exponential-moving-average step for one array, in the one-pass form.
 

@@ -127,15 +127,9 @@ def multi_steps(
 
         mean, (acc,) = _tree.map_moments("multi_steps", leaf, updates, acc_grads=state.acc_grads)
 
-        def run_inner(_):
-            return inner.update(mean, state.inner_opt_state, params, **extra_args)
-
-        out_shape = jax.eval_shape(run_inner, None)
-
-        def hold(_):
-            return _tree.zeros_like(out_shape[0]), state.inner_opt_state
-
-        new_updates, inner_opt_state = jax.lax.cond(emit, run_inner, hold, None)
+        new_updates, inner_opt_state = _tree.inner_update_if(
+            emit, inner, mean, state.inner_opt_state, params, extra_args
+        )
         new_state = MultiStepsState(
             mini_step=jnp.where(emit, 0, jnp.where(skip, n, n + 1)).astype(jnp.int32),
             gradient_step=jnp.where(emit, safe_increment(state.gradient_step), state.gradient_step),

@@ -12,8 +12,8 @@ from functional_opt._hparams import check_number, safe_increment, value_at, zero
 from functional_opt.base import GradientTransformation, check_transform, with_extra_args_support
 
 
-def _conditional(inner, should_transform_fn, forward_extra_args, state_cls, skipped) -> GradientTransformation:
-    """Run ``inner`` where ``should_transform_fn(step)`` holds, else ``skipped(updates, run)``, the inner state kept."""
+def _conditional(inner, should_transform_fn, forward_extra_args, state_cls, pass_through) -> GradientTransformation:
+    """Run ``inner`` where ``should_transform_fn(step)`` holds; else keep its state, return zeros or ``updates``."""
     check_transform(inner, "inner")
     if not callable(should_transform_fn):
         raise TypeError(f"should_transform_fn must be a callable step -> bool, got {should_transform_fn!r}")
@@ -23,14 +23,10 @@ def _conditional(inner, should_transform_fn, forward_extra_args, state_cls, skip
         return state_cls(inner_state=inner.init(params), step=zero_count())
 
     def update(updates, state, params=None, **extra_args):
-        def run(_):
-            return inner.update(updates, state.inner_state, params, **extra_args)
-
-        def skip(_):
-            return skipped(updates, run), state.inner_state
-
         go = jnp.asarray(should_transform_fn(state.step, **(extra_args if forward_extra_args else {})), bool)
-        new_updates, inner_state = jax.lax.cond(go, run, skip, None)
+        new_updates, inner_state = _tree.inner_update_if(
+            go, inner, updates, state.inner_state, params, extra_args, pass_through=pass_through
+        )
         return new_updates, state_cls(inner_state=inner_state, step=safe_increment(state.step))
 
     return GradientTransformation(init, update)
@@ -90,9 +86,7 @@ def conditionally_transform(
     References:
         optax.conditionally_transform.
     """
-    return _conditional(
-        inner, should_transform_fn, forward_extra_args, ConditionallyTransformState, lambda updates, run: updates
-    )
+    return _conditional(inner, should_transform_fn, forward_extra_args, ConditionallyTransformState, pass_through=True)
 
 
 class ConditionallyMaskState(NamedTuple):
@@ -148,13 +142,7 @@ def conditionally_mask(
     References:
         optax.conditionally_mask.
     """
-    return _conditional(
-        inner,
-        should_transform_fn,
-        forward_extra_args,
-        ConditionallyMaskState,
-        lambda updates, run: _tree.zeros_like(jax.eval_shape(run, None)[0]),  # zeros shaped as inner's updates
-    )
+    return _conditional(inner, should_transform_fn, forward_extra_args, ConditionallyMaskState, pass_through=False)
 
 
 class ShouldSkipUpdateFunction(Protocol):

@@ -17,20 +17,6 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack(flags)) if flags else jnp.asarray(True)
 
 
-def _guarded(inner, accept, updates, inner_state, params, extra_args):
-    """``inner.update`` when ``accept``, else zero updates and ``inner_state`` as it was (lax.cond)."""
-
-    def run(_):
-        return inner.update(updates, inner_state, params, **extra_args)
-
-    shapes = jax.eval_shape(run, None)
-
-    def reject(_):
-        return _tree.zeros_like(shapes[0]), inner_state
-
-    return jax.lax.cond(accept, run, reject, None)
-
-
 class ApplyIfFiniteState(NamedTuple):
     """State of :func:`apply_if_finite`.
 
@@ -100,7 +86,7 @@ def apply_if_finite(inner: GradientTransformation, max_consecutive_errors: int) 
         finite = _all_finite(updates)
         notfinite_count = jnp.where(finite, zero_count(), safe_increment(state.notfinite_count))
         accept = jnp.logical_or(finite, notfinite_count > max_consecutive_errors)
-        new_updates, inner_state = _guarded(inner, accept, updates, state.inner_state, params, extra_args)
+        new_updates, inner_state = _tree.inner_update_if(accept, inner, updates, state.inner_state, params, extra_args)
         return new_updates, ApplyIfFiniteState(
             notfinite_count=notfinite_count,
             last_finite=finite,
@@ -208,7 +194,7 @@ def skip_loss_spikes(
         finite = jnp.isfinite(loss)
         spike = jnp.logical_or(~finite, jnp.logical_and(n >= min_history, loss > bar))
         skip = jnp.logical_and(spike, state.consecutive_skips < max_consecutive_skips)
-        new_updates, inner_state = _guarded(inner, ~skip, updates, state.inner_state, params, extra_args)
+        new_updates, inner_state = _tree.inner_update_if(~skip, inner, updates, state.inner_state, params, extra_args)
         record = jnp.logical_and(~skip, finite)
         slot = state.count % window
         losses = jnp.where(record, state.losses.at[slot].set(loss), state.losses)
