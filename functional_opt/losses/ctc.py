@@ -117,16 +117,16 @@ def ctc_loss_with_forward_probs(logits, logit_paddings, labels, label_paddings, 
     same = jnp.pad(labels[:, 1:] == labels[:, :-1], ((0, 0), (1, 0)))
     skip_penalty = jnp.where(same, eps, 0.0)  # (B, N)
 
-    def shift(x):
-        """``x[n-1]`` along the last axis, ``log_epsilon`` for ``n = 0``."""
-        return jnp.concatenate([jnp.full(x.shape[:-1] + (1,), eps, x.dtype), x[..., :-1]], axis=-1)
+    def after_eps(x):
+        """``log_epsilon`` then ``x`` along the last axis: entry ``n`` is ``x[n-1]``."""
+        return jnp.concatenate([jnp.full(x.shape[:-1] + (1,), eps, x.dtype), x], axis=-1)
 
     def step(carry, frame):
         b_prev, e_prev = carry  # (B, N+1), (B, N)
         lpb, lpy, pad = frame
-        e_before = shift(e_prev)  # E[t-1, n-1] for n = 0..N-1
+        e_before = after_eps(e_prev[:, :-1])  # E[t-1, n-1] for n = 0..N-1
         e_new = lpy + jnp.logaddexp(jnp.logaddexp(b_prev[:, :-1], e_before + skip_penalty), e_prev)
-        b_new = lpb[:, None] + jnp.logaddexp(b_prev, jnp.concatenate([jnp.full((batch, 1), eps, dt), e_prev], -1))
+        b_new = lpb[:, None] + jnp.logaddexp(b_prev, after_eps(e_prev))
         b_new = jnp.where(pad[:, None], b_prev, b_new)
         e_new = jnp.where(pad[:, None], e_prev, e_new)
         return (b_new, e_new), (b_new, e_new)
@@ -134,7 +134,7 @@ def ctc_loss_with_forward_probs(logits, logit_paddings, labels, label_paddings, 
     b0 = jnp.full((batch, max_len + 1), eps, dt).at[:, 0].set(0.0)
     e0 = jnp.full((batch, max_len), eps, dt)
     (b_last, e_last), (alpha_b, alpha_e) = jax.lax.scan(step, (b0, e0), (lp_blank, lp_label, frame_pad))
-    final = jnp.logaddexp(b_last, jnp.concatenate([jnp.full((batch, 1), eps, dt), e_last], -1))
+    final = jnp.logaddexp(b_last, after_eps(e_last))
     final = final.at[:, 0].set(b_last[:, 0])
     alpha_b = alpha_b.at[-1].set(final)
     lengths = max_len - jnp.sum(jnp.asarray(label_paddings), axis=1).astype(jnp.int32)
