@@ -44,15 +44,12 @@ def _check_target_shape(where: str, predictions, targets) -> None:
 
 def _error(predictions, targets, where: str = ""):
     """``(predictions - targets)`` in the compute dtype, and the output dtype."""
-    out = floating_dtype("predictions", predictions)
-    if targets is not None:
-        _check_target_shape(where, predictions, targets)
-        out = jnp.promote_types(out, floating_dtype("targets", targets))
-    dt = compute_dtype(out)
-    e = jnp.asarray(predictions).astype(dt)
-    if targets is not None:
-        e = e - jnp.asarray(targets).astype(dt)
-    return e, out
+    if targets is None:
+        return upcast_floating("predictions", predictions)
+    floating_dtype("predictions", predictions)  # the first error, before the shapes
+    _check_target_shape(where, predictions, targets)
+    p, t, out = upcast_floating("predictions", predictions, "targets", targets)
+    return p - t, out
 
 
 def squared_error(predictions, targets=None):
