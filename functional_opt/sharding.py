@@ -422,15 +422,13 @@ class DataParallelStep:
         g_sh = _grad_shardings(params, mesh, axis, self.min_size) if self.zero else None
         b_sh = batch_shardings(batch, mesh, axis)
         constrain = jax.sharding.reshard if _is_explicit(mesh) else jax.lax.with_sharding_constraint
+        # with zero: a reduce-scatter (each device keeps the gradient slice of its state slice), and the all-gather
+        # of the new params (an explicit mesh needs it written out)
+        g = None if g_sh is None else lambda grads: constrain(grads, g_sh)
+        u = None if g_sh is None else lambda updates: constrain(updates, p_sh)
+        takes_value = _takes_value(self.opt.update)
         step = train_step_function(
-            self.loss_fn,
-            self.opt,
-            has_aux=self.has_aux,
-            pass_value=_takes_value(self.opt.update),
-            # reduce-scatter: each device keeps the gradient slice of its state slice
-            place_grads=None if g_sh is None else lambda grads: constrain(grads, g_sh),
-            # the all-gather of the new params (an explicit mesh needs it written out)
-            place_updates=None if g_sh is None else lambda updates: constrain(updates, p_sh),
+            self.loss_fn, self.opt, has_aux=self.has_aux, pass_value=takes_value, place_grads=g, place_updates=u
         )
         rep = NamedSharding(mesh, PartitionSpec())
         out = (p_sh, s_sh, rep, rep) if self.has_aux else (p_sh, s_sh, rep)

@@ -73,20 +73,11 @@ def make_train_step(
     return jax.jit(step, donate_argnums=(0, 1) if donate else ())
 
 
-def train_step_function(
-    loss_fn: Callable[..., Any],
-    optimizer: Any,
-    *,
-    has_aux: bool,
-    pass_value: bool,
-    place_grads: Callable[[Any], Any] | None = None,
-    place_updates: Callable[[Any], Any] | None = None,
-) -> Callable:
+def train_step_function(loss_fn, optimizer, *, has_aux, pass_value, place_grads=None, place_updates=None) -> Callable:
     """The step of :func:`make_train_step` before ``jit`` (shared with ``fo.sharding.make_train_step``).
 
-    ``value=loss`` reaches ``optimizer.update`` when ``pass_value``;
-    ``place_grads`` / ``place_updates`` (e.g. sharding constraints) are
-    applied to the gradients and to the updates when given.
+    ``value=loss`` reaches ``optimizer.update`` when ``pass_value``; ``place_grads`` / ``place_updates`` (sharding
+    constraints), when given, map the gradients / the updates.
     """
 
     def objective(params, *batch):
