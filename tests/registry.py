@@ -16,6 +16,7 @@ cover every entry automatically.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable
 
 import jax
@@ -102,8 +103,16 @@ register("noisy_sgd", lambda lr: fo.noisy_sgd(lr, key=0))
 register("polyak_sgd", lambda lr: fo.polyak_sgd(scaling=lr), plain_update=False, extra={"value": 1.0})
 register("optimistic_gradient_descent", lambda lr: fo.optimistic_gradient_descent(lr, beta=0.5))
 register("optimistic_adam_v2", lambda lr: fo.optimistic_adam_v2(lr))
-# optimistic_adam (optax's first interface) refuses a schedule: one is read at step 0
-register("optimistic_adam", lambda lr: fo.optimistic_adam(lr(0) if callable(lr) else lr))
+
+
+def _optimistic_adam(lr):
+    """optax's first interface: deprecated (as optax, a DeprecationWarning), refuses a schedule (read at step 0)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return fo.optimistic_adam(lr(0) if callable(lr) else lr)
+
+
+register("optimistic_adam", _optimistic_adam)
 register("madgrad", lambda lr: fo.madgrad(lr, weight_decay=1e-3))
 register("simplified_ademamix", lambda lr: fo.simplified_ademamix(lr, alpha=1.0, weight_decay=1e-2))
 register("acprop", lambda lr: fo.acprop(lr, weight_decay=1e-2))

@@ -4,8 +4,6 @@ float64 transcription of the paper's equations for the first steps."""
 
 from __future__ import annotations
 
-import warnings
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -42,10 +40,10 @@ def max_diff(a, b):
     return max(float(jnp.max(jnp.abs(x - y))) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
 
 
-def _optax_deprecated_optimistic_adam(*a, **k):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return optax.optimistic_adam(*a, **k)
+def _deprecated_optimistic_adam(lib, *a, **k):
+    """``lib.optimistic_adam(*a, **k)``: deprecated in both libraries, with the same message."""
+    with pytest.warns(DeprecationWarning, match="use `optimistic_adam_v2` instead"):
+        return lib.optimistic_adam(*a, **k)
 
 
 # name -> (ours, optax's, needs value=)
@@ -61,8 +59,8 @@ PAIRS = {
         False,
     ),
     "optimistic_adam": (
-        lambda: fo.optimistic_adam(0.05, 0.02),
-        lambda: _optax_deprecated_optimistic_adam(0.05, 0.02),
+        lambda: _deprecated_optimistic_adam(fo, 0.05, 0.02),
+        lambda: _deprecated_optimistic_adam(optax, 0.05, 0.02),
         False,
     ),
     "madgrad": (
@@ -351,7 +349,7 @@ def test_validation_names_the_argument():
     with pytest.raises(ValueError, match="alpha"):
         fo.cocob(alpha=-1.0)
     with pytest.raises(ValueError, match="schedule"):
-        fo.optimistic_adam(lambda c: 0.1)
+        _deprecated_optimistic_adam(fo, lambda c: 0.1)
     with pytest.raises(ValueError, match="b2"):
         fo.scale_by_simplified_ademamix(b2=1.0)
 

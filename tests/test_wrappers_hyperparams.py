@@ -106,6 +106,15 @@ def test_bf16_params_keep_float32_hyperparams():
         np.testing.assert_allclose(np.asarray(p16[k], np.float64), ref[k], rtol=2e-2, atol=2e-2)
 
 
+def test_array_hyperparameters_keep_their_dtype_unless_hyperparam_dtype_is_given():
+    p = {"w": jnp.ones(2, jnp.bfloat16)}
+    given = {"b1": jnp.asarray(0.9, jnp.float32), "b2": jnp.asarray(0.95, jnp.bfloat16), "eps": 1e-8}
+    state = jax.jit(fo.inject_hyperparams(fo.scale_by_adam)(**given).init)(p)
+    assert [state.hyperparams[k].dtype for k in ("b1", "b2", "eps")] == [jnp.float32, jnp.bfloat16, jnp.float32]
+    state = fo.inject_hyperparams(fo.scale_by_adam, hyperparam_dtype=jnp.float16)(**given).init(p)
+    assert {state.hyperparams[k].dtype for k in ("b1", "b2", "eps")} == {jnp.dtype(jnp.float16)}
+
+
 def test_static_args_and_vmap_over_learning_rate():
     opt_fn = fo.inject_hyperparams(fo.sgd, static_args="momentum")
     s = opt_fn(0.1, momentum=0.9).init(jnp.zeros(1))

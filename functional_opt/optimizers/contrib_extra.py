@@ -11,6 +11,7 @@ see :mod:`functional_opt.transforms.momo` and
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from functional_opt._hparams import is_schedule
@@ -121,10 +122,10 @@ def optimistic_adam(
     ``beta``:
     ``w_{t+1} = w_t - (learning_rate * r_t + optimism * (r_t - r_{t-1}))``.
 
-    Conventions: as optax, a schedule is refused (``ValueError``); optax
-    also emits a ``DeprecationWarning`` pointing to ``optimistic_adam_v2``,
-    which this library does not (both are kept; prefer
-    :func:`optimistic_adam_v2`).
+    Deprecated, as in optax 0.2.8: each call emits a ``DeprecationWarning``
+    (same message as optax's) pointing to :func:`optimistic_adam_v2`, whose
+    learning rate may be a schedule. Conventions: as optax, a schedule is
+    refused here (``ValueError``).
 
     Args:
         learning_rate: ``>= 0`` (number or array, not a schedule).
@@ -134,7 +135,12 @@ def optimistic_adam(
     Examples:
         >>> import jax.numpy as jnp
         >>> import functional_opt as fo
-        >>> opt = fo.optimistic_adam(0.1, nesterov=False)
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     opt = fo.optimistic_adam(0.1, nesterov=False)
+        >>> caught[0].category.__name__
+        'DeprecationWarning'
         >>> u, _ = opt.update(jnp.array([3.0]), opt.init(jnp.zeros(1)))
         >>> u
         Array([-0.1], dtype=float32)
@@ -142,6 +148,7 @@ def optimistic_adam(
     References:
         Daskalakis, Ilyas, Syrgkanis & Zeng, "Training GANs with Optimism", ICLR 2018.
     """
+    warnings.warn("`optimistic_adam` is deprecated, please use `optimistic_adam_v2` instead.", DeprecationWarning, 2)
     if is_schedule(learning_rate):
         raise ValueError("optimistic_adam does not take a learning-rate schedule; use optimistic_adam_v2")
     if optimism is None:

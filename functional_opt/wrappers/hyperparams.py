@@ -140,6 +140,10 @@ def _is_integer_array(x: Any) -> bool:
     return isinstance(x, (jax.Array, np.ndarray, np.generic)) and jnp.issubdtype(jnp.result_type(x), jnp.integer)
 
 
+def _is_floating_array(x) -> bool:
+    return isinstance(x, (jax.Array, np.ndarray, np.generic)) and jnp.issubdtype(jnp.result_type(x), jnp.floating)
+
+
 def _cast(x: Any, dtype: Any, keep_integer: bool) -> jax.Array:
     """A hyperparameter value as stored: in ``dtype`` (floating), or as it is for an integer hyperparameter."""
     x = jnp.asarray(x)
@@ -178,8 +182,9 @@ def inject_hyperparams(
     Conventions: hyperparameters are stored in float32 whatever the params'
     dtype (optax stores them in the params' widest dtype; a bf16 model must
     not round ``b2 = 0.999`` to 1), and so are schedule values and values
-    written into ``state.hyperparams``; a hyperparameter given as an integer
-    array keeps its integer dtype (as in optax). Schedules are evaluated
+    written into ``state.hyperparams``; a hyperparameter given as an array
+    keeps its dtype (integer or floating, as in optax) unless
+    ``hyperparam_dtype`` is given. Schedules are evaluated
     from this wrapper's own count (pre-increment, as everywhere). A value
     set on a scheduled hyperparameter is overwritten by the schedule at the
     next update. Extra arguments reach the inner optimizer when it accepts
@@ -205,7 +210,8 @@ def inject_hyperparams(
         static_args: names of arguments *not* to inject (e.g. a callable
             that is not a schedule, or an int that must stay a Python int);
             each must be a parameter of ``inner_factory`` (``ValueError``).
-        hyperparam_dtype: dtype of the stored floating values; default float32.
+        hyperparam_dtype: dtype of every stored floating value; default
+            float32 for numbers and schedules, an array's own dtype for an array.
 
     Returns:
         A function with ``inner_factory``'s signature returning the wrapped
@@ -260,7 +266,8 @@ def _inject(
     if not callable(factory):
         raise TypeError(f"inner_factory must be a callable returning a GradientTransformation, got {factory!r}")
     static = {static_args} if isinstance(static_args, str) else set(static_args)
-    dtype = check_dtype("hyperparam_dtype", hyperparam_dtype) or jnp.dtype(jnp.float32)
+    given_dtype = check_dtype("hyperparam_dtype", hyperparam_dtype)
+    dtype = given_dtype or jnp.dtype(jnp.float32)
     signature = inspect.signature(factory)
     name = getattr(factory, "__name__", "factory")
     takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
@@ -312,6 +319,9 @@ def _inject(
         factory(**{k: first(k, v) for k, v in given.items()})
 
         integer = {k for k, v in injected.items() if _is_integer_array(v)}  # kept integer, as given
+        # a floating array given with its own dtype keeps it, unless hyperparam_dtype says otherwise
+        arrays = {k: v for k, v in injected.items() if _is_floating_array(v)}
+        own = {} if given_dtype is not None else {k: jnp.asarray(v).dtype for k, v in arrays.items()}
 
         def values(count, stored, hstates, extra_args):
             out = {}
@@ -322,7 +332,7 @@ def _inject(
                     x = v(count)
                 else:  # a value the user set in the dict (a Python number, say) is cast as the initial one
                     x = v if stored is None else stored[k]
-                out[k] = _cast(x, dtype, k in integer)
+                out[k] = _cast(x, own.get(k, dtype), k in integer)
             return out
 
         def init(params):

@@ -83,18 +83,9 @@ DEVIATIONS: list[dict[str, str]] = [
         "to a schedule. The tests compare whole state trees / count every `count` leaf.",
     },
     {
-        "test": "_src/alias_test.py::*optimistic_adam* _src/alias_test.py::AliasTest::*[4][01] "
-        "_src/alias_test.py::AliasTest::test_optimization8[02] "
-        "_src/alias_test.py::AliasTest::test_optimizers_accept_extra_args20 "
-        "_src/alias_test.py::AliasTest::test_optimizers_can_be_wrapped_in_inject_hyperparams20 "
-        "_src/alias_test.py::AliasTest::test_state_shape_dtype_shard_stability12[0-3]",
-        "reason": "`optimistic_adam` is not deprecated here, so it emits no DeprecationWarning; optax's "
-        "alias tests run it under `-W error` expectations of its own warning (the values equal optax's).",
-    },
-    {
-        "test": "schedules/_inject_test.py::InjectHyperparamsTest::test_hyperparam_default_dtype_*",
-        "reason": "`inject_hyperparams` stores Python-number hyperparameters in float32 (at least), not in "
-        "the params' dtype: a bfloat16 model must not round `b2 = 0.999` to 1.",
+        "test": "schedules/_inject_test.py::InjectHyperparamsTest::test_hyperparam_default_dtype_bf16",
+        "reason": "`inject_hyperparams` stores Python-number hyperparameters in float32, not in the params' "
+        "dtype: a bfloat16 model must not round `b2 = 0.999` to 1 (an array given with a dtype keeps it).",
     },
     {
         "test": "tree_utils/_state_utils_test.py::StateUtilsTest::test_tree_get_all_with_path",
