@@ -171,6 +171,21 @@ def render_migration() -> str | None:
         lines += [f"| `{path}` | {optax_parity.NOT_PROVIDED.get(path, 'not implemented yet')} |" for path, _ in missing]
     else:
         lines.append("None: every public name of optax resolves here.")
+    from tests.optax_suite.deviations import DEVIATIONS
+
+    lines += [
+        "",
+        "## optax's own test suite",
+        "",
+        "CI runs optax's test modules against this library (`python -m tests.optax_suite.run`): every optax",
+        "public name that both libraries export resolves to this library's object inside optax's tests. A test",
+        "that fails is a CI failure unless it fails with optax alone too, or it is one of these deviations",
+        "(`tests/optax_suite/deviations.py`; patterns on the test ids):",
+        "",
+        "| optax tests | why they fail here |",
+        "|---|---|",
+    ]
+    lines += ["| " + "<br>".join(f"`{t}`" for t in e["test"].split()) + f" | {e['reason']} |" for e in DEVIATIONS]
     lines += ["", "## Every optax name and its equivalent", "", "| optax | here |", "|---|---|"]
     lines += [f"| `{path}` | `{here}` |" for path, here, ok in rows if ok]
     return "\n".join(lines) + "\n"
