@@ -433,3 +433,11 @@ from functional_opt import contrib as contrib, transforms as transforms
 from functional_opt import microbatching as microbatching
 
 __all__ = _public_names(globals())
+
+# optax's legacy top-level names of its tree utilities, outside optax's __all__ as here: the same objects as
+# fo.tree_utils' (so they are not in __all__, which lists each object once)
+tree_map_params = tree_utils.tree_map_params
+bias_correction = tree_utils.tree_bias_correction
+update_moment = tree_utils.tree_update_moment
+update_infinity_moment = tree_utils.tree_update_infinity_moment
+update_moment_per_elem_norm = tree_utils.tree_update_moment_per_elem_norm

@@ -275,15 +275,6 @@ DIFFERENCES: list[tuple[str, str, str, str]] = [
 
 # optax names not exported here, with the reason (filled from the comparison of the surfaces)
 NOT_PROVIDED: dict[str, str] = {
-    "optax.bias_correction": "outside optax's `__all__`; here `fo.tree_utils.tree_bias_correction`",
-    "optax.update_moment": "outside optax's `__all__`; here `fo.tree_utils.tree_update_moment`",
-    "optax.update_infinity_moment": "outside optax's `__all__`; here `fo.tree_utils.tree_update_infinity_moment`",
-    "optax.update_moment_per_elem_norm": "outside optax's `__all__`; here "
-    "`fo.tree_utils.tree_update_moment_per_elem_norm`",
-    "optax.tree_map_params": "outside optax's `__all__`; here `fo.tree_utils.tree_map_params` (one public path "
-    "per object)",
-    "optax.transforms.ConditionFn": "a type alias outside `optax.transforms.__all__`; the condition functions "
-    "here are plain callables `(step) -> bool`",
     "optax.contrib.MuonState": "`scale_by_muon`'s state is `ScaleByMuonState(count, mu)`: optax's also stores "
     "`ns_coeffs`, which are hyperparameters here",
     "optax.contrib.SAMState": "`sam` is one call with `grad_fn` and keeps `SamState(inner)`; optax's state is for "

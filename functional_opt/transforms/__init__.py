@@ -90,3 +90,6 @@ from functional_opt.wrappers.naming import named_chain as named_chain
 from functional_opt.wrappers.selective import selective_transform as selective_transform
 
 __all__ = _public_names(globals())
+
+# optax's type of the condition functions, also outside optax.transforms.__all__
+from functional_opt.wrappers.conditional import ConditionFn as ConditionFn  # noqa: E402

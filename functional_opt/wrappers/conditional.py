@@ -44,7 +44,7 @@ class ConditionallyTransformState(NamedTuple):
 
 def conditionally_transform(
     inner: GradientTransformation,
-    should_transform_fn,
+    should_transform_fn: ConditionFn,
     forward_extra_args: bool = False,
 ) -> GradientTransformation:
     """Run ``inner`` only at the steps where ``should_transform_fn(step)`` is true; else pass the updates through.
@@ -102,7 +102,7 @@ class ConditionallyMaskState(NamedTuple):
 
 def conditionally_mask(
     inner: GradientTransformation,
-    should_transform_fn,
+    should_transform_fn: ConditionFn,
     forward_extra_args: bool = False,
 ) -> GradientTransformation:
     """Run ``inner`` only at the steps where ``should_transform_fn(step)`` is true; else return zero updates.
@@ -143,6 +143,17 @@ def conditionally_mask(
         optax.conditionally_mask.
     """
     return _conditional(inner, should_transform_fn, forward_extra_args, ConditionallyMaskState, pass_through=False)
+
+
+class ConditionFn(Protocol):
+    """The type of :func:`conditionally_transform`'s and :func:`conditionally_mask`'s ``should_transform_fn``.
+
+    ``fn(step, **extra_args) -> bool scalar``: ``step`` is the int32 count of
+    updates so far (0 at the first update); ``extra_args`` reach it only with
+    ``forward_extra_args=True``. optax's ``optax.transforms.ConditionFn``.
+    """
+
+    def __call__(self, step: Any, **extra_args: Any) -> Any: ...
 
 
 class ShouldSkipUpdateFunction(Protocol):
