@@ -203,3 +203,17 @@ def test_optax_code_ports_by_renaming_the_package():
     assert fo.transforms.masked is fo.masked
     assert fo.contrib.muon is fo.muon
     assert fo.contrib.schedule_free_adamw is fo.schedule_free_adamw
+
+
+def test_optax_legacy_names_outside_all():
+    """optax's top-level aliases of its tree utilities and ``transforms.ConditionFn``: here too, outside ``__all__``."""
+    legacy = {
+        "tree_map_params": "tree_map_params",
+        "bias_correction": "tree_bias_correction",
+        "update_moment": "tree_update_moment",
+        "update_infinity_moment": "tree_update_infinity_moment",
+        "update_moment_per_elem_norm": "tree_update_moment_per_elem_norm",
+    }
+    for name, home in legacy.items():
+        assert getattr(fo, name) is getattr(fo.tree_utils, home) and name not in fo.__all__
+    assert "ConditionFn" not in fo.transforms.__all__ and callable(fo.transforms.ConditionFn)
