@@ -299,6 +299,7 @@ from functional_opt.schedules import *  # noqa: F403
 
 # --- wrappers: parameter groups, accumulation, guards, averaging, monitoring, naming, SAM ---
 from functional_opt.sam import (
+    SAMState as SAMState,
     SamState as SamState,
     sam as sam,
     sam_perturbation as sam_perturbation,

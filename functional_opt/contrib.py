@@ -27,6 +27,7 @@ from functional_opt.optimizers.schedule_free import (
     schedule_free_sgd as schedule_free_sgd,
 )
 from functional_opt.optimizers.second_order import sophia as sophia
+from functional_opt.sam import SAMState as SAMState
 from functional_opt.sam import sam as sam
 from functional_opt.transforms.acprop import scale_by_acprop as scale_by_acprop
 from functional_opt.transforms.ademamix import (

@@ -61,11 +61,14 @@ DIFFERENCES: list[tuple[str, str, str, str]] = [
         "drops into any training loop unchanged",
     ),
     (
-        "`sam(optimizer, rho, adaptive)`",
-        "`update(g, state, params, grad_fn=...)` takes the second gradient through `grad_fn`; "
-        "`sam_train_step` does both passes",
-        "`contrib.sam(optimizer, adv_optimizer, ...)`, an opaque or two-call mode",
-        "one call per step in a jitted loop; equal to optax's `opaque_mode=True`",
+        "`sam(optimizer, adv_optimizer, ...)`, `sam(optimizer, rho)`",
+        "both forms: a transformation second is optax's `sam(optimizer, adv_optimizer, sync_period, reset_state, "
+        "opaque_mode, batch_axis_name)` (state `SAMState`); a number (or `rho=`, `adaptive=`, `eps=`) is a one-call "
+        "form whose `update(g, state, params, grad_fn=...)` takes the second gradient (`sam_train_step` does both "
+        "passes)",
+        "`contrib.sam(optimizer, adv_optimizer, ...)` only, an opaque or two-call mode",
+        "optax code runs unchanged; the one-call form is one jitted call per step, equal to optax's `opaque_mode=True` "
+        "with `chain(normalize(), sgd(rho))`",
     ),
     (
         "`schedule_free_*`",
@@ -277,8 +280,6 @@ DIFFERENCES: list[tuple[str, str, str, str]] = [
 NOT_PROVIDED: dict[str, str] = {
     "optax.contrib.MuonState": "`scale_by_muon`'s state is `ScaleByMuonState(count, mu)`: optax's also stores "
     "`ns_coeffs`, which are hyperparameters here",
-    "optax.contrib.SAMState": "`sam` is one call with `grad_fn` and keeps `SamState(inner)`; optax's state is for "
-    "its two-optimizer, two-call form",
     "optax.contrib.SophiaState": "`sophia`'s state is `ScaleBySophiaState(count, mu, h, key)` (the Hessian "
     "estimator's key inside); optax's keeps a `hessian_fn_state`",
 }

@@ -10,12 +10,6 @@ from __future__ import annotations
 
 DEVIATIONS: list[dict[str, str]] = [
     {
-        "test": "contrib/_sam_test.py::SAMTest::test_optimization*",
-        "reason": "sam's API: `sam(optimizer, rho, adaptive)` with the second gradient passed as "
-        "`update(..., grad_fn=)` in one jitted call (equal to optax's opaque mode); optax's "
-        "`sam(optimizer, adv_optimizer, sync_period=...)` two-call mode is not provided.",
-    },
-    {
         "test": "contrib/_schedule_free_test.py::ScheduleFreeTest::test_schedule_free_adamw",
         "reason": "schedule-free follows the reference implementation (Defazio et al., 2024): the "
         "schedules and warmup see `k = step_count - 1`; optax's see `step_count`, so the iterates "
