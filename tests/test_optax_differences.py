@@ -17,6 +17,7 @@ contrib = pytest.importorskip("optax.contrib")
 
 # (ours, theirs): every parameter of optax's is one of ours, with the same default
 PAIRS = [
+    (fo.sam, contrib.sam),
     (fo.muon, contrib.muon),
     (fo.scale_by_muon, contrib.scale_by_muon),
     (fo.scale_by_lion, optax.scale_by_lion),
