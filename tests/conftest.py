@@ -16,6 +16,8 @@ import os
 import shutil
 import tempfile
 
+import pytest
+
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -46,9 +48,101 @@ SLOW_TESTS = ("test_docs.py::test_page_code_runs", "test_interop.py::test_exampl
 
 
 def pytest_collection_modifyitems(config, items):
-    import pytest
-
     for item in items:
         module = item.nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
         if module in SLOW_MODULES or any(t in item.nodeid for t in SLOW_TESTS):
             item.add_marker(pytest.mark.slow)
+
+
+# ---------------------------------------------------------------- a child interpreter with 8 simulated devices
+# jax fixes its device count at start-up, so multi-device tests run their code in a child process with
+# `--xla_force_host_platform_device_count=8`. One child per pytest process (the `devices8` fixture) runs every
+# such test's code, each in a fresh namespace, instead of one interpreter start-up (jax's import and backend) per
+# test. The child runs with pytest's warning filters (every warning an error; see pyproject.toml) and backend
+# optimization level 0 (LLVM work dominates these small programs' compile time; the runs compared inside one
+# test always use the same level).
+
+_SERVER = r"""
+import contextlib, io, json, os, sys, traceback
+
+proto = os.fdopen(os.dup(1), "w")
+os.dup2(2, 1)  # C-level writes to stdout cannot mix with the replies
+for line in sys.stdin:
+    code = json.loads(line)
+    out, ok = io.StringIO(), True
+    with contextlib.redirect_stdout(out):
+        try:
+            exec(compile(code, "<devices8 test code>", "exec"), {"__name__": "__devices8__"})
+        except SystemExit as e:
+            ok = e.code in (None, 0)
+        except BaseException:
+            ok = False
+            traceback.print_exc(file=out)
+    proto.write(json.dumps({"ok": ok, "out": out.getvalue()}) + "\n")
+    proto.flush()
+"""
+
+
+class Devices8:
+    """``run(code)``: execute ``code`` (dedented) in the 8-device child; assert it ends without an error
+    (``sys.exit(1)`` or an exception) and prints "OK"; return what it printed."""
+
+    FLAGS = "--xla_force_host_platform_device_count=8 --xla_backend_optimization_level=0"
+    WARNINGS = ("-W", "error", "-W", "ignore:Error reading persistent compilation cache entry:UserWarning")
+
+    def __init__(self):
+        import subprocess
+        import sys
+
+        self._stderr = tempfile.TemporaryFile()
+        env = dict(os.environ, XLA_FLAGS=self.FLAGS, JAX_PLATFORMS="cpu")
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        self.proc = subprocess.Popen(
+            [sys.executable, *self.WARNINGS, "-c", _SERVER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            env=env,
+            cwd=root,
+            text=True,
+        )
+
+    def run(self, code: str, timeout: float = 600) -> str:
+        import json
+        import selectors
+        import textwrap
+
+        assert self.proc.poll() is None, f"the 8-device child exited ({self.proc.returncode}):\n{self._tail()}"
+        self.proc.stdin.write(json.dumps(textwrap.dedent(code)) + "\n")
+        self.proc.stdin.flush()
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.proc.stdout, selectors.EVENT_READ)
+            if not sel.select(timeout):
+                self.proc.kill()
+                raise AssertionError(f"the 8-device child took more than {timeout} s:\n{self._tail()}")
+        line = self.proc.stdout.readline()
+        assert line, f"the 8-device child died ({self.proc.wait()}):\n{self._tail()}"
+        reply = json.loads(line)
+        assert reply["ok"] and "OK" in reply["out"], f"--- child stdout\n{reply['out'][-6000:]}\n{self._tail()}"
+        return reply["out"]
+
+    def _tail(self) -> str:
+        self._stderr.seek(0)
+        return "--- child stderr\n" + self._stderr.read().decode(errors="replace")[-6000:]
+
+    def close(self):
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=60)
+        except Exception:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc.stdout.close()
+        self._stderr.close()
+
+
+@pytest.fixture(scope="session")
+def devices8():
+    child = Devices8()
+    yield child
+    child.close()

@@ -12,7 +12,6 @@ import random
 import struct
 import subprocess
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
@@ -210,17 +209,36 @@ def test_failure_before_rename_keeps_the_old_checkpoint(tmp_path, monkeypatch):
     assert f.read_bytes() == before and os.listdir(tmp_path) == ["c"]
 
 
+# One child imports the library once, then per line "<path> <delay>" forks a writer that saves new versions
+# to <path> in a loop, SIGKILLs it after <delay> seconds and reaps it (no jax backend or thread exists before
+# the fork: importing functional_opt starts none).
 _KILL_CHILD = """
+import os
 import sys
+import time
 import numpy as np
 from functional_opt import checkpoint
-path = sys.argv[1]
+
+
+def write_forever(path, parent):
+    k = 0
+    while os.getppid() == parent:  # (ends if this child dies first)
+        k += 1
+        checkpoint.save(path, {"a": np.full(1 << 20, k, np.float32), "b": np.full(1 << 19, -k, np.float32),
+                               "k": np.asarray(k, np.int32)})
+
+
 print("ready", flush=True)
-k = 0
-while True:
-    k += 1
-    checkpoint.save(path, {"a": np.full(1 << 20, k, np.float32), "b": np.full(1 << 19, -k, np.float32),
-                           "k": np.asarray(k, np.int32)})
+for line in sys.stdin:
+    path, delay = line.rsplit(" ", 1)
+    pid = os.fork()
+    if pid == 0:
+        write_forever(path, os.getppid())
+        os._exit(0)
+    time.sleep(float(delay))
+    os.kill(pid, 9)  # SIGKILL: no cleanup handlers run
+    os.waitpid(pid, 0)
+    print("killed", flush=True)
 """
 
 
@@ -234,21 +252,26 @@ def test_sigkill_mid_save_leaves_a_loadable_checkpoint(tmp_path):
         checkpoint.save(
             f, {"a": np.zeros(1 << 20, np.float32), "b": np.zeros(1 << 19, np.float32), "k": np.asarray(0, np.int32)}
         )
-    procs = [
-        subprocess.Popen([sys.executable, "-c", _KILL_CHILD, str(f)], stdout=subprocess.PIPE, env=ENV) for f in files
-    ]
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILL_CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=ENV, text=True
+    )
     versions, mid_save = [], 0
-    for p, f in zip(procs, files):
-        assert p.stdout.readline().strip() == b"ready"
-        time.sleep(rng.uniform(0.05, 0.6))
-        p.kill()  # SIGKILL: no cleanup handlers run
-        p.wait()
-        p.stdout.close()
-        mid_save += any(n.endswith(".tmp") for n in os.listdir(f.parent))
-        out = checkpoint.restore(f, target)
-        k = int(out["k"])
-        assert np.all(np.asarray(out["a"]) == k) and np.all(np.asarray(out["b"]) == -k), "mixed versions"
-        versions.append(k)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        for f in files:
+            child.stdin.write(f"{f} {rng.uniform(0.05, 0.6)}\n")
+            child.stdin.flush()
+            assert child.stdout.readline().strip() == "killed"
+            mid_save += any(n.endswith(".tmp") for n in os.listdir(f.parent))
+            out = checkpoint.restore(f, target)
+            k = int(out["k"])
+            assert np.all(np.asarray(out["a"]) == k) and np.all(np.asarray(out["b"]) == -k), "mixed versions"
+            versions.append(k)
+    finally:
+        child.stdin.close()
+        child.kill()
+        child.wait()
+        child.stdout.close()
     assert max(versions) > 0, f"no child got a save done: {versions}"
     assert mid_save >= 1, "no kill landed in the middle of a save; the test did not exercise atomicity"
 
@@ -325,12 +348,9 @@ def _resume_child(directory, names):
         checkpoint.save(os.path.join(directory, name + ".out"), _train(name, params, state, N_STEPS, M_STEPS))
 
 
-RESUME_CHUNKS = 4  # the registry in 4 parts, one child process each, so xdist can spread them
-
-
-@pytest.mark.parametrize("chunk", range(RESUME_CHUNKS))
-def test_resume_in_fresh_process_is_bit_identical_for_every_optimizer(tmp_path, chunk):
-    names = sorted(REGISTRY)[chunk::RESUME_CHUNKS]
+def test_resume_in_fresh_process_is_bit_identical_for_every_optimizer(tmp_path):
+    """One child process resumes every optimizer (one interpreter start-up for the whole registry)."""
+    names = sorted(REGISTRY)
     finals = {}
     for name in names:
         opt, _ = registry_step(name)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
-import subprocess
 import sys
-import textwrap
 
 import jax
 import jax.numpy as jnp
@@ -347,7 +345,10 @@ def test_digits_accuracy_within_one_point_of_float32_adamw():
     keys = jax.random.split(jax.random.key(0), 3)
     # min_size=0: every leaf, biases included, is 8-bit
     opts = {"f32": fo.adamw(3e-3, weight_decay=1e-4), "8bit": fo.adamw8bit(3e-3, weight_decay=1e-4, min_size=0)}
-    acc = {k: np.asarray(jax.jit(jax.vmap(lambda key, o=o: run(o, key)))(keys)) for k, o in opts.items()}
+    # one program for both optimizers; backend optimization level 0 (LLVM time dominates this small model's
+    # compilation, 3x faster; the accuracies are the same to the last digit)
+    both = jax.jit(lambda keys: {k: jax.vmap(lambda key, o=o: run(o, key))(keys) for k, o in opts.items()})
+    acc = jax.tree.map(np.asarray, both.lower(keys).compile({"xla_backend_optimization_level": 0})(keys))
     assert acc["f32"].mean() > 0.93, acc
     assert abs(acc["8bit"].mean() - acc["f32"].mean()) <= 0.01, acc
 
@@ -355,8 +356,9 @@ def test_digits_accuracy_within_one_point_of_float32_adamw():
 # ------------------------------------------------------------------------ sharding (8 simulated devices)
 
 
-def test_quantized_state_follows_param_sharding():
-    code = """
+def test_quantized_state_follows_param_sharding(devices8):
+    devices8.run(
+        """
         import jax, jax.numpy as jnp, numpy as np
         from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
         import functional_opt as fo
@@ -377,14 +379,5 @@ def test_quantized_state_follows_param_sharding():
         np.testing.assert_allclose(np.asarray(u), np.asarray(u0), rtol=1e-6, atol=1e-12)
         np.testing.assert_array_equal(np.asarray(s2[0].nu.codes), np.asarray(s0[0].nu.codes))
         print("OK")
-    """
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
-    r = subprocess.run(
-        [sys.executable, "-W", "error", "-c", textwrap.dedent(code)],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        """
     )
-    assert r.returncode == 0 and "OK" in r.stdout, r.stderr[-4000:]

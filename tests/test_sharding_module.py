@@ -1,19 +1,16 @@
 """``fo.sharding``: state shardings, ZeRO stage 1, the data-parallel step, and their collectives.
 
-One child process with 8 simulated CPU devices checks everything (one jax
-start-up, shared compilations; see ``tests/test_sharding_state.py`` for why a
-child). References are independent code paths: ``jax.jit``'s own output
-shardings, bytes computed from the shapes, the single-device
-``fo.make_train_step`` on the whole batch, and the compiled HLO text.
+The code runs in the child process with 8 simulated CPU devices (``tests/conftest.py``'s
+``devices8``; see ``tests/test_sharding_state.py``). References are independent code paths: ``jax.jit``'s
+own output shardings, bytes computed from the shapes, the single-device ``fo.make_train_step`` on the whole
+batch, and the compiled HLO text.
 """
 
 from __future__ import annotations
 
-from tests.test_sharding_state import run_child
 
-
-def test_sharding_module():
-    run_child(
+def test_sharding_module(devices8):
+    devices8.run(
         """
         import re
         import sys

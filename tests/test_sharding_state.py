@@ -1,9 +1,9 @@
 """Optimizer state follows the params' sharding from ``init`` on.
 
-Each test runs in a child process with 8 simulated CPU devices
-(``--xla_force_host_platform_device_count=8``; jax fixes its device count at
-start-up, so this session's single device cannot be split). The child runs
-with warnings as errors, and prints every failed check before exiting 1.
+Each test's code runs in the child process with 8 simulated CPU devices that
+``tests/conftest.py`` (the ``devices8`` fixture) starts once per pytest process
+(jax fixes its device count at start-up, so this session's single device
+cannot be split). The code prints every failed check before exiting 1.
 
 To keep the time low, every optimizer of the registry is traced into one
 ``jax.jit`` program per phase (init, sharded update, unsharded update): XLA
@@ -12,37 +12,15 @@ compiles one large program much faster than 64 small ones.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-# the child's warning filters: pytest's (every warning an error, one narrow exception; see pyproject.toml)
-WARNINGS = ["-W", "error", "-W", "ignore:Error reading persistent compilation cache entry:UserWarning"]
-
-
-def run_child(code: str) -> None:
-    # backend optimization level 0: LLVM work dominates these small programs' compile time; the
-    # sharding decisions are made before it, and both runs compared below use the same level
-    flags = "--xla_force_host_platform_device_count=8 --xla_backend_optimization_level=0"
-    env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
-    cmd = [sys.executable, *WARNINGS, "-c", textwrap.dedent(code)]
-    r = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0 and "OK" in r.stdout, (
-        f"child exited {r.returncode}\n--- stdout\n{r.stdout[-6000:]}\n--- stderr\n{r.stderr[-6000:]}"
-    )
-
-
-def test_registry_state_follows_param_sharding():
+def test_registry_state_follows_param_sharding(devices8):
     """Every registry optimizer: eager and jitted init, and one jitted update, keep each param's sharding.
 
     Only state leaves with their param's shape are checked against it (factored or per-axis statistics
     of other shapes are the partitioner's choice); scalar leaves (counts) must be replicated. The
     sharded run equals the unsharded one to 1e-6.
     """
-    run_child(
+    devices8.run(
         """
         import sys
 
@@ -132,14 +110,14 @@ def test_registry_state_follows_param_sharding():
     )
 
 
-def test_explicit_mesh_state_keeps_sharding_type():
+def test_explicit_mesh_state_keeps_sharding_type(devices8):
     """On an explicit-sharding mesh the state's type carries the param's sharding (``float32[2,8@x,4]``).
 
     ``init`` for every registry optimizer; one jitted update for Adam, SGD with momentum, AdamW and Lion;
     two updates of Shampoo and of ``per_layer`` (LAMB, Shampoo) on leaves split over their first axis,
     equal to the unsharded run.
     """
-    run_child(
+    devices8.run(
         """
         import sys
 

@@ -1,8 +1,5 @@
 """sweep: one compiled vmapped program equal to K x S sequential runs; chunks, devices, errors, reports."""
 
-import os
-import subprocess
-import sys
 import textwrap
 
 import jax
@@ -230,14 +227,8 @@ SHARDED_SCRIPT = textwrap.dedent(
 )
 
 
-def test_sweep_sharded_over_8_simulated_devices():
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}
-    out = subprocess.run(
-        [sys.executable, "-c", SHARDED_SCRIPT], cwd=root, env=env, capture_output=True, text=True, timeout=120
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.strip().endswith("OK")
+def test_sweep_sharded_over_8_simulated_devices(devices8):
+    assert devices8.run(SHARDED_SCRIPT).strip().endswith("OK")
 
 
 def test_changing_hyperparameters_never_recompiles():
