@@ -63,7 +63,9 @@ def pytest_collection_modifyitems(config, items):
 # test always use the same level).
 
 _SERVER = r"""
-import contextlib, io, json, os, sys, traceback
+import contextlib, gc, io, json, os, sys, traceback
+
+import jax
 
 proto = os.fdopen(os.dup(1), "w")
 os.dup2(2, 1)  # C-level writes to stdout cannot mix with the replies
@@ -78,6 +80,9 @@ for line in sys.stdin:
         except BaseException:
             ok = False
             traceback.print_exc(file=out)
+    del code
+    jax.clear_caches()  # each test's programs and traces go: a large live heap slows the next test's tracing
+    gc.collect()
     proto.write(json.dumps({"ok": ok, "out": out.getvalue()}) + "\n")
     proto.flush()
 """

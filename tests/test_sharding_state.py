@@ -63,7 +63,8 @@ def test_registry_state_follows_param_sharding(devices8):
         opts = {n: REGISTRY[n].make(1e-3) for n in names}
         for n in names:
             check(n, "eager init", opts[n].init(sp))
-        states = jax.jit(lambda p: {n: opts[n].init(p) for n in names})(sp)
+        init_all = jax.jit(lambda p: {n: opts[n].init(p) for n in names})
+        states = init_all(sp)
         for n in names:
             check(n, "jit init", states[n])
 
@@ -72,7 +73,7 @@ def test_registry_state_follows_param_sharding(devices8):
             return {n: opts[n].update(g, s[n], p, **REGISTRY[n].extra) for n in names}
 
         out = step(sg, states, sp)
-        ref = step(ug, {n: opts[n].init(up) for n in names}, up)
+        ref = step(ug, init_all(up), up)
         for n in names:
             check(n, "update", out[n][1])
             check(n, "updates", out[n][0])
