@@ -211,8 +211,13 @@ class EmptyState(NamedTuple):
     """The state of a stateless transformation: no arrays at all."""
 
 
+def is_transform(t: Any) -> bool:
+    """Whether ``t`` has a callable ``init`` and ``update`` (a GradientTransformation, ours or optax's)."""
+    return callable(getattr(t, "init", None)) and callable(getattr(t, "update", None))
+
+
 def check_transform(t: Any, where: str) -> None:
-    if not (hasattr(t, "init") and hasattr(t, "update") and callable(t.init) and callable(t.update)):
+    if not is_transform(t):
         raise TypeError(f"{where} must be a GradientTransformation (an (init, update) pair), got {t!r}")
 
 

@@ -11,7 +11,13 @@ import numpy as np
 
 from functional_opt import _tree
 from functional_opt._hparams import check_int, check_number, value_at, zero_count
-from functional_opt.base import GradientTransformation, apply_updates, check_transform, with_extra_args_support
+from functional_opt.base import (
+    GradientTransformation,
+    apply_updates,
+    check_transform,
+    is_transform,
+    with_extra_args_support,
+)
 
 
 def sam_perturbation(grads: Any, params: Any, rho=0.05, *, adaptive: bool = False, eps=1e-12) -> Any:
@@ -175,7 +181,7 @@ def sam(
         Generalization", ICLR 2021; Kwon et al., "ASAM", ICML 2021.
     """
     check_transform(optimizer, "optimizer")
-    if _is_transform(adv_optimizer):
+    if is_transform(adv_optimizer):
         if rho is not _RHO or adaptive is not False or eps is not _EPS:
             raise TypeError(
                 "sam: rho, adaptive and eps belong to the one-call form; with adv_optimizer the "
@@ -207,10 +213,6 @@ def sam(
             "GradientTransformation such as chain(normalize(), sgd(rho))"
         )
     return _one_call_sam(optimizer, rho, adaptive, eps)
-
-
-def _is_transform(x: Any) -> bool:
-    return callable(getattr(x, "init", None)) and callable(getattr(x, "update", None))
 
 
 def _one_call_sam(optimizer: GradientTransformation, rho, adaptive: bool, eps) -> GradientTransformation:
